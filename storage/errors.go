@@ -1,0 +1,32 @@
+package storage
+
+import "errors"
+
+// Sentinel errors returned (possibly wrapped) by every Store implementation.
+// Callers branch with errors.Is; the HTTP layer maps each to one status.
+var (
+	// ErrQueueNotFound: the queue does not exist in the project (404).
+	ErrQueueNotFound = errors.New("storage: queue not found")
+	// ErrMessageNotFound: no live message with that id in the queue (404).
+	ErrMessageNotFound = errors.New("storage: message not found")
+	// ErrClaimNotFound: the claim id is unknown, malformed or expired
+	// (404 on claim routes, 400 on message delete with claim_id).
+	ErrClaimNotFound = errors.New("storage: claim not found or expired")
+	// ErrMessageClaimed: the message is held by a live claim and the caller
+	// gave no claim id or another claim's id (403).
+	ErrMessageClaimed = errors.New("storage: message is claimed")
+	// ErrMessageNotClaimed: a claim id was given but the message is not
+	// currently claimed (400).
+	ErrMessageNotClaimed = errors.New("storage: message is not claimed")
+	// ErrSubscriptionNotFound: no live subscription with that id (404).
+	ErrSubscriptionNotFound = errors.New("storage: subscription not found")
+	// ErrDuplicate: the change would create a second object where only one
+	// may exist, e.g. two subscriptions of one subscriber to one queue (409).
+	ErrDuplicate = errors.New("storage: duplicate")
+	// ErrLimitExceeded: a store-side bound was reached (queue count, batch
+	// size the store cannot hold) (400).
+	ErrLimitExceeded = errors.New("storage: limit exceeded")
+	// ErrUnavailable: the backend cannot serve the request right now
+	// (disk failure, Redis down, store closed) (503).
+	ErrUnavailable = errors.New("storage: backend unavailable")
+)
