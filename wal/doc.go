@@ -1,0 +1,42 @@
+// Package wal is the write-ahead log of the embedded engine: a directory of
+// append-only segment files holding batches of opaque records, written by
+// group commit and repaired after a crash.
+//
+// # Format
+//
+// A log is a directory of segments named "%016x.wal" after the index of
+// their first record. A segment is a sequence of frames:
+//
+//	+---------+---------+-------------+---------+-------+-----------------+
+//	| len u32 | crc u32 | first u64   | n u32   | flags | payload         |
+//	+---------+---------+-------------+---------+-------+-----------------+
+//	  little endian; len counts from "first" to the end of the payload;
+//	  crc is CRC-32C (Castagnoli) of those same len bytes.
+//
+// The payload holds n records, each a uvarint length followed by its bytes;
+// with flag bit 0 set the whole payload is S2-compressed. One frame is one
+// Append call: its records get the consecutive indexes first..first+n-1 and
+// are recovered all together or not at all.
+//
+// # Durability
+//
+// Append returns once the frame is written and, with SyncAlways, fdatasync'ed.
+// Concurrent appenders are group-committed: a single flusher goroutine takes
+// every frame queued while the previous sync ran, writes them with one write
+// call and syncs once. SyncInterval syncs in the background; SyncNever never
+// syncs and is unsafe: a crash can lose acknowledged records.
+//
+// # Recovery
+//
+// Open reads every segment. A frame that is short, zero-length or fails its
+// CRC at the end of the LAST segment is a torn write from a crash: the bytes
+// from there on are copied to "<segment>.broken", the segment is truncated to
+// its last good frame, and the log continues (see repair.go). The same damage
+// in an older segment, or a frame whose index does not follow its
+// predecessor, cannot come from a crash and is reported as ErrCorrupt.
+//
+// # Life cycle
+//
+// Open, Replay (rebuild state), Append as often as needed, Compact after a
+// checkpoint made old records redundant, Close.
+package wal

@@ -1,0 +1,127 @@
+package wal
+
+import (
+	"bytes"
+	"errors"
+	"os"
+	"path/filepath"
+	"testing"
+)
+
+// writeLog writes n single-record frames and returns the segment path and
+// the offset where the last frame starts.
+func writeLog(t *testing.T, dir string, n int) (string, int64) {
+	t.Helper()
+	l := openTest(t, dir, nil)
+	var lastStart int64
+	for i := 1; i <= n; i++ {
+		if i == n {
+			lastStart = l.size
+		}
+		if _, err := l.Append([][]byte{rec(i)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	segs, _ := filepath.Glob(filepath.Join(dir, "*.wal"))
+	return segs[len(segs)-1], lastStart
+}
+
+func TestOpenOnTornWriteAtEveryOffset(t *testing.T) {
+	src := t.TempDir()
+	path, lastStart := writeLog(t, src, 5)
+	orig, _ := os.ReadFile(path)
+	for cut := lastStart; cut < int64(len(orig)); cut++ {
+		dir := t.TempDir()
+		seg := filepath.Join(dir, filepath.Base(path))
+		if err := os.WriteFile(seg, orig[:cut], 0o644); err != nil {
+			t.Fatal(err)
+		}
+		l := openTest(t, dir, nil)
+		if l.LastIndex() != 4 || !l.Stats().RepairedTail && cut != lastStart {
+			t.Fatalf("cut %d: last=%d repaired=%v", cut, l.LastIndex(), l.Stats().RepairedTail)
+		}
+		if got := replayAll(t, l, 0); len(got) != 4 {
+			t.Fatalf("cut %d: %d records", cut, len(got))
+		}
+		if last, err := l.Append([][]byte{[]byte("after-repair")}); err != nil || last != 5 {
+			t.Fatalf("cut %d: append after repair %d %v", cut, last, err)
+		}
+		l.Close()
+		l = openTest(t, dir, nil)
+		got := replayAll(t, l, 0)
+		if string(got[5]) != "after-repair" {
+			t.Fatalf("cut %d: record 5 = %q", cut, got[5])
+		}
+		l.Close()
+	}
+}
+
+func TestClobberedTailIsRepairedWithBackup(t *testing.T) {
+	dir := t.TempDir()
+	path, lastStart := writeLog(t, dir, 5)
+	data, _ := os.ReadFile(path)
+	data[lastStart+25] ^= 0xff
+	os.WriteFile(path, data, 0o644)
+	l := openTest(t, dir, nil)
+	defer l.Close()
+	if l.LastIndex() != 4 {
+		t.Fatalf("last = %d", l.LastIndex())
+	}
+	backup, err := os.ReadFile(path + ".broken")
+	if err != nil || !bytes.Equal(backup, data[lastStart:]) {
+		t.Fatalf("backup of broken tail missing or wrong: %v", err)
+	}
+}
+
+func TestZeroFilledTailIsEndOfLog(t *testing.T) {
+	dir := t.TempDir()
+	path, _ := writeLog(t, dir, 3)
+	f, _ := os.OpenFile(path, os.O_APPEND|os.O_WRONLY, 0)
+	f.Write(make([]byte, 4096))
+	f.Close()
+	l := openTest(t, dir, nil)
+	defer l.Close()
+	if l.LastIndex() != 3 || len(replayAll(t, l, 0)) != 3 {
+		t.Fatalf("last = %d", l.LastIndex())
+	}
+}
+
+func TestCorruptionInOlderSegmentFailsOpen(t *testing.T) {
+	dir := t.TempDir()
+	l := openTest(t, dir, func(o *Options) { o.SegmentSize = 256 })
+	for i := 1; i <= 40; i++ {
+		l.Append([][]byte{rec(i)})
+	}
+	l.Close()
+	segs, _ := filepath.Glob(filepath.Join(dir, "*.wal"))
+	if len(segs) < 3 {
+		t.Fatalf("want several segments, got %d", len(segs))
+	}
+	data, _ := os.ReadFile(segs[0])
+	data[30] ^= 0xff
+	os.WriteFile(segs[0], data, 0o644)
+	if _, err := Open(DefaultOptions(dir)); !errors.Is(err, ErrCorrupt) {
+		t.Fatalf("open = %v, want ErrCorrupt", err)
+	}
+}
+
+func FuzzDecodeFrame(f *testing.F) {
+	l := &Log{opts: DefaultOptions("")}
+	fr, _ := l.encodeFrame([][]byte{[]byte("a"), []byte("hello")})
+	sealFrame(fr, 7)
+	f.Add(fr)
+	l.opts.Compression = true
+	fr2, _ := l.encodeFrame([][]byte{bytes.Repeat([]byte("z"), 300)})
+	sealFrame(fr2, 1)
+	f.Add(fr2)
+	f.Add([]byte{})
+	f.Fuzz(func(t *testing.T, data []byte) {
+		first, recs, err := DecodeFrame(data)
+		if err == nil && len(recs) > 0 && first == 0 && len(data) < headerSize {
+			t.Fatal("decoded an impossible frame")
+		}
+	})
+}

@@ -1,0 +1,178 @@
+package wal
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"sync"
+	"testing"
+)
+
+func openTest(t *testing.T, dir string, mut func(*Options)) *Log {
+	t.Helper()
+	o := DefaultOptions(dir)
+	if mut != nil {
+		mut(&o)
+	}
+	l, err := Open(o)
+	if err != nil {
+		t.Fatalf("open: %v", err)
+	}
+	return l
+}
+
+func rec(i int) []byte {
+	return []byte(fmt.Sprintf("record-%06d-%s", i, bytes.Repeat([]byte{'x'}, i%50)))
+}
+
+func replayAll(t *testing.T, l *Log, after uint64) map[uint64][]byte {
+	t.Helper()
+	got := map[uint64][]byte{}
+	prev := after
+	err := l.Replay(after, func(idx uint64, r []byte) error {
+		if idx != prev+1 {
+			return fmt.Errorf("index %d after %d", idx, prev)
+		}
+		prev = idx
+		got[idx] = append([]byte(nil), r...)
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("replay: %v", err)
+	}
+	return got
+}
+
+func TestRoundTripAcrossReopenAndPolicies(t *testing.T) {
+	for _, pol := range []SyncPolicy{SyncAlways, SyncInterval, SyncNever} {
+		for _, comp := range []bool{false, true} {
+			t.Run(fmt.Sprintf("%s/compress=%v", pol, comp), func(t *testing.T) {
+				dir := t.TempDir()
+				mut := func(o *Options) { o.Sync = pol; o.Compression = comp; o.SegmentSize = 4 << 10 }
+				l := openTest(t, dir, mut)
+				idx := 0
+				for b := 0; b < 50; b++ {
+					var batch [][]byte
+					for i := 0; i < b%7+1; i++ {
+						idx++
+						batch = append(batch, rec(idx))
+					}
+					last, err := l.Append(batch)
+					if err != nil || last != uint64(idx) {
+						t.Fatalf("append: last=%d want %d err=%v", last, idx, err)
+					}
+				}
+				if err := l.Close(); err != nil {
+					t.Fatal(err)
+				}
+				if _, err := l.Append([][]byte{[]byte("x")}); !errors.Is(err, ErrClosed) {
+					t.Fatalf("append after close: %v", err)
+				}
+				l = openTest(t, dir, mut)
+				defer l.Close()
+				if l.LastIndex() != uint64(idx) || l.FirstIndex() != 1 {
+					t.Fatalf("first/last = %d/%d", l.FirstIndex(), l.LastIndex())
+				}
+				got := replayAll(t, l, 0)
+				for i := 1; i <= idx; i++ {
+					if !bytes.Equal(got[uint64(i)], rec(i)) {
+						t.Fatalf("record %d = %q", i, got[uint64(i)])
+					}
+				}
+				if n := len(replayAll(t, l, 100)); n != idx-100 {
+					t.Fatalf("replay after 100: %d records", n)
+				}
+				last, err := l.Append([][]byte{[]byte("next")})
+				if err != nil || last != uint64(idx+1) {
+					t.Fatalf("append after reopen: %d %v", last, err)
+				}
+			})
+		}
+	}
+}
+
+func TestCompactDropsCoveredSegments(t *testing.T) {
+	dir := t.TempDir()
+	l := openTest(t, dir, func(o *Options) { o.SegmentSize = 1024 })
+	defer l.Close()
+	for i := 1; i <= 200; i++ {
+		if _, err := l.Append([][]byte{rec(i)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	before, _ := filepath.Glob(filepath.Join(dir, "*.wal"))
+	if err := l.Compact(150); err != nil {
+		t.Fatal(err)
+	}
+	after, _ := filepath.Glob(filepath.Join(dir, "*.wal"))
+	if len(after) >= len(before) {
+		t.Fatalf("compact removed nothing: %d -> %d segments", len(before), len(after))
+	}
+	first := l.FirstIndex()
+	if first > 151 || first < 2 {
+		t.Fatalf("first index %d after compact(150)", first)
+	}
+	got := replayAll(t, l, first-1)
+	if len(got) != int(200-first+1) || !bytes.Equal(got[200], rec(200)) {
+		t.Fatalf("replay after compact: %d records", len(got))
+	}
+	if err := l.Rotate(); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Compact(l.LastIndex()); err != nil {
+		t.Fatal(err)
+	}
+	if l.FirstIndex() != 0 {
+		t.Fatalf("everything compacted, first index = %d", l.FirstIndex())
+	}
+}
+
+func TestConcurrentAppendersGroupCommit(t *testing.T) {
+	l := openTest(t, t.TempDir(), nil)
+	defer l.Close()
+	const workers, per = 16, 100
+	var mu sync.Mutex
+	seen := map[uint64]string{}
+	var wg sync.WaitGroup
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < per; i++ {
+				a, b := fmt.Sprintf("w%d-%d-a", w, i), fmt.Sprintf("w%d-%d-b", w, i)
+				last, err := l.Append([][]byte{[]byte(a), []byte(b)})
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				mu.Lock()
+				seen[last-1], seen[last] = a, b
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	if len(seen) != workers*per*2 {
+		t.Fatalf("%d distinct indexes, want %d", len(seen), workers*per*2)
+	}
+	got := replayAll(t, l, 0)
+	for idx, want := range seen {
+		if string(got[idx]) != want {
+			t.Fatalf("index %d = %q want %q", idx, got[idx], want)
+		}
+	}
+	st := l.Stats()
+	if st.Appends != workers*per || st.Syncs >= st.Appends {
+		t.Fatalf("no group commit: %+v", st)
+	}
+	t.Logf("appends=%d groups=%d syncs=%d", st.Appends, st.Groups, st.Syncs)
+}
+
+func TestRecordTooLarge(t *testing.T) {
+	l := openTest(t, t.TempDir(), nil)
+	defer l.Close()
+	if _, err := l.Append([][]byte{make([]byte, MaxBatchBytes+1)}); !errors.Is(err, ErrRecordTooLarge) {
+		t.Fatalf("err = %v", err)
+	}
+}
