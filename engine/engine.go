@@ -1,0 +1,263 @@
+package engine
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/dgraph-io/badger/v4"
+	"github.com/dgraph-io/badger/v4/options"
+
+	"github.com/zaqar-go/zaqar/storage"
+	"github.com/zaqar-go/zaqar/wal"
+)
+
+// Options configure the engine. Every durability tunable is here.
+type Options struct {
+	// Dir is the data directory: Badger under Dir/badger, the partition
+	// logs under Dir/wal/pNN.
+	Dir string
+	// Partitions is the number of partitions, fixed when the directory is
+	// created (default 4). Each has one writer goroutine and its own log.
+	Partitions int
+	// Fsync is when the log is forced to disk: wal.SyncAlways (default:
+	// acknowledged means durable), wal.SyncInterval, or wal.SyncNever
+	// (UNSAFE: a crash loses acknowledged messages).
+	Fsync         wal.SyncPolicy
+	FsyncInterval time.Duration // for wal.SyncInterval (default 50ms)
+	SegmentSize   int64         // log segment size (default 64 MiB)
+	Compression   bool          // S2-compress log frames (default off)
+	// ReapInterval is how often expired messages and claims are removed
+	// from memory and disk (default 1s).
+	ReapInterval time.Duration
+	// CheckpointInterval is how often Badger is synced so that covered log
+	// segments can be deleted (default 1s).
+	CheckpointInterval time.Duration
+	// BadgerCacheBytes sizes Badger's block cache (default 64 MiB).
+	BadgerCacheBytes int64
+	Clock            storage.Clock // nil = time.Now
+	Logger           *slog.Logger  // nil = slog.Default()
+
+	noFlush bool // tests only: skip Badger writes so recovery uses the log alone
+}
+
+// DefaultOptions returns the defaults for a store in dir.
+func DefaultOptions(dir string) Options {
+	return Options{
+		Dir: dir, Partitions: 4, Fsync: wal.SyncAlways, FsyncInterval: 50 * time.Millisecond,
+		SegmentSize: 64 << 20, ReapInterval: time.Second, CheckpointInterval: time.Second,
+		BadgerCacheBytes: 64 << 20,
+	}
+}
+
+// Validate reports out-of-range options.
+func (o Options) Validate() error {
+	switch {
+	case o.Dir == "":
+		return errors.New("engine: data directory is required")
+	case o.Partitions < 1 || o.Partitions > 256:
+		return fmt.Errorf("engine: partitions must be 1..256, got %d", o.Partitions)
+	case o.SegmentSize < 1<<16:
+		return fmt.Errorf("engine: segment size must be at least 64 KiB, got %d", o.SegmentSize)
+	case o.ReapInterval <= 0 || o.CheckpointInterval <= 0:
+		return errors.New("engine: reap and checkpoint intervals must be positive")
+	}
+	return nil
+}
+
+// Engine is the embedded message store. It implements storage.Store.
+type Engine struct {
+	opts   Options
+	db     *badger.DB
+	parts  []*partition
+	stop   chan struct{}
+	bg     sync.WaitGroup
+	closed atomic.Bool
+	mu     sync.Mutex // serialises Close
+
+	posted, deleted, claimed atomic.Uint64
+}
+
+var _ storage.Store = (*Engine)(nil)
+
+// Open opens or creates the store in opts.Dir and recovers its state.
+func Open(opts Options) (*Engine, error) {
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	if opts.Clock == nil {
+		opts.Clock = time.Now
+	}
+	if err := opts.Validate(); err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(opts.Dir, 0o755); err != nil {
+		return nil, fmt.Errorf("engine: %w", err)
+	}
+	bo := badger.DefaultOptions(filepath.Join(opts.Dir, "badger")).
+		WithSyncWrites(false).WithDetectConflicts(false).WithNumCompactors(2).
+		WithNumGoroutines(max(2, runtime.GOMAXPROCS(0))).WithValueThreshold(256).
+		WithBlockCacheSize(opts.BadgerCacheBytes).WithIndexCacheSize(16 << 20).
+		WithMemTableSize(32 << 20).WithCompression(options.None).
+		WithLogger(badgerLogger{opts.Logger.With("component", "badger")})
+	db, err := badger.Open(bo)
+	if err != nil {
+		return nil, fmt.Errorf("%w: open badger: %v", storage.ErrUnavailable, err)
+	}
+	e := &Engine{opts: opts, db: db, stop: make(chan struct{})}
+	if err := e.checkPartitions(); err != nil {
+		db.Close()
+		return nil, err
+	}
+	for i := 0; i < opts.Partitions; i++ {
+		p, err := openPartition(e, i)
+		if err != nil {
+			e.closePartial()
+			return nil, err
+		}
+		p.noFlush = opts.noFlush
+		e.parts = append(e.parts, p)
+	}
+	if err := e.load(); err != nil {
+		e.closePartial()
+		return nil, err
+	}
+	for _, p := range e.parts {
+		if err := p.recover(); err != nil {
+			e.closePartial()
+			return nil, err
+		}
+		p.start()
+	}
+	e.bg.Add(1)
+	go e.reaper()
+	level := slog.LevelInfo
+	if opts.Fsync == wal.SyncNever {
+		level = slog.LevelWarn
+	}
+	opts.Logger.Log(nil, level, "engine open", "dir", opts.Dir, "partitions", opts.Partitions,
+		"fsync", opts.Fsync.String(), "unsafe", opts.Fsync == wal.SyncNever)
+	return e, nil
+}
+
+func (e *Engine) checkPartitions() error {
+	return e.db.Update(func(txn *badger.Txn) error {
+		it, err := txn.Get(partitionsKey)
+		if errors.Is(err, badger.ErrKeyNotFound) {
+			return txn.Set(partitionsKey, binary.BigEndian.AppendUint32(nil, uint32(e.opts.Partitions)))
+		}
+		if err != nil {
+			return err
+		}
+		v, err := it.ValueCopy(nil)
+		if err != nil || len(v) != 4 {
+			return fmt.Errorf("engine: unreadable partition count: %v", err)
+		}
+		if n := int(binary.BigEndian.Uint32(v)); n != e.opts.Partitions {
+			return fmt.Errorf("engine: %s was created with %d partitions; configured %d (the count is fixed at creation)", e.opts.Dir, n, e.opts.Partitions)
+		}
+		return nil
+	})
+}
+
+func (e *Engine) closePartial() {
+	for _, p := range e.parts {
+		p.log.Close()
+	}
+	e.db.Close()
+}
+
+func (e *Engine) now() int64 { return e.opts.Clock().UnixNano() }
+
+// Partitions reports the partition count.
+func (e *Engine) Partitions() int { return len(e.parts) }
+
+func (e *Engine) partitionIndex(project, queue string) int {
+	h := fnv.New32a()
+	h.Write([]byte(project))
+	h.Write([]byte{0})
+	h.Write([]byte(queue))
+	return int(h.Sum32() % uint32(len(e.parts)))
+}
+
+func (e *Engine) partition(project, queue string) *partition {
+	return e.parts[e.partitionIndex(project, queue)]
+}
+
+// reaper removes expired data and reclaims value-log space.
+func (e *Engine) reaper() {
+	defer e.bg.Done()
+	t := time.NewTicker(e.opts.ReapInterval)
+	defer t.Stop()
+	gcEvery := 0
+	for {
+		select {
+		case <-e.stop:
+			return
+		case <-t.C:
+		}
+		for _, p := range e.parts {
+			_ = p.do(func(now int64) error {
+				if r := p.reap(now); len(r) > 0 && !p.noFlush {
+					p.flushes <- flushJob{reap: r}
+				}
+				return nil
+			})
+		}
+		if gcEvery++; gcEvery%30 == 0 {
+			for e.db.RunValueLogGC(0.5) == nil {
+			}
+		}
+	}
+}
+
+// Ping reports whether the engine serves requests.
+func (e *Engine) Ping(ctx context.Context) error {
+	if e.closed.Load() {
+		return fmt.Errorf("%w: engine closed", storage.ErrUnavailable)
+	}
+	for _, p := range e.parts {
+		if b := p.broken.Load(); b != nil {
+			return fmt.Errorf("%w: partition %d: %v", storage.ErrUnavailable, p.id, *b)
+		}
+	}
+	return nil
+}
+
+// Close drains the writers, writes everything to Badger, checkpoints and
+// closes. Later calls return storage.ErrUnavailable.
+func (e *Engine) Close() error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.closed.Swap(true) {
+		return nil
+	}
+	close(e.stop)
+	e.bg.Wait()
+	return e.shutdown(true)
+}
+
+func (e *Engine) shutdown(flush bool) error {
+	var errs []error
+	for _, p := range e.parts {
+		close(p.stop)
+		<-p.writerDone
+		if !flush {
+			p.noFlush = true
+		}
+		close(p.flushes)
+		<-p.flusherDone
+		errs = append(errs, p.log.Close())
+	}
+	errs = append(errs, e.db.Close())
+	return errors.Join(errs...)
+}

@@ -1,0 +1,250 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/zaqar-go/zaqar/storage"
+	"github.com/zaqar-go/zaqar/wal"
+)
+
+var ctx = context.Background()
+
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *clock) now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+func (c *clock) advance(d time.Duration) {
+	c.mu.Lock()
+	c.t = c.t.Add(d)
+	c.mu.Unlock()
+}
+
+func openEngine(t testing.TB, dir string, mut func(*Options)) *Engine {
+	t.Helper()
+	o := DefaultOptions(dir)
+	o.ReapInterval = time.Hour // tests drive reaping explicitly
+	if mut != nil {
+		mut(&o)
+	}
+	e, err := Open(o)
+	if err != nil {
+		t.Fatalf("open: %v", err)
+	}
+	return e
+}
+
+func post(t testing.TB, e *Engine, q string, bodies ...string) []string {
+	t.Helper()
+	msgs := make([]storage.NewMessage, len(bodies))
+	for i, b := range bodies {
+		msgs[i] = storage.NewMessage{Body: []byte(b), TTL: 300}
+	}
+	ids, err := e.PostMessages(ctx, "p", q, "client-a", msgs)
+	if err != nil {
+		t.Fatalf("post: %v", err)
+	}
+	return ids
+}
+
+func TestPostListClaimDelete(t *testing.T) {
+	e := openEngine(t, t.TempDir(), nil)
+	defer e.Close()
+	ids := post(t, e, "q", `{"n":1}`, `{"n":2}`, `{"n":3}`)
+	msgs, marker, err := e.ListMessages(ctx, "p", "q", storage.ListMessagesOptions{Limit: 10, Echo: true})
+	if err != nil || len(msgs) != 3 || string(msgs[1].Body) != `{"n":2}` || marker == "" {
+		t.Fatalf("list: %v %d %q", err, len(msgs), marker)
+	}
+	if m, _, _ := e.ListMessages(ctx, "p", "q", storage.ListMessagesOptions{Limit: 10, ClientID: "client-a"}); len(m) != 0 {
+		t.Fatalf("echo=false shows own messages: %d", len(m))
+	}
+	c, err := e.CreateClaim(ctx, "p", "q", storage.ClaimOptions{TTL: 60, Grace: 60, Limit: 2})
+	if err != nil || len(c.Messages) != 2 || c.Messages[0].ID != ids[0] {
+		t.Fatalf("claim: %v %+v", err, c)
+	}
+	if err := e.DeleteMessage(ctx, "p", "q", ids[0], ""); !errors.Is(err, storage.ErrMessageClaimed) {
+		t.Fatalf("delete claimed without id: %v", err)
+	}
+	if err := e.DeleteMessage(ctx, "p", "q", ids[2], c.ID); !errors.Is(err, storage.ErrMessageNotClaimed) {
+		t.Fatalf("delete unclaimed with id: %v", err)
+	}
+	if err := e.DeleteMessage(ctx, "p", "q", ids[0], "nope"); !errors.Is(err, storage.ErrClaimNotFound) {
+		t.Fatalf("delete with unknown claim: %v", err)
+	}
+	if err := e.DeleteMessage(ctx, "p", "q", ids[0], c.ID); err != nil {
+		t.Fatalf("delete with claim: %v", err)
+	}
+	if _, err := e.GetMessage(ctx, "p", "q", ids[0]); !errors.Is(err, storage.ErrMessageNotFound) {
+		t.Fatalf("deleted message still there: %v", err)
+	}
+	st, _ := e.QueueStats(ctx, "p", "q")
+	if st.Total != 2 || st.Claimed != 1 {
+		t.Fatalf("stats %+v", st)
+	}
+	if err := e.DeleteClaim(ctx, "p", "q", c.ID); err != nil {
+		t.Fatal(err)
+	}
+	st, _ = e.QueueStats(ctx, "p", "q")
+	if st.Claimed != 0 {
+		t.Fatalf("released claim still counted: %+v", st)
+	}
+}
+
+func TestClaimExpiryAndDeadLetter(t *testing.T) {
+	clk := &clock{t: time.Unix(1_700_000_000, 0)}
+	e := openEngine(t, t.TempDir(), func(o *Options) { o.Clock = clk.now })
+	defer e.Close()
+	if _, err := e.CreateQueue(ctx, "p", "q", storage.Metadata{"_max_claim_count": 1, "_dead_letter_queue": "dlq"}); err != nil {
+		t.Fatal(err)
+	}
+	ids := post(t, e, "q", `"a"`)
+	c1, _ := e.CreateClaim(ctx, "p", "q", storage.ClaimOptions{TTL: 60, Grace: 60, Limit: 5})
+	if len(c1.Messages) != 1 || c1.Messages[0].TTL != 300 {
+		t.Fatalf("claim 1: %+v", c1)
+	}
+	if c, _ := e.CreateClaim(ctx, "p", "q", storage.ClaimOptions{TTL: 60, Grace: 60, Limit: 5}); len(c.Messages) != 0 {
+		t.Fatal("claimed message claimed twice")
+	}
+	clk.advance(61 * time.Second)
+	if _, err := e.GetClaim(ctx, "p", "q", c1.ID); !errors.Is(err, storage.ErrClaimNotFound) {
+		t.Fatalf("expired claim: %v", err)
+	}
+	c2, _ := e.CreateClaim(ctx, "p", "q", storage.ClaimOptions{TTL: 60, Grace: 60, Limit: 5})
+	if len(c2.Messages) != 0 {
+		t.Fatalf("message over max claim count returned: %+v", c2)
+	}
+	if _, err := e.GetMessage(ctx, "p", "q", ids[0]); !errors.Is(err, storage.ErrMessageNotFound) {
+		t.Fatalf("moved message still in source: %v", err)
+	}
+	dl, _, _ := e.ListMessages(ctx, "p", "dlq", storage.ListMessagesOptions{Limit: 5, Echo: true})
+	if len(dl) != 1 || string(dl[0].Body) != `"a"` {
+		t.Fatalf("dead letter queue: %+v", dl)
+	}
+}
+
+// TestRecoveryFromLogAlone never writes Badger, so everything acknowledged
+// must come back from the WAL: the strongest form of the crash promise.
+func TestRecoveryFromLogAlone(t *testing.T) {
+	dir := t.TempDir()
+	mut := func(o *Options) { o.noFlush = true }
+	e := openEngine(t, dir, mut)
+	ids := post(t, e, "q", "1", "2", "3", "4")
+	e.CreateQueue(ctx, "p", "meta", storage.Metadata{"color": "blue"})
+	if err := e.DeleteMessage(ctx, "p", "q", ids[1], ""); err != nil {
+		t.Fatal(err)
+	}
+	c, _ := e.CreateClaim(ctx, "p", "q", storage.ClaimOptions{TTL: 600, Grace: 60, Limit: 1})
+	sub, _, _ := e.CreateSubscription(ctx, "p", "q", storage.NewSubscription{Subscriber: "http://x", TTL: 3600})
+	e.closed.Store(true)
+	close(e.stop)
+	e.bg.Wait()
+	if err := e.shutdown(false); err != nil {
+		t.Fatal(err)
+	}
+
+	e = openEngine(t, dir, nil)
+	defer e.Close()
+	msgs, _, _ := e.ListMessages(ctx, "p", "q", storage.ListMessagesOptions{Limit: 10, Echo: true, IncludeClaimed: true})
+	if len(msgs) != 3 || msgs[0].ID != ids[0] || msgs[1].ID != ids[2] {
+		t.Fatalf("recovered %d messages: %+v", len(msgs), msgs)
+	}
+	if msgs[0].ClaimID != c.ID {
+		t.Fatalf("claim lost: %q", msgs[0].ClaimID)
+	}
+	if m, err := e.GetQueueMetadata(ctx, "p", "meta"); err != nil || m["color"] != "blue" {
+		t.Fatalf("metadata lost: %v %v", m, err)
+	}
+	if _, err := e.GetSubscription(ctx, "p", "q", sub.ID); err != nil {
+		t.Fatalf("subscription lost: %v", err)
+	}
+	more := post(t, e, "q", "5")
+	if more[0] <= ids[3] {
+		t.Fatalf("sequence went backwards: %s after %s", more[0], ids[3])
+	}
+	// A second restart, now from Badger plus what is left of the log.
+	e.Close()
+	e = openEngine(t, dir, nil)
+	msgs, _, _ = e.ListMessages(ctx, "p", "q", storage.ListMessagesOptions{Limit: 10, Echo: true, IncludeClaimed: true})
+	if len(msgs) != 4 {
+		t.Fatalf("after clean restart: %d messages", len(msgs))
+	}
+}
+
+func TestConcurrentClaimersNeverOverlap(t *testing.T) {
+	e := openEngine(t, t.TempDir(), func(o *Options) { o.Fsync = wal.SyncNever })
+	defer e.Close()
+	const n = 400
+	for i := 0; i < n; i += 10 {
+		post(t, e, "q", "0", "1", "2", "3", "4", "5", "6", "7", "8", "9")
+	}
+	var mu sync.Mutex
+	seen := map[string]string{}
+	var wg sync.WaitGroup
+	for w := 0; w < 8; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				c, err := e.CreateClaim(ctx, "p", "q", storage.ClaimOptions{TTL: 300, Grace: 60, Limit: 7})
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				if len(c.Messages) == 0 {
+					return
+				}
+				mu.Lock()
+				for _, m := range c.Messages {
+					if prev, dup := seen[m.ID]; dup {
+						t.Errorf("message %s in claims %s and %s", m.ID, prev, c.ID)
+					}
+					seen[m.ID] = c.ID
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	if len(seen) != n {
+		t.Fatalf("claimed %d of %d", len(seen), n)
+	}
+}
+
+func TestReaperReclaimsExpired(t *testing.T) {
+	clk := &clock{t: time.Unix(1_700_000_000, 0)}
+	e := openEngine(t, t.TempDir(), func(o *Options) { o.Clock = clk.now })
+	defer e.Close()
+	for i := 0; i < 50; i++ {
+		post(t, e, "q", fmt.Sprint(i))
+	}
+	clk.advance(301 * time.Second)
+	if st, _ := e.QueueStats(ctx, "p", "q"); st.Total != 0 {
+		t.Fatalf("expired messages counted: %+v", st)
+	}
+	p := e.partition("p", "q")
+	done := make(chan struct{})
+	p.do(func(now int64) error {
+		p.flushes <- flushJob{reap: p.reap(now), sync: done}
+		return nil
+	})
+	<-done
+	if q := p.queue(qkey("p", "q")); len(q.snapshot()) != 0 {
+		t.Fatalf("reaper left %d entries", len(q.snapshot()))
+	}
+}
+
+func TestPartitionCountIsFixed(t *testing.T) {
+	dir := t.TempDir()
+	openEngine(t, dir, nil).Close()
+	o := DefaultOptions(dir)
+	o.Partitions = 8
+	if _, err := Open(o); err == nil {
+		t.Fatal("reopened with a different partition count")
+	}
+}

@@ -1,0 +1,186 @@
+package engine
+
+import (
+	"encoding/binary"
+	"encoding/hex"
+	"sort"
+	"sync"
+	"sync/atomic"
+
+	"github.com/zaqar-go/zaqar/storage"
+)
+
+// entry is one live message in the in-memory index. Fields that change
+// after publication (expiry, claim, deletion, body) are atomics: the
+// partition writer changes them, readers load them without locks.
+//
+// Cost: the struct is ~120 bytes plus the client id string (shared between
+// the messages of one batch) and the body while it waits for the flusher;
+// see TestIndexBytesPerMessage.
+type entry struct {
+	seq        uint64
+	nonce      uint64
+	created    int64 // unix ns
+	delayUntil int64 // unix ns, 0 = none
+	client     string
+	checksum   string
+
+	expires    atomic.Int64 // unix ns
+	ttl        atomic.Int64 // seconds, raised by claims
+	claim      atomic.Pointer[claimRef]
+	claimCount atomic.Int32
+	deleted    atomic.Bool
+	body       atomic.Pointer[[]byte] // set until the flusher wrote it to Badger
+}
+
+// claimRef is shared by the entries one claim holds. Renewal and release
+// swap its state; an entry holds the claim while the state is live.
+type claimRef struct {
+	id    string
+	seqs  []uint64 // messages taken by the claim; set before the claim is shared
+	state atomic.Pointer[claimState]
+}
+
+type claimState struct {
+	expires int64 // unix ns; 0 = released
+	updated int64 // unix ns of creation or renewal
+	ttl     int64
+	grace   int64
+}
+
+func (c *claimRef) live(now int64) bool {
+	s := c.state.Load()
+	return s != nil && s.expires > now
+}
+
+// liveClaim returns the claim holding e at now, or nil.
+func (e *entry) liveClaim(now int64) *claimRef {
+	c := e.claim.Load()
+	if c != nil && c.live(now) {
+		return c
+	}
+	return nil
+}
+
+func (e *entry) visible(now int64) bool {
+	return !e.deleted.Load() && e.expires.Load() > now
+}
+
+// messageID is 32 hex digits: the queue sequence then random bits, so a
+// lookup is a binary search and a guessed sequence alone is not an id.
+func messageID(seq, nonce uint64) string {
+	var b [16]byte
+	binary.BigEndian.PutUint64(b[:8], seq)
+	binary.BigEndian.PutUint64(b[8:], nonce)
+	return hex.EncodeToString(b[:])
+}
+
+func parseMessageID(id string) (seq, nonce uint64, ok bool) {
+	if len(id) != 32 {
+		return 0, 0, false
+	}
+	var b [16]byte
+	if _, err := hex.Decode(b[:], []byte(id)); err != nil {
+		return 0, 0, false
+	}
+	return binary.BigEndian.Uint64(b[:8]), binary.BigEndian.Uint64(b[8:]), true
+}
+
+// queue is the in-memory state of one (project, queue).
+//
+// Ownership: the partition writer goroutine is the only one that mutates a
+// queue. Readers see entries through the published slice (append-only
+// between compactions, replaced wholesale by compaction) and the atomics.
+// claims is guarded by mu because GetClaim reads it from request
+// goroutines.
+type queue struct {
+	project, name string
+	exists        bool // writer-only: created explicitly or by a post
+	meta          atomic.Pointer[storage.Metadata]
+	published     atomic.Pointer[[]*entry]
+	entries       []*entry // writer's view, published after each group commit
+	nextSeq       uint64   // writer-only
+
+	mu     sync.RWMutex
+	claims map[string]*claimRef
+}
+
+func newQueue(project, name string) *queue {
+	q := &queue{project: project, name: name, nextSeq: 1, claims: map[string]*claimRef{}}
+	empty := []*entry{}
+	q.published.Store(&empty)
+	return q
+}
+
+func (q *queue) snapshot() []*entry { return *q.published.Load() }
+
+func (q *queue) publish() {
+	s := q.entries
+	q.published.Store(&s)
+}
+
+// find returns the entry with seq in entries (sorted by seq), or nil.
+func find(entries []*entry, seq uint64) *entry {
+	i := sort.Search(len(entries), func(i int) bool { return entries[i].seq >= seq })
+	if i < len(entries) && entries[i].seq == seq {
+		return entries[i]
+	}
+	return nil
+}
+
+// after returns the position of the first entry with seq > marker.
+func after(entries []*entry, marker uint64) int {
+	return sort.Search(len(entries), func(i int) bool { return entries[i].seq > marker })
+}
+
+// compact drops deleted and expired entries from the writer's view.
+// Returns the removed entries so their keys can be deleted from Badger.
+func (q *queue) compact(now int64) []*entry {
+	var removed []*entry
+	keep := q.entries[:0:0]
+	for _, e := range q.entries {
+		if e.deleted.Load() || e.expires.Load() <= now {
+			removed = append(removed, e)
+			continue
+		}
+		keep = append(keep, e)
+	}
+	if len(removed) == 0 {
+		return nil
+	}
+	q.entries = keep
+	return removed
+}
+
+func (q *queue) getClaim(id string) *claimRef {
+	q.mu.RLock()
+	defer q.mu.RUnlock()
+	return q.claims[id]
+}
+
+func (q *queue) setClaim(c *claimRef) {
+	q.mu.Lock()
+	q.claims[c.id] = c
+	q.mu.Unlock()
+}
+
+// dropDeadClaims forgets claims that no longer hold a live message.
+func (q *queue) dropDeadClaims(now int64) {
+	held := map[*claimRef]bool{}
+	for _, e := range q.entries {
+		if c := e.liveClaim(now); c != nil && e.visible(now) {
+			held[c] = true
+		}
+	}
+	q.mu.Lock()
+	for id, c := range q.claims {
+		if !held[c] {
+			delete(q.claims, id)
+		}
+	}
+	q.mu.Unlock()
+}
+
+func qkey(project, queue string) string {
+	return string(binary.AppendUvarint(nil, uint64(len(project)))) + project + queue
+}

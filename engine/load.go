@@ -1,0 +1,201 @@
+package engine
+
+import (
+	"context"
+	"encoding/binary"
+	"fmt"
+	"log/slog"
+	"sort"
+
+	"github.com/dgraph-io/badger/v4"
+
+	"github.com/zaqar-go/zaqar/storage"
+)
+
+// load rebuilds the in-memory state of every partition from Badger. Only
+// small values are read: bodies stay on disk.
+func (e *Engine) load() error {
+	claimStates := map[string]*claimState{} // kind-less claim key -> state
+	type pendingClaim struct {
+		q  *queue
+		e  *entry
+		id string
+	}
+	var claimed []pendingClaim
+	err := e.db.View(func(txn *badger.Txn) error {
+		opt := badger.DefaultIteratorOptions
+		opt.PrefetchValues = false
+		it := txn.NewIterator(opt)
+		defer it.Close()
+		for it.Rewind(); it.Valid(); it.Next() {
+			item := it.Item()
+			kind, project, name, child, ok := splitKey(item.Key())
+			if !ok || kind == 'x' || kind == kBody {
+				continue
+			}
+			v, err := item.ValueCopy(nil)
+			if err != nil {
+				return err
+			}
+			p := e.partition(project, name)
+			q := p.writerQueue(project, name)
+			switch kind {
+			case kQueue:
+				m, err := decodeMeta(v)
+				if err != nil {
+					return fmt.Errorf("queue %q metadata: %w", name, err)
+				}
+				q.exists = true
+				q.meta.Store(&m)
+			case kNext:
+				if len(v) == 8 {
+					q.nextSeq = max(q.nextSeq, binary.BigEndian.Uint64(v))
+				}
+			case kMeta:
+				if len(child) != 8 {
+					continue
+				}
+				seq := binary.BigEndian.Uint64(child)
+				ent, claimID, err := decodeMsgMeta(seq, v)
+				if err != nil {
+					return fmt.Errorf("message %d of %q: %w", seq, name, err)
+				}
+				q.entries = append(q.entries, ent) // keys iterate in seq order
+				q.nextSeq = max(q.nextSeq, seq+1)
+				if claimID != "" {
+					claimed = append(claimed, pendingClaim{q: q, e: ent, id: claimID})
+				}
+			case kClaim:
+				st, err := decodeClaimState(v)
+				if err != nil {
+					return fmt.Errorf("claim of %q: %w", name, err)
+				}
+				claimStates[qkey(project, name)+"\x00"+string(child)] = st
+			case kSub:
+				s, err := decodeSub(v)
+				if err != nil {
+					return fmt.Errorf("subscription of %q: %w", name, err)
+				}
+				qk := qkey(project, name)
+				if p.subs[qk] == nil {
+					p.subs[qk] = map[string]*storedSub{}
+				}
+				p.subs[qk][s.ID] = s
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("%w: load: %v", storage.ErrUnavailable, err)
+	}
+	for _, c := range claimed {
+		st := claimStates[qkey(c.q.project, c.q.name)+"\x00"+c.id]
+		if st == nil {
+			continue
+		}
+		ref := c.q.getClaim(c.id)
+		if ref == nil {
+			ref = &claimRef{id: c.id}
+			ref.state.Store(st)
+			c.q.setClaim(ref)
+		}
+		ref.seqs = append(ref.seqs, c.e.seq)
+		c.e.claim.Store(ref)
+	}
+	for _, p := range e.parts {
+		p.queues.Range(func(_, v any) bool {
+			q := v.(*queue)
+			sort.Slice(q.entries, func(i, j int) bool { return q.entries[i].seq < q.entries[j].seq })
+			q.publish()
+			return true
+		})
+	}
+	return nil
+}
+
+// recover replays the log records after the checkpoint, writing them to
+// Badger as it goes so the next start replays less.
+func (p *partition) recover() error {
+	var ck uint64
+	err := p.db.View(func(txn *badger.Txn) error {
+		it, err := txn.Get(ckptKey(p.id))
+		if err != nil {
+			return err
+		}
+		v, err := it.ValueCopy(nil)
+		if err == nil && len(v) == 8 {
+			ck = binary.BigEndian.Uint64(v)
+		}
+		return err
+	})
+	if err != nil && err != badger.ErrKeyNotFound {
+		return fmt.Errorf("%w: read checkpoint: %v", storage.ErrUnavailable, err)
+	}
+	if first := p.log.FirstIndex(); first > ck+1 {
+		return fmt.Errorf("%w: partition %d: log starts at %d but checkpoint is %d", storage.ErrUnavailable, p.id, first, ck)
+	}
+	var batch []*record
+	var last uint64
+	n := 0
+	flush := func() error {
+		if len(batch) == 0 || p.noFlush {
+			batch = batch[:0]
+			return nil
+		}
+		for q := range p.touched {
+			q.publish()
+			delete(p.touched, q)
+		}
+		err := p.persist(flushJob{recs: batch, last: last})
+		batch = batch[:0]
+		return err
+	}
+	err = p.log.Replay(ck, func(idx uint64, b []byte) error {
+		r, err := decodeRecord(b)
+		if err != nil {
+			return fmt.Errorf("record %d: %w", idx, err)
+		}
+		p.apply(r)
+		batch = append(batch, r)
+		last = idx
+		n++
+		if len(batch) >= 1024 {
+			return flush()
+		}
+		return nil
+	})
+	if err == nil {
+		err = flush()
+	}
+	if err != nil {
+		return fmt.Errorf("%w: partition %d replay: %v", storage.ErrUnavailable, p.id, err)
+	}
+	for q := range p.touched {
+		q.publish()
+		delete(p.touched, q)
+	}
+	if !p.noFlush && last > 0 {
+		if err := p.db.Sync(); err != nil {
+			return fmt.Errorf("%w: sync after replay: %v", storage.ErrUnavailable, err)
+		}
+		p.ckpt.Store(last)
+	} else {
+		p.ckpt.Store(ck)
+	}
+	if n > 0 {
+		p.logger.Info("replayed log", "records", n, "from", ck+1, "to", last)
+	}
+	return nil
+}
+
+// badgerLogger routes Badger's logging to slog.
+type badgerLogger struct{ l *slog.Logger }
+
+func (b badgerLogger) Errorf(f string, a ...any)   { b.l.Error(fmt.Sprintf(f, a...)) }
+func (b badgerLogger) Warningf(f string, a ...any) { b.l.Warn(fmt.Sprintf(f, a...)) }
+func (b badgerLogger) Infof(f string, a ...any) {
+	b.l.Log(context.Background(), slog.LevelDebug, fmt.Sprintf(f, a...))
+}
+func (b badgerLogger) Debugf(f string, a ...any) {
+	b.l.Log(context.Background(), slog.LevelDebug-4, fmt.Sprintf(f, a...))
+}

@@ -1,0 +1,293 @@
+package engine
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"strconv"
+	"time"
+
+	"github.com/zaqar-go/zaqar/storage"
+)
+
+var errClosed = fmt.Errorf("%w: engine closed", storage.ErrUnavailable)
+
+// PostMessages implements storage.MessageStore.
+func (e *Engine) PostMessages(ctx context.Context, project, name, clientID string, msgs []storage.NewMessage) ([]string, error) {
+	if len(msgs) == 0 {
+		return nil, nil
+	}
+	p := e.partition(project, name)
+	ids := make([]string, len(msgs))
+	// Copy bodies outside the writer: the caller's buffers are only valid
+	// during this call and the writer should do as little as possible.
+	rm := make([]recMsg, len(msgs))
+	for i, m := range msgs {
+		rm[i] = recMsg{Nonce: rand.Uint64(), TTL: m.TTL, Delay: m.Delay, Client: clientID,
+			Checksum: m.Checksum, Body: bytes.Clone(m.Body)}
+	}
+	err := p.do(func(now int64) error {
+		q := p.writerQueue(project, name)
+		for i := range rm {
+			rm[i].Seq = q.nextSeq + uint64(i)
+			ids[i] = messageID(rm[i].Seq, rm[i].Nonce)
+		}
+		p.emit(&record{Type: recPost, Project: project, Queue: name, Time: now, Msgs: rm})
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	e.posted.Add(uint64(len(msgs)))
+	return ids, nil
+}
+
+// message builds the public form of an entry, reading the body from memory
+// or Badger. ErrMessageNotFound if it vanished meanwhile.
+func (e *Engine) message(p *partition, q *queue, en *entry, now int64) (storage.Message, error) {
+	var body []byte
+	if b := en.body.Load(); b != nil {
+		body = *b
+	} else {
+		var err error
+		if body, err = readBody(p.db, qkey(q.project, q.name), en.seq); err != nil {
+			return storage.Message{}, err
+		}
+	}
+	m := storage.Message{
+		ID: messageID(en.seq, en.nonce), Body: body, TTL: en.ttl.Load(),
+		Created: time.Unix(0, en.created), Expires: time.Unix(0, en.expires.Load()),
+		ClientID: en.client, ClaimCount: int(en.claimCount.Load()), Checksum: en.checksum,
+	}
+	if en.delayUntil > 0 {
+		m.DelayUntil = time.Unix(0, en.delayUntil)
+	}
+	if c := en.liveClaim(now); c != nil {
+		m.ClaimID = c.id
+	}
+	return m, nil
+}
+
+// messages converts entries, skipping those deleted meanwhile.
+func (e *Engine) messages(p *partition, q *queue, ents []*entry, now int64) ([]storage.Message, error) {
+	out := make([]storage.Message, 0, len(ents))
+	for _, en := range ents {
+		m, err := e.message(p, q, en, now)
+		if errors.Is(err, storage.ErrMessageNotFound) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, m)
+	}
+	return out, nil
+}
+
+// ListMessages implements storage.MessageStore. Markers are the decimal
+// sequence of the last message returned.
+func (e *Engine) ListMessages(ctx context.Context, project, name string, opts storage.ListMessagesOptions) ([]storage.Message, string, error) {
+	if err := e.usable(); err != nil {
+		return nil, "", err
+	}
+	p, q := e.existing(project, name)
+	if q == nil || opts.Limit <= 0 {
+		return nil, "", nil
+	}
+	var marker uint64
+	if opts.Marker != "" {
+		var err error
+		if marker, err = strconv.ParseUint(opts.Marker, 10, 64); err != nil {
+			return nil, "", nil
+		}
+	}
+	now := e.now()
+	entries := q.snapshot()
+	picked := make([]*entry, 0, opts.Limit)
+	for i := after(entries, marker); i < len(entries) && len(picked) < opts.Limit; i++ {
+		en := entries[i]
+		switch {
+		case !en.visible(now),
+			!opts.Echo && en.client == opts.ClientID,
+			!opts.IncludeClaimed && en.liveClaim(now) != nil,
+			!opts.IncludeDelayed && en.delayUntil > now:
+			continue
+		}
+		picked = append(picked, en)
+	}
+	if len(picked) == 0 {
+		return nil, "", nil
+	}
+	out, err := e.messages(p, q, picked, now)
+	if err != nil {
+		return nil, "", err
+	}
+	return out, strconv.FormatUint(picked[len(picked)-1].seq, 10), nil
+}
+
+// lookup finds a visible entry by id in a published snapshot.
+func lookup(entries []*entry, id string, now int64) *entry {
+	seq, nonce, ok := parseMessageID(id)
+	if !ok {
+		return nil
+	}
+	en := find(entries, seq)
+	if en == nil || en.nonce != nonce || !en.visible(now) {
+		return nil
+	}
+	return en
+}
+
+// GetMessage implements storage.MessageStore.
+func (e *Engine) GetMessage(ctx context.Context, project, name, id string) (storage.Message, error) {
+	if err := e.usable(); err != nil {
+		return storage.Message{}, err
+	}
+	p, q := e.existing(project, name)
+	if q == nil {
+		return storage.Message{}, storage.ErrQueueNotFound
+	}
+	now := e.now()
+	en := lookup(q.snapshot(), id, now)
+	if en == nil {
+		return storage.Message{}, storage.ErrMessageNotFound
+	}
+	return e.message(p, q, en, now)
+}
+
+// GetMessages implements storage.MessageStore.
+func (e *Engine) GetMessages(ctx context.Context, project, name string, ids []string) ([]storage.Message, error) {
+	if err := e.usable(); err != nil {
+		return nil, err
+	}
+	p, q := e.existing(project, name)
+	if q == nil {
+		return nil, storage.ErrQueueNotFound
+	}
+	now := e.now()
+	entries := q.snapshot()
+	picked := make([]*entry, 0, len(ids))
+	seen := map[uint64]bool{}
+	for _, id := range ids {
+		if en := lookup(entries, id, now); en != nil && !seen[en.seq] {
+			seen[en.seq] = true
+			picked = append(picked, en)
+		}
+	}
+	return e.messages(p, q, picked, now)
+}
+
+// DeleteMessage implements storage.MessageStore.
+func (e *Engine) DeleteMessage(ctx context.Context, project, name, id, claimID string) error {
+	p := e.partition(project, name)
+	err := p.do(func(now int64) error {
+		q := p.queue(qkey(project, name))
+		if q == nil {
+			return nil
+		}
+		en := lookup(q.entries, id, now)
+		if en == nil {
+			return nil
+		}
+		held := en.liveClaim(now)
+		if claimID == "" {
+			if held != nil {
+				return storage.ErrMessageClaimed
+			}
+		} else {
+			if held == nil {
+				return storage.ErrMessageNotClaimed
+			}
+			c := q.getClaim(claimID)
+			if c == nil || !c.live(now) {
+				return storage.ErrClaimNotFound
+			}
+			if c != held {
+				return storage.ErrMessageClaimed
+			}
+		}
+		p.emit(&record{Type: recDelete, Project: project, Queue: name, Time: now, Seqs: []uint64{en.seq}})
+		return nil
+	})
+	if err == nil {
+		e.deleted.Add(1)
+	}
+	return err
+}
+
+// DeleteMessages implements storage.MessageStore.
+func (e *Engine) DeleteMessages(ctx context.Context, project, name string, ids, claimIDs []string) error {
+	p := e.partition(project, name)
+	return p.do(func(now int64) error {
+		q := p.queue(qkey(project, name))
+		if q == nil {
+			return nil
+		}
+		var allowed map[*claimRef]bool
+		if claimIDs != nil {
+			allowed = map[*claimRef]bool{}
+			for _, id := range claimIDs {
+				if c := q.getClaim(id); c != nil && c.live(now) {
+					allowed[c] = true
+				}
+			}
+		}
+		seqs := make([]uint64, 0, len(ids))
+		for _, id := range ids {
+			en := lookup(q.entries, id, now)
+			if en == nil {
+				continue
+			}
+			if allowed != nil && !allowed[en.liveClaim(now)] {
+				return storage.ErrMessageClaimed
+			}
+			seqs = append(seqs, en.seq)
+		}
+		if len(seqs) > 0 {
+			p.emit(&record{Type: recDelete, Project: project, Queue: name, Time: now, Seqs: seqs})
+			e.deleted.Add(uint64(len(seqs)))
+		}
+		return nil
+	})
+}
+
+// PopMessages implements storage.MessageStore.
+func (e *Engine) PopMessages(ctx context.Context, project, name string, n int) ([]storage.Message, error) {
+	p := e.partition(project, name)
+	var out []storage.Message
+	err := p.do(func(now int64) error {
+		q := p.queue(qkey(project, name))
+		if q == nil || !q.exists {
+			return nil
+		}
+		var seqs []uint64
+		for _, en := range q.entries {
+			if len(seqs) >= n {
+				break
+			}
+			if !en.visible(now) || en.liveClaim(now) != nil || en.delayUntil > now {
+				continue
+			}
+			m, err := e.message(p, q, en, now)
+			if errors.Is(err, storage.ErrMessageNotFound) {
+				continue
+			}
+			if err != nil {
+				return err
+			}
+			out = append(out, m)
+			seqs = append(seqs, en.seq)
+		}
+		if len(seqs) > 0 {
+			p.emit(&record{Type: recDelete, Project: project, Queue: name, Time: now, Seqs: seqs})
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	e.deleted.Add(uint64(len(out)))
+	return out, nil
+}

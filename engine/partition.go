@@ -1,0 +1,351 @@
+package engine
+
+import (
+	"fmt"
+	"log/slog"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/dgraph-io/badger/v4"
+
+	"github.com/zaqar-go/zaqar/storage"
+	"github.com/zaqar-go/zaqar/wal"
+)
+
+// op is a change submitted to a partition writer. fn runs on the writer
+// goroutine: it validates against the current state and calls emit for each
+// change, or returns an error having emitted nothing.
+type op struct {
+	fn   func(now int64) error
+	err  error
+	done chan struct{}
+}
+
+var opPool = sync.Pool{New: func() any { return &op{done: make(chan struct{}, 1)} }}
+
+// flushJob carries applied records to the flusher, with the WAL index of
+// the last one (0 for changes that are not logged, such as reaping).
+type flushJob struct {
+	recs []*record
+	last uint64
+	reap []reaped
+	sync chan struct{} // when set, closed after the job is durable in Badger
+}
+
+type reaped struct {
+	qk  string
+	seq uint64
+}
+
+// partition owns the queues that hash to it.
+//
+// Ownership: the writer goroutine (run) alone mutates queues and
+// subscriptions and appends to the WAL; the flusher goroutine alone writes
+// to Badger and compacts the WAL. Request goroutines only read.
+type partition struct {
+	id          int
+	eng         *Engine
+	db          *badger.DB
+	log         *wal.Log
+	logger      *slog.Logger
+	queues      sync.Map // qkey -> *queue
+	subsMu      sync.RWMutex
+	subs        map[string]map[string]*storedSub // qkey -> id -> sub (values immutable)
+	ops         chan *op
+	flushes     chan flushJob
+	touched     map[*queue]struct{} // writer-only, per group
+	group       []*record           // writer-only: records emitted in this group
+	noFlush     bool                // tests: never write to Badger, recover from the WAL alone
+	broken      atomic.Pointer[error]
+	stop        chan struct{}
+	writerDone  chan struct{}
+	flusherDone chan struct{}
+
+	ckpt atomic.Uint64 // last WAL index durable in Badger
+}
+
+func openPartition(e *Engine, id int) (*partition, error) {
+	o := e.opts
+	lg, err := wal.Open(wal.Options{
+		Dir: filepath.Join(o.Dir, "wal", fmt.Sprintf("p%02d", id)), SegmentSize: o.SegmentSize,
+		Sync: o.Fsync, SyncInterval: o.FsyncInterval, Compression: o.Compression, Logger: o.Logger,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("partition %d: %w", id, err)
+	}
+	p := &partition{
+		id: id, eng: e, db: e.db, log: lg, logger: o.Logger.With("partition", id),
+		subs: map[string]map[string]*storedSub{}, ops: make(chan *op, 4096),
+		flushes: make(chan flushJob, 64), touched: map[*queue]struct{}{}, stop: make(chan struct{}),
+		writerDone: make(chan struct{}), flusherDone: make(chan struct{}),
+	}
+	return p, nil
+}
+
+func (p *partition) start() {
+	go p.run()
+	go p.flusher()
+}
+
+// do submits fn to the writer and waits until its record is durable.
+func (p *partition) do(fn func(now int64) error) error {
+	if b := p.broken.Load(); b != nil {
+		return fmt.Errorf("%w: %v", storage.ErrUnavailable, *b)
+	}
+	o := opPool.Get().(*op)
+	o.fn, o.err = fn, nil
+	select {
+	case p.ops <- o:
+	case <-p.stop:
+		return fmt.Errorf("%w: engine closed", storage.ErrUnavailable)
+	}
+	<-o.done
+	err := o.err
+	o.fn = nil
+	opPool.Put(o)
+	return err
+}
+
+// run is the partition writer: it takes every op queued while the last
+// group was being made durable, applies them, writes their records with one
+// WAL append (one fsync), publishes the changes and acknowledges.
+func (p *partition) run() {
+	defer close(p.writerDone)
+	const maxGroup = 512
+	batch := make([]*op, 0, maxGroup)
+	var encoded [][]byte
+	var buf []byte
+	for {
+		var first *op
+		select {
+		case first = <-p.ops:
+		case <-p.stop:
+			p.drainStopped()
+			return
+		}
+		batch = append(batch[:0], first)
+	gather:
+		for len(batch) < maxGroup {
+			select {
+			case o := <-p.ops:
+				batch = append(batch, o)
+			default:
+				break gather
+			}
+		}
+		encoded, buf = encoded[:0], buf[:0]
+		p.group = p.group[:0]
+		now := p.eng.now()
+		for _, o := range batch {
+			if p.broken.Load() != nil {
+				o.err = fmt.Errorf("%w: partition failed", storage.ErrUnavailable)
+				continue
+			}
+			o.err = o.fn(now)
+		}
+		recs := p.group
+		for _, rec := range recs {
+			start := len(buf)
+			buf = rec.encode(buf)
+			encoded = append(encoded, buf[start:len(buf):len(buf)])
+		}
+		var last uint64
+		if len(encoded) > 0 {
+			var err error
+			last, err = p.log.Append(encoded)
+			if err != nil {
+				// Memory now holds changes the log does not: stop serving
+				// this partition rather than acknowledge anything more.
+				p.broken.Store(&err)
+				p.logger.Error("wal append failed; partition stopped", "err", err)
+				for _, o := range batch {
+					o.err = fmt.Errorf("%w: %v", storage.ErrUnavailable, err)
+				}
+			}
+		}
+		for q := range p.touched {
+			q.publish()
+			delete(p.touched, q)
+		}
+		if len(recs) > 0 && p.broken.Load() == nil && !p.noFlush {
+			p.flushes <- flushJob{recs: append([]*record(nil), recs...), last: last}
+		}
+		for _, o := range batch {
+			o.done <- struct{}{}
+		}
+	}
+}
+
+func (p *partition) drainStopped() {
+	for {
+		select {
+		case o := <-p.ops:
+			o.err = fmt.Errorf("%w: engine closed", storage.ErrUnavailable)
+			o.done <- struct{}{}
+		default:
+			return
+		}
+	}
+}
+
+// emit applies a record and adds it to the current group. Writer only.
+func (p *partition) emit(r *record) {
+	p.apply(r)
+	p.group = append(p.group, r)
+}
+
+// queue returns the queue state, or nil. Safe from any goroutine.
+func (p *partition) queue(qk string) *queue {
+	if v, ok := p.queues.Load(qk); ok {
+		return v.(*queue)
+	}
+	return nil
+}
+
+// writerQueue returns the queue state, creating an empty one. Writer only.
+func (p *partition) writerQueue(project, name string) *queue {
+	qk := qkey(project, name)
+	if q := p.queue(qk); q != nil {
+		return q
+	}
+	q := newQueue(project, name)
+	p.queues.Store(qk, q)
+	return q
+}
+
+// apply turns a record into in-memory state. It runs on the writer (live
+// and during recovery) and must be idempotent: recovery may replay records
+// whose effects Badger already holds.
+func (p *partition) apply(r *record) {
+	q := p.writerQueue(r.Project, r.Queue)
+	p.touched[q] = struct{}{}
+	switch r.Type {
+	case recPost:
+		if !q.exists {
+			r.created = true
+			q.exists = true
+			m := storage.Metadata{}
+			q.meta.Store(&m)
+		}
+		for i := range r.Msgs {
+			m := &r.Msgs[i]
+			if m.Seq < q.nextSeq {
+				continue // already applied, or applied and removed since
+			}
+			e := &entry{seq: m.Seq, nonce: m.Nonce, created: r.Time, client: m.Client, checksum: m.Checksum}
+			e.expires.Store(r.Time + m.TTL*int64(time.Second))
+			e.ttl.Store(m.TTL)
+			if m.Delay > 0 {
+				e.delayUntil = r.Time + m.Delay*int64(time.Second)
+			}
+			body := m.Body
+			e.body.Store(&body)
+			q.entries = append(q.entries, e)
+			q.nextSeq = m.Seq + 1
+		}
+	case recDelete:
+		for _, s := range r.Seqs {
+			if e := find(q.entries, s); e != nil {
+				e.deleted.Store(true)
+			}
+		}
+	case recClaim:
+		st := &claimState{expires: r.Time + r.TTL*int64(time.Second), updated: r.Time, ttl: r.TTL, grace: r.Grace}
+		c := &claimRef{id: r.ClaimID, seqs: r.Seqs}
+		c.state.Store(st)
+		for _, s := range r.Seqs {
+			e := find(q.entries, s)
+			if e == nil {
+				continue
+			}
+			e.claim.Store(c)
+			if r.Flag == 0 {
+				e.claimCount.Add(1)
+			}
+			extendForClaim(e, r.Time, r.TTL, r.Grace)
+		}
+		q.setClaim(c)
+	case recClaimUpdate:
+		if c := q.getClaim(r.ClaimID); c != nil {
+			c.state.Store(&claimState{expires: r.Time + r.TTL*int64(time.Second), updated: r.Time, ttl: r.TTL, grace: r.Grace})
+			for _, seq := range c.seqs {
+				if e := find(q.entries, seq); e != nil && e.claim.Load() == c {
+					extendForClaim(e, r.Time, r.TTL, r.Grace)
+				}
+			}
+		}
+	case recClaimRelease:
+		if c := q.getClaim(r.ClaimID); c != nil {
+			old := c.state.Load()
+			c.state.Store(&claimState{updated: old.updated, ttl: old.ttl, grace: old.grace})
+		}
+	case recQueueCreate, recQueueMeta:
+		if r.Type == recQueueCreate && q.exists {
+			return
+		}
+		m, err := decodeMeta(r.Meta)
+		if err != nil {
+			m = storage.Metadata{}
+		}
+		q.exists = true
+		q.meta.Store(&m)
+	case recQueueDelete:
+		p.dropMessages(q)
+		q.exists = false
+		q.meta.Store(nil)
+		q.nextSeq = 1
+	case recPurge:
+		if r.Flag&1 != 0 {
+			p.dropMessages(q)
+		}
+		if r.Flag&2 != 0 {
+			p.subsMu.Lock()
+			delete(p.subs, qkey(r.Project, r.Queue))
+			p.subsMu.Unlock()
+		}
+	case recSubCreate, recSubUpdate:
+		s, err := decodeSub(r.Meta)
+		if err != nil {
+			return
+		}
+		qk := qkey(r.Project, r.Queue)
+		p.subsMu.Lock()
+		if p.subs[qk] == nil {
+			p.subs[qk] = map[string]*storedSub{}
+		}
+		p.subs[qk][s.ID] = s
+		p.subsMu.Unlock()
+		if r.Type == recSubCreate && !q.exists {
+			r.created = true
+			q.exists = true
+			m := storage.Metadata{}
+			q.meta.Store(&m)
+		}
+	case recSubDelete:
+		qk := qkey(r.Project, r.Queue)
+		p.subsMu.Lock()
+		delete(p.subs[qk], r.SubID)
+		p.subsMu.Unlock()
+	}
+}
+
+// extendForClaim keeps a claimed message alive for the claim plus grace.
+func extendForClaim(e *entry, now, ttl, grace int64) {
+	until := now + (ttl+grace)*int64(time.Second)
+	if e.expires.Load() < until {
+		e.expires.Store(until)
+		e.ttl.Store(ttl + grace)
+	}
+}
+
+func (p *partition) dropMessages(q *queue) {
+	for _, e := range q.entries {
+		e.deleted.Store(true)
+	}
+	q.entries = nil
+	q.mu.Lock()
+	q.claims = map[string]*claimRef{}
+	q.mu.Unlock()
+}
