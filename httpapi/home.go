@@ -1,0 +1,144 @@
+package httpapi
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/valyala/fasthttp"
+
+	"github.com/zaqar-go/zaqar/storage"
+)
+
+var versionsDoc = []byte(`{"versions":[{"id":"1","status":"DEPRECATED","updated":"2014-9-11T17:47:05Z","media-types":[{"base":"application/json","type":"application/vnd.openstack.messaging-v1+json"}],"links":[{"href":"/v1/","rel":"self"}]},{"id":"1.1","status":"DEPRECATED","updated":"2016-7-29T02:22:47Z","media-types":[{"base":"application/json","type":"application/vnd.openstack.messaging-v1_1+json"}],"links":[{"href":"/v1.1/","rel":"self"}]},{"id":"2","status":"CURRENT","updated":"2014-9-24T04:06:47Z","media-types":[{"base":"application/json","type":"application/vnd.openstack.messaging-v2+json"}],"links":[{"href":"/v2/","rel":"self"}]}]}`)
+
+func (a *API) versions(ctx *fasthttp.RequestCtx) {
+	writeJSON(ctx, fasthttp.StatusMultipleChoices, versionsDoc)
+}
+
+type homeResource struct {
+	Href     string            `json:"href,omitempty"`
+	Template string            `json:"href-template,omitempty"`
+	Vars     map[string]string `json:"href-vars,omitempty"`
+	Hints    map[string]any    `json:"hints"`
+}
+
+func resource(template string, allow []string, vars ...string) homeResource {
+	r := homeResource{Template: template, Vars: map[string]string{}, Hints: map[string]any{
+		"allow": allow, "formats": map[string]any{"application/json": map[string]any{}},
+	}}
+	for _, v := range vars {
+		r.Vars[v] = "param/" + v
+	}
+	return r
+}
+
+func (a *API) homeDocument() []byte {
+	q := "/v2/queues/{queue_name}"
+	res := map[string]homeResource{
+		"rel/queues":             resource("/v2/queues{?marker,limit,detailed}", []string{"GET"}, "marker", "limit", "detailed"),
+		"rel/queue":              resource(q, []string{"GET", "PUT", "DELETE", "PATCH"}, "queue_name"),
+		"rel/queue_stats":        resource(q+"/stats", []string{"GET"}, "queue_name"),
+		"rel/queue_purge":        resource(q+"/purge", []string{"POST"}, "queue_name"),
+		"rel/messages":           resource(q+"/messages{?marker,limit,echo,include_claimed}", []string{"GET"}, "queue_name", "marker", "limit", "echo", "include_claimed"),
+		"rel/post_messages":      resource(q+"/messages", []string{"POST"}, "queue_name"),
+		"rel/messages_delete":    resource(q+"/messages{?ids,pop}", []string{"DELETE"}, "queue_name", "ids", "pop"),
+		"rel/message_delete":     resource(q+"/messages/{message_id}{?claim}", []string{"DELETE"}, "queue_name", "message_id", "claim"),
+		"rel/message_get":        resource(q+"/messages/{message_id}", []string{"GET"}, "queue_name", "message_id"),
+		"rel/claim":              resource(q+"/claims/{claim_id}", []string{"GET"}, "queue_name", "claim_id"),
+		"rel/post_claim":         resource(q+"/claims{?limit}", []string{"POST"}, "queue_name", "limit"),
+		"rel/patch_claim":        resource(q+"/claims/{claim_id}", []string{"PATCH"}, "queue_name", "claim_id"),
+		"rel/delete_claim":       resource(q+"/claims/{claim_id}", []string{"DELETE"}, "queue_name", "claim_id"),
+		"rel/subscriptions_get":  resource(q+"/subscriptions{?marker,limit}", []string{"GET"}, "queue_name", "marker", "limit"),
+		"rel/subscriptions_post": resource(q+"/subscriptions", []string{"POST"}, "queue_name"),
+		"rel/subscription":       resource(q+"/subscriptions/{subscriptions_id}", []string{"GET", "DELETE"}, "queue_name", "subscriptions_id"),
+		"rel/subscription_patch": resource(q+"/subscriptions/{subscriptions_id}", []string{"PATCH"}, "queue_name", "subscriptions_id"),
+		"rel/ping":               {Href: "/v2/ping", Hints: map[string]any{"allow": []string{"GET", "HEAD"}, "formats": map[string]any{"application/json": map[string]any{}}}},
+	}
+	if a.opts.AdminMode {
+		res["rel/health"] = homeResource{Href: "/v2/health", Hints: map[string]any{"allow": []string{"GET"}, "formats": map[string]any{"application/json": map[string]any{}}}}
+	}
+	b, _ := json.MarshalIndent(map[string]any{"resources": res}, "", "    ")
+	return b
+}
+
+func (a *API) home(ctx *fasthttp.RequestCtx, _ *request) {
+	ctx.SetStatusCode(fasthttp.StatusOK)
+	ctx.SetContentType("application/json-home")
+	ctx.Response.Header.Set("Cache-Control", "max-age=86400")
+	ctx.SetBody(a.homeDocument())
+}
+
+func (a *API) ping(ctx *fasthttp.RequestCtx, _ *request) {
+	if err := a.store.Ping(context.Background()); err != nil {
+		writeError(ctx, fasthttp.StatusServiceUnavailable, "Service temporarily unavailable",
+			"The storage backend is not reachable. Please try again in a few seconds.")
+		return
+	}
+	ctx.SetStatusCode(fasthttp.StatusNoContent)
+}
+
+func (a *API) pingHead(ctx *fasthttp.RequestCtx, _ *request) {
+	ctx.SetStatusCode(fasthttp.StatusNoContent)
+}
+
+type probeResult struct {
+	Succeeded bool    `json:"succeeded"`
+	Seconds   float64 `json:"seconds"`
+	Ref       *string `json:"ref"`
+}
+
+// health runs Zaqar's operation probe on a throw-away queue of a private
+// project: create, post, claim, list, delete claimed, release, bulk
+// delete, delete queue.
+func (a *API) health(ctx *fasthttp.RequestCtx, rq *request) {
+	if !rq.admin {
+		writeError(ctx, fasthttp.StatusForbidden, "Not authorized", "You are not authorized to complete this action.")
+		return
+	}
+	c := context.Background()
+	project, queue := "zaqar-health-probe", fmt.Sprintf("probe-%d", time.Now().UnixNano())
+	status := map[string]probeResult{}
+	run := func(name string, f func() error) bool {
+		start := time.Now()
+		err := f()
+		status[name] = probeResult{Succeeded: err == nil, Seconds: time.Since(start).Seconds()}
+		return err == nil
+	}
+	var ids []string
+	var claim storage.Claim
+	run("create_queue", func() error { _, err := a.store.CreateQueue(c, project, queue, nil); return err })
+	run("post_messages", func() error {
+		msgs := make([]storage.NewMessage, 100)
+		for i := range msgs {
+			msgs[i] = storage.NewMessage{Body: []byte(`{"health":"probe"}`), TTL: 600}
+		}
+		var err error
+		ids, err = a.store.PostMessages(c, project, queue, rq.clientID, msgs)
+		return err
+	})
+	run("claim_messages", func() error {
+		var err error
+		claim, err = a.store.CreateClaim(c, project, queue, storage.ClaimOptions{TTL: 60, Grace: 300, Limit: 10})
+		return err
+	})
+	run("list_messages", func() error {
+		_, _, err := a.store.ListMessages(c, project, queue, storage.ListMessagesOptions{Limit: 10, Echo: true})
+		return err
+	})
+	run("delete_messages", func() error {
+		for _, m := range claim.Messages {
+			if err := a.store.DeleteMessage(c, project, queue, m.ID, claim.ID); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	run("delete_claim", func() error { return a.store.DeleteClaim(c, project, queue, claim.ID) })
+	run("bulk_delete_messages", func() error { return a.store.DeleteMessages(c, project, queue, ids, nil) })
+	run("delete_queue", func() error { return a.store.DeleteQueue(c, project, queue) })
+	writeValue(ctx, fasthttp.StatusOK, map[string]any{
+		"storage_reachable": a.store.Ping(c) == nil, "operation_status": status,
+	})
+}

@@ -1,0 +1,347 @@
+package httpapi
+
+import (
+	"context"
+	"crypto/md5"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/bytedance/sonic"
+	"github.com/valyala/fasthttp"
+
+	"github.com/zaqar-go/zaqar/storage"
+)
+
+func itoa(n int) string { return strconv.Itoa(n) }
+
+// postDoc is a POST .../messages document. Raw fields alias the request
+// buffer and are used only during the request.
+type postDoc struct {
+	Messages *[]postMessage `json:"messages"`
+}
+
+type postMessage struct {
+	Body  sonic.NoCopyRawMessage `json:"body"`
+	TTL   sonic.NoCopyRawMessage `json:"ttl"`
+	Delay sonic.NoCopyRawMessage `json:"delay"`
+}
+
+// rawInt reads an integer field; JSON booleans count as 0/1 (Python's bool
+// is an int, so Zaqar accepts them and the range check rejects them).
+func rawInt(raw []byte, name string) (int64, bool, string) {
+	if len(raw) == 0 {
+		return 0, false, ""
+	}
+	switch string(raw) {
+	case "true":
+		return 1, true, ""
+	case "false":
+		return 0, true, ""
+	}
+	n, err := strconv.ParseInt(string(raw), 10, 64)
+	if err != nil {
+		return 0, true, fmt.Sprintf(`The value of the "%s" field must be a int.`, name)
+	}
+	return n, true, ""
+}
+
+func (a *API) postMessages(ctx *fasthttp.RequestCtx, rq *request) {
+	body := ctx.Request.Body()
+	c := context.Background()
+	meta, err := a.store.GetQueueMetadata(c, rq.project, rq.queue)
+	if err != nil && !errors.Is(err, storage.ErrQueueNotFound) {
+		a.storageError(ctx, rq, err, "Messages could not be enqueued.")
+		return
+	}
+	maxSize := a.opts.MaxMessagesPostSize
+	if n, ok := meta.Int(storage.MetaMaxPostSize); ok && n > 0 && int(n) < maxSize {
+		maxSize = int(n)
+	}
+	if len(body) > maxSize {
+		badRequest(ctx, "Message collection size is too large. Max size "+itoa(maxSize))
+		return
+	}
+	if len(body) == 0 {
+		badBody(ctx, "Request body can not be empty")
+		return
+	}
+	var doc postDoc
+	if err := rawAPI.Unmarshal(body, &doc); err != nil {
+		badBody(ctx, "Request body could not be parsed.")
+		return
+	}
+	if doc.Messages == nil {
+		badRequest(ctx, "No messages were found in the request body.")
+		return
+	}
+	list := *doc.Messages
+	if len(list) == 0 {
+		badRequest(ctx, "No messages to enqueu.")
+		return
+	}
+	defTTL := a.opts.DefaultMessageTTL
+	if n, ok := meta.Int(storage.MetaDefaultMessageTTL); ok && n > 0 {
+		defTTL = n
+	}
+	queueDelay, _ := meta.Int(storage.MetaDefaultDelay)
+	msgs := make([]storage.NewMessage, len(list))
+	for i := range list {
+		m := &list[i]
+		if m.Body == nil {
+			badBody(ctx, `Missing "body" field.`)
+			return
+		}
+		ttl, has, msg := rawInt(m.TTL, "ttl")
+		if msg != "" {
+			badBody(ctx, msg)
+			return
+		}
+		if !has {
+			ttl = defTTL
+		}
+		if ttl < 60 || ttl > a.opts.MaxMessageTTL {
+			badRequest(ctx, fmt.Sprintf("The TTL for a message may not exceed %d seconds, and must be at least 60 seconds long.", a.opts.MaxMessageTTL))
+			return
+		}
+		var delay int64
+		if queueDelay > 0 {
+			d, has, msg := rawInt(m.Delay, "delay")
+			if msg != "" {
+				badBody(ctx, msg)
+				return
+			}
+			if !has {
+				d = queueDelay
+			}
+			if d < 0 || d > a.opts.MaxMessageDelay {
+				badRequest(ctx, fmt.Sprintf("The delay for a message may not exceed %d seconds, and must be at least 0 seconds long.", a.opts.MaxMessageDelay))
+				return
+			}
+			delay = d
+		}
+		msgs[i] = storage.NewMessage{Body: m.Body, TTL: ttl, Delay: delay}
+		if a.opts.EnableChecksum {
+			sum := md5.Sum(m.Body)
+			msgs[i].Checksum = "MD5:" + hex.EncodeToString(sum[:])
+		}
+	}
+	ids, err := a.store.PostMessages(c, rq.project, rq.queue, rq.clientID, msgs)
+	if err != nil {
+		a.storageError(ctx, rq, err, "Messages could not be enqueued.")
+		return
+	}
+	bp := getBuf()
+	defer putBuf(bp)
+	b := *bp
+	prefix := "/v2/queues/" + rq.queue + "/messages"
+	loc := append(b, prefix...)
+	loc = append(loc, "?ids="...)
+	for i, id := range ids {
+		if i > 0 {
+			loc = append(loc, ',')
+		}
+		loc = append(loc, id...)
+	}
+	ctx.Response.Header.SetBytesV("Location", loc)
+	b = append(loc[:0], `{"resources":[`...)
+	for i, id := range ids {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, '"')
+		b = append(b, prefix...)
+		b = append(b, '/')
+		b = append(b, id...)
+		b = append(b, '"')
+	}
+	b = append(b, "]}"...)
+	writeJSON(ctx, fasthttp.StatusCreated, b)
+	*bp = b
+}
+
+// appendMessage appends Zaqar's message object. withHref selects the
+// list/get shape; without it the pop shape (claim_id, claim_count).
+func (a *API) appendMessage(b []byte, queue string, m *storage.Message, now time.Time, withHref bool) []byte {
+	b = append(b, `{"id":"`...)
+	b = append(b, m.ID...)
+	if withHref {
+		b = append(b, `","href":"/v2/queues/`...)
+		b = append(b, queue...)
+		b = append(b, "/messages/"...)
+		b = append(b, m.ID...)
+		if m.ClaimID != "" {
+			b = append(b, "?claim_id="...)
+			b = append(b, m.ClaimID...)
+		}
+	}
+	b = append(b, `","ttl":`...)
+	b = appendInt(b, m.TTL)
+	b = append(b, `,"age":`...)
+	b = appendInt(b, int64(now.Sub(m.Created)/time.Second))
+	b = append(b, `,"body":`...)
+	b = append(b, m.Body...)
+	if !withHref {
+		b = append(b, `,"claim_id":`...)
+		if m.ClaimID == "" {
+			b = append(b, "null"...)
+		} else {
+			b = appendJSONString(b, m.ClaimID)
+		}
+		b = append(b, `,"claim_count":`...)
+		b = appendInt(b, int64(m.ClaimCount))
+	}
+	if m.Checksum != "" {
+		b = append(b, `,"checksum":`...)
+		b = appendJSONString(b, m.Checksum)
+	}
+	return append(b, '}')
+}
+
+func (a *API) appendMessages(b []byte, queue string, msgs []storage.Message, withHref bool) []byte {
+	now := time.Now()
+	b = append(b, `"messages":[`...)
+	for i := range msgs {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = a.appendMessage(b, queue, &msgs[i], now, withHref)
+	}
+	return append(b, ']')
+}
+
+func (a *API) listMessages(ctx *fasthttp.RequestCtx, rq *request) {
+	if ids := queryList(ctx, "ids"); ids != nil {
+		a.getMessagesByID(ctx, rq, ids)
+		return
+	}
+	limit, ok := pageLimit(ctx, a.opts.MaxMessagesPerPage, limitText("messages", a.opts.MaxMessagesPerPage))
+	if !ok {
+		return
+	}
+	opts := storage.ListMessagesOptions{Limit: limit, ClientID: rq.clientID}
+	opts.Marker, _ = queryString(ctx, "marker")
+	for _, f := range []struct {
+		name string
+		dst  *bool
+	}{{"echo", &opts.Echo}, {"include_claimed", &opts.IncludeClaimed}, {"include_delayed", &opts.IncludeDelayed}} {
+		v, pe := queryBool(ctx, f.name)
+		if pe != nil {
+			invalidParam(ctx, pe)
+			return
+		}
+		*f.dst = v
+	}
+	msgs, marker, err := a.store.ListMessages(context.Background(), rq.project, rq.queue, opts)
+	if err != nil {
+		a.storageError(ctx, rq, err, "Messages could not be listed.")
+		return
+	}
+	bp := getBuf()
+	defer putBuf(bp)
+	b := append((*bp)[:0], '{')
+	b = a.appendMessages(b, rq.queue, msgs, true)
+	b = append(b, `,"links":[`...)
+	if len(msgs) > 0 {
+		b = append(b, `{"rel":"next","href":`...)
+		b = appendJSONString(b, nextHref(ctx, "/v2/queues/"+rq.queue+"/messages", marker))
+		b = append(b, '}')
+	}
+	b = append(b, "]}"...)
+	writeJSON(ctx, fasthttp.StatusOK, b)
+	*bp = b
+}
+
+func (a *API) getMessagesByID(ctx *fasthttp.RequestCtx, rq *request, ids []string) {
+	if len(ids) > a.opts.MaxMessagesPerPage {
+		badRequest(ctx, limitText("messages", a.opts.MaxMessagesPerPage))
+		return
+	}
+	msgs, err := a.store.GetMessages(context.Background(), rq.project, rq.queue, ids)
+	if err != nil && !errors.Is(err, storage.ErrQueueNotFound) {
+		a.storageError(ctx, rq, err, "Messages could not be listed.")
+		return
+	}
+	if len(msgs) == 0 {
+		writeError(ctx, fasthttp.StatusNotFound, "Not found",
+			fmt.Sprintf("No messages with IDs: %v found in the queue %s for project %s.", ids, rq.queue, rq.project))
+		return
+	}
+	b := append([]byte{'{'}, a.appendMessages(nil, rq.queue, msgs, true)...)
+	writeJSON(ctx, fasthttp.StatusOK, append(b, '}'))
+}
+
+func (a *API) getMessage(ctx *fasthttp.RequestCtx, rq *request) {
+	rq.id, _ = ctx.UserValue("message").(string)
+	m, err := a.store.GetMessage(context.Background(), rq.project, rq.queue, rq.id)
+	if err != nil {
+		a.storageError(ctx, rq, err, "Message could not be retrieved.")
+		return
+	}
+	writeJSON(ctx, fasthttp.StatusOK, a.appendMessage(nil, rq.queue, &m, time.Now(), true))
+}
+
+func (a *API) deleteMessage(ctx *fasthttp.RequestCtx, rq *request) {
+	rq.id, _ = ctx.UserValue("message").(string)
+	claimID, _ := queryString(ctx, "claim_id")
+	err := a.store.DeleteMessage(context.Background(), rq.project, rq.queue, rq.id, claimID)
+	if errors.Is(err, storage.ErrClaimNotFound) {
+		writeError(ctx, fasthttp.StatusBadRequest, "Unable to delete", "The specified claim does not exist or has expired.")
+		return
+	}
+	if err != nil {
+		a.storageError(ctx, rq, err, "Message could not be deleted.")
+		return
+	}
+	ctx.SetStatusCode(fasthttp.StatusNoContent)
+}
+
+func (a *API) deleteMessages(ctx *fasthttp.RequestCtx, rq *request) {
+	ids := queryList(ctx, "ids")
+	pop, hasPop, pe := queryInt(ctx, "pop")
+	if pe != nil {
+		invalidParam(ctx, pe)
+		return
+	}
+	switch {
+	case ids != nil && hasPop:
+		badRequest(ctx, "pop and id params cannot be present together in the delete request.")
+		return
+	case ids == nil && !hasPop:
+		badRequest(ctx, `The request should have either "ids" or "pop" parameter in the request, to be able to delete.`)
+		return
+	}
+	c := context.Background()
+	if hasPop {
+		if pop < 1 || pop > int64(a.opts.MaxMessagesPerClaimOrPop) {
+			badRequest(ctx, fmt.Sprintf("Pop value must be at least 1 and may not be greater than %d.", a.opts.MaxMessagesPerClaimOrPop))
+			return
+		}
+		msgs, err := a.store.PopMessages(c, rq.project, rq.queue, int(pop))
+		if err != nil {
+			a.storageError(ctx, rq, err, "Messages could not be popped.")
+			return
+		}
+		b := append([]byte{'{'}, a.appendMessages(nil, rq.queue, msgs, false)...)
+		writeJSON(ctx, fasthttp.StatusOK, append(b, '}'))
+		return
+	}
+	if len(ids) > a.opts.MaxMessagesPerPage {
+		badRequest(ctx, limitText("messages", a.opts.MaxMessagesPerPage))
+		return
+	}
+	var claimIDs []string
+	if a.opts.MessageDeleteWithClaimID {
+		if claimIDs = queryList(ctx, "claim_ids"); claimIDs == nil {
+			badRequest(ctx, `The request should have both "ids" and "claim_ids" parameter in the request when message_delete_with_claim_id is True.`)
+			return
+		}
+	}
+	if err := a.store.DeleteMessages(c, rq.project, rq.queue, ids, claimIDs); err != nil {
+		a.storageError(ctx, rq, err, "Messages could not be deleted.")
+		return
+	}
+	ctx.SetStatusCode(fasthttp.StatusNoContent)
+}

@@ -1,0 +1,237 @@
+package httpapi
+
+import (
+	"context"
+	"errors"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/valyala/fasthttp"
+
+	"github.com/zaqar-go/zaqar/storage"
+)
+
+const patchContentType = "application/openstack-messaging-v2.0-json-patch"
+
+var queueListParams = map[string]bool{"limit": true, "marker": true, "detailed": true, "name": true, "with_count": true}
+
+func (a *API) listQueues(ctx *fasthttp.RequestCtx, rq *request) {
+	limit, ok := pageLimit(ctx, a.opts.MaxQueuesPerPage, limitText("queues", a.opts.MaxQueuesPerPage))
+	if !ok {
+		return
+	}
+	detailed, pe := queryBool(ctx, "detailed")
+	if pe != nil {
+		invalidParam(ctx, pe)
+		return
+	}
+	withCount, pe := queryBool(ctx, "with_count")
+	if pe != nil {
+		invalidParam(ctx, pe)
+		return
+	}
+	marker, _ := queryString(ctx, "marker")
+	name, _ := queryString(ctx, "name")
+	filter := map[string]string{}
+	ctx.QueryArgs().VisitAll(func(k, v []byte) {
+		if !queueListParams[string(k)] && len(v) > 0 {
+			filter[string(k)] = string(v)
+		}
+	})
+	c := context.Background()
+	queues, err := a.store.ListQueues(c, rq.project, storage.ListQueuesOptions{
+		Marker: marker, Limit: limit, Detailed: detailed, Name: name, Filter: filter,
+	})
+	if err != nil {
+		a.storageError(ctx, rq, err, "Queues could not be listed.")
+		return
+	}
+	items := make([]map[string]any, len(queues))
+	for i, q := range queues {
+		items[i] = map[string]any{"name": q.Name, "href": "/v2/queues/" + q.Name}
+		if detailed {
+			items[i]["metadata"] = a.withDefaults(q.Metadata)
+		}
+	}
+	doc := map[string]any{"queues": items, "links": []any{}}
+	if len(queues) > 0 {
+		doc["links"] = []any{map[string]string{"rel": "next", "href": nextHref(ctx, "/v2/queues", queues[len(queues)-1].Name)}}
+	}
+	if withCount {
+		n, err := a.store.CountQueues(c, rq.project)
+		if err != nil {
+			a.storageError(ctx, rq, err, "Queues could not be listed.")
+			return
+		}
+		if n > 0 {
+			doc["count"] = n
+		}
+	}
+	writeValue(ctx, fasthttp.StatusOK, doc)
+}
+
+// nextHref re-encodes the request's query with the new marker.
+func nextHref(ctx *fasthttp.RequestCtx, path, marker string) string {
+	vals := url.Values{}
+	ctx.QueryArgs().VisitAll(func(k, v []byte) {
+		if string(k) != "marker" && len(v) > 0 {
+			vals.Set(string(k), string(v))
+		}
+	})
+	vals.Set("marker", marker)
+	return path + "?" + vals.Encode()
+}
+
+func (a *API) metadataBody(ctx *fasthttp.RequestCtx) (storage.Metadata, bool) {
+	body := ctx.Request.Body()
+	if len(body) > a.opts.MaxQueueMetadata {
+		badRequest(ctx, "Queue metadata is too large. Max size: "+itoa(a.opts.MaxQueueMetadata))
+		return nil, false
+	}
+	meta, msg := decodeMetadata(body)
+	if msg != "" {
+		badBody(ctx, msg)
+		return nil, false
+	}
+	if msg := a.validateMetadata(meta); msg != "" {
+		badRequest(ctx, msg)
+		return nil, false
+	}
+	return meta, true
+}
+
+func (a *API) createQueue(ctx *fasthttp.RequestCtx, rq *request) {
+	meta, ok := a.metadataBody(ctx)
+	if !ok {
+		return
+	}
+	created, err := a.store.CreateQueue(context.Background(), rq.project, rq.queue, meta)
+	if err != nil {
+		a.storageError(ctx, rq, err, "Queue could not be created.")
+		return
+	}
+	ctx.Response.Header.Set("Location", "/v2/queues/"+rq.queue)
+	if created {
+		ctx.SetStatusCode(fasthttp.StatusCreated)
+	} else {
+		ctx.SetStatusCode(fasthttp.StatusNoContent)
+	}
+}
+
+func (a *API) getQueue(ctx *fasthttp.RequestCtx, rq *request) {
+	meta, err := a.store.GetQueueMetadata(context.Background(), rq.project, rq.queue)
+	if err != nil {
+		a.storageError(ctx, rq, err, "Queue metadata could not be retrieved.")
+		return
+	}
+	writeValue(ctx, fasthttp.StatusOK, a.withDefaults(meta))
+}
+
+func (a *API) patchQueue(ctx *fasthttp.RequestCtx, rq *request) {
+	if ct := strings.TrimSpace(string(ctx.Request.Header.ContentType())); ct != patchContentType {
+		writeError(ctx, fasthttp.StatusUnsupportedMediaType,
+			"Accepted media type for PATCH: {'Accept-Patch': '"+patchContentType+"'}.", "")
+		ctx.Response.Header.Set("Accept-Patch", patchContentType)
+		return
+	}
+	if len(ctx.Request.Body()) > a.opts.MaxQueueMetadata {
+		badRequest(ctx, "Queue metadata is too large. Max size: "+itoa(a.opts.MaxQueueMetadata))
+		return
+	}
+	ops, msg := parsePatch(ctx.Request.Body())
+	if msg != "" {
+		badBody(ctx, msg)
+		return
+	}
+	c := context.Background()
+	cur, err := a.store.GetQueueMetadata(c, rq.project, rq.queue)
+	if err != nil {
+		a.storageError(ctx, rq, err, "Queue could not be updated.")
+		return
+	}
+	next, conflict := applyPatch(cur, ops)
+	if conflict != "" {
+		writeError(ctx, fasthttp.StatusConflict, "Resource conflict", conflict)
+		return
+	}
+	if msg := a.validateMetadata(next); msg != "" {
+		badRequest(ctx, msg)
+		return
+	}
+	if err := a.store.SetQueueMetadata(c, rq.project, rq.queue, next); err != nil {
+		a.storageError(ctx, rq, err, "Queue could not be updated.")
+		return
+	}
+	writeValue(ctx, fasthttp.StatusOK, a.withDefaults(next))
+}
+
+func (a *API) deleteQueue(ctx *fasthttp.RequestCtx, rq *request) {
+	if err := a.store.DeleteQueue(context.Background(), rq.project, rq.queue); err != nil {
+		a.storageError(ctx, rq, err, "Queue could not be deleted.")
+		return
+	}
+	ctx.SetStatusCode(fasthttp.StatusNoContent)
+}
+
+func (a *API) queueStats(ctx *fasthttp.RequestCtx, rq *request) {
+	st, err := a.store.QueueStats(context.Background(), rq.project, rq.queue)
+	if err != nil && !errors.Is(err, storage.ErrQueueNotFound) {
+		a.storageError(ctx, rq, err, "Queue stats could not be read.")
+		return
+	}
+	msgs := map[string]any{"claimed": st.Claimed, "free": st.Free, "total": st.Total}
+	now := time.Now()
+	stat := func(m *storage.MessageStat) map[string]any {
+		return map[string]any{
+			"id": m.ID, "href": "/v2/queues/" + rq.queue + "/messages/" + m.ID,
+			"age": int64(now.Sub(m.Created).Seconds()), "created": m.Created.UTC().Format("2006-01-02T15:04:05Z"),
+		}
+	}
+	if st.Total > 0 && st.Oldest != nil {
+		msgs["oldest"], msgs["newest"] = stat(st.Oldest), stat(st.Newest)
+	}
+	doc := map[string]any{"messages": msgs}
+	if st.Partition >= 0 && err == nil {
+		doc["partition"] = st.Partition
+	}
+	writeValue(ctx, fasthttp.StatusOK, doc)
+}
+
+func (a *API) purgeQueue(ctx *fasthttp.RequestCtx, rq *request) {
+	opts := storage.PurgeOptions{Messages: true, Subscriptions: true}
+	if body := ctx.Request.Body(); len(body) > 0 {
+		var doc map[string]any
+		if err := numberAPI.Unmarshal(body, &doc); err != nil {
+			badBody(ctx, "Request body could not be parsed.")
+			return
+		}
+		raw, ok := doc["resource_types"]
+		if !ok {
+			badRequest(ctx, `Post body must contain key "resource_types".`)
+			return
+		}
+		list, ok := raw.([]any)
+		if !ok {
+			badRequest(ctx, "Resource types must be a sub set of {'messages', 'subscriptions'}.")
+			return
+		}
+		opts = storage.PurgeOptions{}
+		for _, t := range list {
+			switch t {
+			case "messages":
+				opts.Messages = true
+			case "subscriptions":
+				opts.Subscriptions = true
+			default:
+				badRequest(ctx, "Resource types must be a sub set of {'messages', 'subscriptions'}.")
+				return
+			}
+		}
+	}
+	if err := a.store.PurgeQueue(context.Background(), rq.project, rq.queue, opts); err != nil {
+		a.storageError(ctx, rq, err, "Queue could not be purged.")
+		return
+	}
+	ctx.SetStatusCode(fasthttp.StatusNoContent)
+}

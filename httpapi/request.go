@@ -1,0 +1,192 @@
+package httpapi
+
+import (
+	"bytes"
+	"strconv"
+	"strings"
+
+	"github.com/google/uuid"
+	"github.com/valyala/fasthttp"
+)
+
+const (
+	maxProjectLength   = 256
+	maxQueueNameLength = 64
+)
+
+// request carries what the common checks extracted.
+type request struct {
+	clientID string // normalised (lower-case hyphenated UUID in strict mode)
+	project  string
+	queue    string
+	id       string // message, claim or subscription id of the route, for error texts
+	admin    bool
+}
+
+// checkRequest runs Zaqar's per-request hooks in order: form-encoded
+// bodies, Accept, Client-ID, project id. It writes the error itself.
+func (a *API) checkRequest(ctx *fasthttp.RequestCtx) (*request, bool) {
+	if len(ctx.Request.Header.ContentType()) > 0 && len(ctx.Request.Body()) > 0 &&
+		bytes.EqualFold(ctx.Request.Header.ContentType(), []byte("application/x-www-form-urlencoded")) {
+		badRequest(ctx, "Invalid Content-Type")
+		return nil, false
+	}
+	if acc := ctx.Request.Header.Peek("Accept"); len(acc) > 0 && !acceptsJSON(string(acc)) {
+		writeError(ctx, fasthttp.StatusNotAcceptable, "Invalid Accept header",
+			"The request must accept application/json.")
+		return nil, false
+	}
+	rq := &request{}
+	cid := ctx.Request.Header.Peek("Client-ID")
+	if len(cid) == 0 {
+		writeError(ctx, fasthttp.StatusBadRequest, "Missing header value", `The "Client-ID" header is required.`)
+		return nil, false
+	}
+	if a.opts.ClientIDUUIDSafe == "strict" {
+		u, err := uuid.ParseBytes(cid)
+		if err != nil {
+			writeError(ctx, fasthttp.StatusBadRequest, "Wrong UUID value", "Malformed hexadecimal UUID.")
+			return nil, false
+		}
+		rq.clientID = u.String()
+	} else {
+		if len(cid) < a.opts.MinClientIDLength || len(cid) > a.opts.MaxClientIDLength {
+			writeError(ctx, fasthttp.StatusBadRequest, "Client ID must be at least "+
+				strconv.Itoa(a.opts.MinClientIDLength)+" and no more than "+strconv.Itoa(a.opts.MaxClientIDLength)+" characters long", "")
+			return nil, false
+		}
+		rq.clientID = string(cid)
+	}
+	project, present := peekHeader(ctx, "X-Project-ID")
+	if !present {
+		writeError(ctx, fasthttp.StatusBadRequest, "Project-Id Missing", "The header X-PROJECT-ID was missing")
+		return nil, false
+	}
+	if project == "" {
+		badRequest(ctx, "Empty project header not allowed")
+		return nil, false
+	}
+	rq.project = project
+	for _, role := range strings.Split(string(ctx.Request.Header.Peek("X-Roles")), ",") {
+		if strings.EqualFold(strings.TrimSpace(role), "admin") {
+			rq.admin = true
+		}
+	}
+	return rq, true
+}
+
+func peekHeader(ctx *fasthttp.RequestCtx, name string) (string, bool) {
+	var val string
+	found := false
+	ctx.Request.Header.VisitAll(func(k, v []byte) {
+		if !found && bytes.EqualFold(k, []byte(name)) {
+			val, found = string(v), true
+		}
+	})
+	return val, found
+}
+
+func acceptsJSON(accept string) bool {
+	for _, part := range strings.Split(accept, ",") {
+		mt := strings.TrimSpace(strings.SplitN(part, ";", 2)[0])
+		switch strings.ToLower(mt) {
+		case "*/*", "application/*", "application/json", "":
+			return true
+		}
+	}
+	return false
+}
+
+func validQueueName(name string) bool {
+	if name == "" || len(name) > maxQueueNameLength {
+		return false
+	}
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '-' || c == '.') {
+			return false
+		}
+	}
+	return true
+}
+
+// query parameter parsing (Falcon's rules: blank values count as absent).
+
+type paramError struct{ name string }
+
+func queryString(ctx *fasthttp.RequestCtx, name string) (string, bool) {
+	v := ctx.QueryArgs().Peek(name)
+	if len(v) == 0 {
+		return "", false
+	}
+	return string(v), true
+}
+
+func queryInt(ctx *fasthttp.RequestCtx, name string) (int64, bool, *paramError) {
+	s, ok := queryString(ctx, name)
+	if !ok {
+		return 0, false, nil
+	}
+	n, err := strconv.ParseInt(strings.TrimSpace(s), 10, 64)
+	if err != nil {
+		return 0, true, &paramError{name}
+	}
+	return n, true, nil
+}
+
+func queryBool(ctx *fasthttp.RequestCtx, name string) (bool, *paramError) {
+	s, ok := queryString(ctx, name)
+	if !ok {
+		return false, nil
+	}
+	switch s {
+	case "true", "True", "TRUE", "t", "yes", "y", "1", "on":
+		return true, nil
+	case "false", "False", "FALSE", "f", "no", "n", "0", "off":
+		return false, nil
+	}
+	return false, &paramError{name}
+}
+
+func queryList(ctx *fasthttp.RequestCtx, name string) []string {
+	s, ok := queryString(ctx, name)
+	if !ok {
+		return nil
+	}
+	var out []string
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+func invalidParam(ctx *fasthttp.RequestCtx, pe *paramError) {
+	writeError(ctx, fasthttp.StatusBadRequest, "Invalid parameter",
+		`The "`+pe.name+`" parameter is invalid.`)
+}
+
+// pageLimit reads ?limit= (default 10, range 1..max) with Zaqar's text.
+func pageLimit(ctx *fasthttp.RequestCtx, max int, text string) (int, bool) {
+	n, present, pe := queryInt(ctx, "limit")
+	if pe != nil {
+		invalidParam(ctx, pe)
+		return 0, false
+	}
+	if !present {
+		return min(10, max), true
+	}
+	if n < 1 || n > int64(max) {
+		badRequest(ctx, text)
+		return 0, false
+	}
+	return int(n), true
+}
+
+func limitText(kind string, max int) string {
+	if kind == "queues" {
+		return "Limit must be at least 1 and no greater than " + strconv.Itoa(max) + "."
+	}
+	return "Limit must be at least 1 and may not be greater than " + strconv.Itoa(max) + "."
+}

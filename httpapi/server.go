@@ -1,0 +1,225 @@
+package httpapi
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/fasthttp/router"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/valyala/fasthttp"
+	"github.com/valyala/fasthttp/fasthttpadaptor"
+
+	"github.com/zaqar-go/zaqar/storage"
+)
+
+// Options are the transport's limits and switches. Field comments give
+// Zaqar's option names ([transport] unless said otherwise).
+type Options struct {
+	MaxQueuesPerPage         int // max_queues_per_page
+	MaxMessagesPerPage       int // max_messages_per_page
+	MaxSubscriptionsPerPage  int // max_subscriptions_per_page
+	MaxMessagesPerClaimOrPop int // max_messages_per_claim_or_pop
+	MaxQueueMetadata         int // max_queue_metadata (bytes)
+	MaxMessagesPostSize      int // max_messages_post_size (bytes)
+
+	DefaultMessageTTL      int64 // default_message_ttl
+	MaxMessageTTL          int64 // max_message_ttl
+	DefaultMessageDelay    int64 // default_message_delay
+	MaxMessageDelay        int64 // max_message_delay
+	DefaultClaimTTL        int64 // default_claim_ttl
+	DefaultClaimGrace      int64 // default_claim_grace
+	MaxClaimTTL            int64 // max_claim_ttl
+	MaxClaimGrace          int64 // max_claim_grace
+	DefaultSubscriptionTTL int64 // default_subscription_ttl
+
+	SubscriberTypes          []string // subscriber_types
+	ClientIDUUIDSafe         string   // client_id_uuid_safe: "strict" | "off"
+	MinClientIDLength        int      // min_length_client_id
+	MaxClientIDLength        int      // max_length_client_id
+	MessageDeleteWithClaimID bool     // message_delete_with_claim_id
+
+	AdminMode      bool // [DEFAULT] admin_mode: /v2/health
+	EnableChecksum bool // [DEFAULT] enable_checksum: MD5 of each body
+
+	Logger   *slog.Logger
+	Registry *prometheus.Registry // nil = a new one; served on GET /metrics
+}
+
+// DefaultOptions returns Zaqar's defaults.
+func DefaultOptions() Options {
+	return Options{
+		MaxQueuesPerPage: 20, MaxMessagesPerPage: 20, MaxSubscriptionsPerPage: 20,
+		MaxMessagesPerClaimOrPop: 20, MaxQueueMetadata: 64 * 1024, MaxMessagesPostSize: 256 * 1024,
+		DefaultMessageTTL: 3600, MaxMessageTTL: 1209600, DefaultMessageDelay: 0, MaxMessageDelay: 900,
+		DefaultClaimTTL: 300, DefaultClaimGrace: 60, MaxClaimTTL: 43200, MaxClaimGrace: 43200,
+		DefaultSubscriptionTTL: 3600,
+		SubscriberTypes:        []string{"http", "https", "mailto", "trust+http", "trust+https"},
+		ClientIDUUIDSafe:       "strict", MinClientIDLength: 10, MaxClientIDLength: 36,
+	}
+}
+
+// Validate reports inconsistent options.
+func (o Options) Validate() error {
+	var errs []error
+	pos := func(name string, v int64) {
+		if v < 1 {
+			errs = append(errs, fmt.Errorf("%s must be at least 1, got %d", name, v))
+		}
+	}
+	pos("max_queues_per_page", int64(o.MaxQueuesPerPage))
+	pos("max_messages_per_page", int64(o.MaxMessagesPerPage))
+	pos("max_subscriptions_per_page", int64(o.MaxSubscriptionsPerPage))
+	pos("max_messages_per_claim_or_pop", int64(o.MaxMessagesPerClaimOrPop))
+	pos("max_queue_metadata", int64(o.MaxQueueMetadata))
+	pos("max_messages_post_size", int64(o.MaxMessagesPostSize))
+	if o.MaxMessageTTL < 60 || o.DefaultMessageTTL < 60 || o.DefaultMessageTTL > o.MaxMessageTTL {
+		errs = append(errs, errors.New("default_message_ttl must be within 60..max_message_ttl"))
+	}
+	if o.MaxClaimTTL < 60 || o.DefaultClaimTTL < 60 || o.DefaultClaimTTL > o.MaxClaimTTL {
+		errs = append(errs, errors.New("default_claim_ttl must be within 60..max_claim_ttl"))
+	}
+	if o.MaxClaimGrace < 60 || o.DefaultClaimGrace < 60 || o.DefaultClaimGrace > o.MaxClaimGrace {
+		errs = append(errs, errors.New("default_claim_grace must be within 60..max_claim_grace"))
+	}
+	if o.DefaultMessageDelay < 0 || o.DefaultMessageDelay > o.MaxMessageDelay {
+		errs = append(errs, errors.New("default_message_delay must be within 0..max_message_delay"))
+	}
+	if o.DefaultSubscriptionTTL < 60 {
+		errs = append(errs, errors.New("default_subscription_ttl must be at least 60"))
+	}
+	if o.ClientIDUUIDSafe != "strict" && o.ClientIDUUIDSafe != "off" {
+		errs = append(errs, fmt.Errorf("client_id_uuid_safe must be strict or off, got %q", o.ClientIDUUIDSafe))
+	}
+	if o.MinClientIDLength < 1 || o.MaxClientIDLength < o.MinClientIDLength {
+		errs = append(errs, errors.New("client id length bounds are inconsistent"))
+	}
+	return errors.Join(errs...)
+}
+
+// API serves the Messaging API v2 over one store.
+type API struct {
+	store    storage.Store
+	opts     Options
+	log      *slog.Logger
+	router   *router.Router
+	metrics  *metrics
+	subTypes string // "['http', 'https', ...]" for error texts
+}
+
+// New builds the API.
+func New(store storage.Store, opts Options) (*API, error) {
+	if err := opts.Validate(); err != nil {
+		return nil, fmt.Errorf("httpapi: %w", err)
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	if opts.Registry == nil {
+		opts.Registry = prometheus.NewRegistry()
+	}
+	a := &API{store: store, opts: opts, log: opts.Logger, router: router.New()}
+	quoted := make([]string, len(opts.SubscriberTypes))
+	for i, s := range opts.SubscriberTypes {
+		quoted[i] = "'" + s + "'"
+	}
+	a.subTypes = "[" + strings.Join(quoted, ", ") + "]"
+	m, err := newMetrics(opts.Registry)
+	if err != nil {
+		return nil, err
+	}
+	a.metrics = m
+	a.routes(opts.Registry)
+	return a, nil
+}
+
+func (a *API) routes(reg *prometheus.Registry) {
+	r := a.router
+	r.RedirectTrailingSlash = false
+	r.RedirectFixedPath = false
+	r.HandleOPTIONS = true
+	r.NotFound = func(ctx *fasthttp.RequestCtx) {
+		writeError(ctx, fasthttp.StatusNotFound, "Not found", "The resource could not be found.")
+	}
+	r.MethodNotAllowed = func(ctx *fasthttp.RequestCtx) {
+		writeError(ctx, fasthttp.StatusMethodNotAllowed, "Method not allowed", "The method is not allowed for this resource.")
+	}
+	r.PanicHandler = func(ctx *fasthttp.RequestCtx, v any) {
+		a.log.Error("panic in handler", "path", string(ctx.Path()), "panic", v)
+		writeError(ctx, fasthttp.StatusInternalServerError, "Internal server error", fmt.Sprint(v))
+	}
+	r.GET("/", a.versions)
+	r.GET("/metrics", fasthttpadaptor.NewFastHTTPHandler(promhttp.HandlerFor(reg, promhttp.HandlerOpts{})))
+	v := func(method, path, name string, h handler) {
+		r.Handle(method, path, a.wrap(name, h))
+	}
+	v("GET", "/v2/", "home", a.home)
+	v("GET", "/v2/ping", "ping", a.ping)
+	v("HEAD", "/v2/ping", "ping", a.pingHead)
+	if a.opts.AdminMode {
+		v("GET", "/v2/health", "health", a.health)
+	}
+	v("GET", "/v2/queues", "queue_list", a.listQueues)
+	v("PUT", "/v2/queues/{queue}", "queue_create", a.queueRoute(a.createQueue))
+	v("GET", "/v2/queues/{queue}", "queue_get", a.queueRoute(a.getQueue))
+	v("PATCH", "/v2/queues/{queue}", "queue_update", a.queueRoute(a.patchQueue))
+	v("DELETE", "/v2/queues/{queue}", "queue_delete", a.queueRoute(a.deleteQueue))
+	v("GET", "/v2/queues/{queue}/stats", "queue_stats", a.queueRoute(a.queueStats))
+	v("POST", "/v2/queues/{queue}/purge", "queue_purge", a.queueRoute(a.purgeQueue))
+	v("POST", "/v2/queues/{queue}/messages", "message_post", a.queueRoute(a.postMessages))
+	v("GET", "/v2/queues/{queue}/messages", "message_list", a.queueRoute(a.listMessages))
+	v("DELETE", "/v2/queues/{queue}/messages", "message_delete_many", a.queueRoute(a.deleteMessages))
+	v("GET", "/v2/queues/{queue}/messages/{message}", "message_get", a.queueRoute(a.getMessage))
+	v("DELETE", "/v2/queues/{queue}/messages/{message}", "message_delete", a.queueRoute(a.deleteMessage))
+	v("POST", "/v2/queues/{queue}/claims", "claim_create", a.queueRoute(a.createClaim))
+	v("GET", "/v2/queues/{queue}/claims/{claim}", "claim_get", a.queueRoute(a.getClaim))
+	v("PATCH", "/v2/queues/{queue}/claims/{claim}", "claim_update", a.queueRoute(a.updateClaim))
+	v("DELETE", "/v2/queues/{queue}/claims/{claim}", "claim_delete", a.queueRoute(a.deleteClaim))
+	v("POST", "/v2/queues/{queue}/subscriptions", "subscription_create", a.queueRoute(a.createSubscription))
+	v("GET", "/v2/queues/{queue}/subscriptions", "subscription_list", a.queueRoute(a.listSubscriptions))
+	v("GET", "/v2/queues/{queue}/subscriptions/{subscription}", "subscription_get", a.queueRoute(a.getSubscription))
+	v("PATCH", "/v2/queues/{queue}/subscriptions/{subscription}", "subscription_update", a.queueRoute(a.updateSubscription))
+	v("DELETE", "/v2/queues/{queue}/subscriptions/{subscription}", "subscription_delete", a.queueRoute(a.deleteSubscription))
+	v("PUT", "/v2/queues/{queue}/subscriptions/{subscription}/confirm", "subscription_confirm", a.queueRoute(a.confirmSubscription))
+}
+
+// Router exposes the route table so further resources (pools, flavors)
+// can be registered with the same request checks via Wrap.
+func (a *API) Router() *router.Router { return a.router }
+
+// Handler is the fasthttp handler for the whole API.
+func (a *API) Handler() fasthttp.RequestHandler { return a.router.Handler }
+
+// handler is a v2 handler after the common checks.
+type handler func(ctx *fasthttp.RequestCtx, rq *request)
+
+// wrap applies the checks every /v2 request goes through (Zaqar's falcon
+// hooks, in their order) and records metrics.
+func (a *API) wrap(name string, h handler) fasthttp.RequestHandler {
+	return func(ctx *fasthttp.RequestCtx) {
+		start := time.Now()
+		defer func() { a.metrics.observe(name, ctx.Response.StatusCode(), time.Since(start)) }()
+		rq, ok := a.checkRequest(ctx)
+		if !ok {
+			return
+		}
+		h(ctx, rq)
+	}
+}
+
+// queueRoute validates the {queue} path segment.
+func (a *API) queueRoute(h handler) handler {
+	return func(ctx *fasthttp.RequestCtx, rq *request) {
+		name, _ := ctx.UserValue("queue").(string)
+		if !validQueueName(name) || len(rq.project) > maxProjectLength {
+			writeError(ctx, fasthttp.StatusBadRequest, "Invalid queue identification",
+				"The format of the submitted queue name or project id is not valid.")
+			return
+		}
+		rq.queue = name
+		h(ctx, rq)
+	}
+}
