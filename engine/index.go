@@ -136,17 +136,25 @@ func after(entries []*entry, marker uint64) int {
 // compact drops deleted and expired entries from the writer's view.
 // Returns the removed entries so their keys can be deleted from Badger.
 func (q *queue) compact(now int64) []*entry {
+	first := -1
+	for i, e := range q.entries {
+		if e.deleted.Load() || e.expires.Load() <= now {
+			first = i
+			break
+		}
+	}
+	if first < 0 {
+		return nil // the common case for a busy queue: nothing to copy
+	}
 	var removed []*entry
-	keep := q.entries[:0:0]
-	for _, e := range q.entries {
+	keep := make([]*entry, first, len(q.entries))
+	copy(keep, q.entries[:first])
+	for _, e := range q.entries[first:] {
 		if e.deleted.Load() || e.expires.Load() <= now {
 			removed = append(removed, e)
 			continue
 		}
 		keep = append(keep, e)
-	}
-	if len(removed) == 0 {
-		return nil
 	}
 	q.entries = keep
 	return removed

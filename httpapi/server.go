@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/valyala/fasthttp"
 	"github.com/valyala/fasthttp/fasthttpadaptor"
+	"github.com/valyala/fasthttp/pprofhandler"
 
 	"github.com/zaqar-go/zaqar/storage"
 )
@@ -44,6 +45,7 @@ type Options struct {
 
 	AdminMode      bool // [DEFAULT] admin_mode: /v2/health
 	EnableChecksum bool // [DEFAULT] enable_checksum: MD5 of each body
+	Profiling      bool // [DEFAULT] debug: serve /debug/pprof/
 
 	Logger   *slog.Logger
 	Registry *prometheus.Registry // nil = a new one; served on GET /metrics
@@ -152,6 +154,9 @@ func (a *API) routes(reg *prometheus.Registry) {
 		writeError(ctx, fasthttp.StatusInternalServerError, "Internal server error", fmt.Sprint(v))
 	}
 	r.GET("/", a.versions)
+	if a.opts.Profiling {
+		r.GET("/debug/pprof/{profile:*}", pprofhandler.PprofHandler)
+	}
 	r.GET("/metrics", fasthttpadaptor.NewFastHTTPHandler(promhttp.HandlerFor(reg, promhttp.HandlerOpts{})))
 	v := func(method, path, name string, h handler) {
 		r.Handle(method, path, a.wrap(name, h))

@@ -188,6 +188,7 @@ func apiOptions(cfg *config.Config, logger *slog.Logger, reg *prometheus.Registr
 	o.MessageDeleteWithClaimID = cfg.Bool(t, "message_delete_with_claim_id")
 	o.AdminMode = cfg.Bool("DEFAULT", "admin_mode")
 	o.EnableChecksum = cfg.Bool("DEFAULT", "enable_checksum")
+	o.Profiling = cfg.Bool("DEFAULT", "debug")
 	o.Logger = logger
 	o.Registry = reg
 	return o
