@@ -248,3 +248,18 @@ func TestPartitionCountIsFixed(t *testing.T) {
 		t.Fatal("reopened with a different partition count")
 	}
 }
+
+// TestFlushAfterQueueReaped: a create record may reach the flusher after
+// its queue was deleted and its state reaped; that must not crash.
+func TestFlushAfterQueueReaped(t *testing.T) {
+	e := openEngine(t, t.TempDir(), nil)
+	defer e.Close()
+	p := e.partition("p", "gone")
+	for _, typ := range []byte{recQueueCreate, recQueueMeta, recClaim, recClaimUpdate, recClaimRelease, recPost, recSubCreate} {
+		r := &record{Type: typ, Project: "p", Queue: "gone", Time: 1, Meta: []byte(`{}`), ClaimID: "c",
+			Msgs: []recMsg{{Seq: 1, Body: []byte("1")}}}
+		if err := p.persist(flushJob{recs: []*record{r}}); err != nil {
+			t.Fatalf("record type %d: %v", typ, err)
+		}
+	}
+}

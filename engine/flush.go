@@ -53,6 +53,12 @@ func (p *partition) persist(job flushJob) error {
 	for _, r := range job.recs {
 		qk := qkey(r.Project, r.Queue)
 		q := p.queue(qk)
+		if q == nil && needsQueue(r.Type) {
+			// The queue was deleted and reaped before this older record
+			// reached disk; its delete record (later in this or a
+			// following job) removes whatever is on disk.
+			continue
+		}
 		switch r.Type {
 		case recPost:
 			if err := wb.Set(queueKey(kNext, qk), binary.BigEndian.AppendUint64(nil, r.Msgs[len(r.Msgs)-1].Seq+1)); err != nil {
@@ -166,6 +172,15 @@ func (p *partition) persist(job flushJob) error {
 		e.body.Store(nil)
 	}
 	return nil
+}
+
+// needsQueue reports record types whose persistence reads queue state.
+func needsQueue(t byte) bool {
+	switch t {
+	case recClaim, recClaimUpdate, recClaimRelease, recQueueCreate, recQueueMeta:
+		return true
+	}
+	return false
 }
 
 func deleteMessageKeys(wb *badger.WriteBatch, qk string, seq uint64) error {

@@ -1,0 +1,123 @@
+package httpapi
+
+import (
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/valyala/fasthttp"
+	"github.com/valyala/fasthttp/fasthttputil"
+
+	"github.com/zaqar-go/zaqar/engine"
+	"github.com/zaqar-go/zaqar/wal"
+)
+
+const testClient = "3a1d6a3e-0000-4000-8000-000000000001"
+
+// server is an API over a real engine on an in-memory listener.
+type server struct {
+	t      *testing.T
+	client *fasthttp.Client
+	store  *engine.Engine
+}
+
+func newServer(t *testing.T, mut func(*Options)) *server {
+	t.Helper()
+	eo := engine.DefaultOptions(t.TempDir())
+	eo.Fsync = wal.SyncNever
+	eo.Partitions = 2
+	eo.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	store, err := engine.Open(eo)
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts := DefaultOptions()
+	opts.AdminMode = true
+	opts.Logger = eo.Logger
+	if mut != nil {
+		mut(&opts)
+	}
+	api, err := New(store, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln := fasthttputil.NewInmemoryListener()
+	srv := &fasthttp.Server{Handler: api.Handler(), MaxRequestBodySize: 1 << 20}
+	go srv.Serve(ln)
+	t.Cleanup(func() {
+		srv.Shutdown()
+		store.Close()
+	})
+	return &server{t: t, store: store, client: &fasthttp.Client{
+		Dial: func(string) (net.Conn, error) { return ln.Dial() }, ReadTimeout: 10 * time.Second,
+	}}
+}
+
+type reply struct {
+	status  int
+	body    string
+	headers map[string]string
+}
+
+func (r reply) json(t *testing.T) map[string]any {
+	t.Helper()
+	var m map[string]any
+	if err := json.Unmarshal([]byte(r.body), &m); err != nil {
+		t.Fatalf("body is not a JSON object: %q", r.body)
+	}
+	return m
+}
+
+// do sends a request; headers are "Name: value" strings overriding the
+// defaults (Client-ID, X-Project-ID, JSON content type); "Name: -" omits.
+func (s *server) do(method, path, body string, headers ...string) reply {
+	s.t.Helper()
+	req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
+	defer fasthttp.ReleaseRequest(req)
+	defer fasthttp.ReleaseResponse(resp)
+	req.SetRequestURI("http://zaqar" + path)
+	req.Header.SetMethod(method)
+	set := map[string]string{"Client-ID": testClient, "X-Project-ID": "proj", "Content-Type": "application/json"}
+	for _, h := range headers {
+		k, v, _ := strings.Cut(h, ":")
+		set[k] = strings.TrimSpace(v)
+	}
+	for k, v := range set {
+		if v != "-" {
+			req.Header.Set(k, v)
+		}
+	}
+	if body != "" {
+		req.SetBodyString(body)
+	}
+	if err := s.client.Do(req, resp); err != nil {
+		s.t.Fatalf("%s %s: %v", method, path, err)
+	}
+	r := reply{status: resp.StatusCode(), body: string(resp.Body()), headers: map[string]string{}}
+	resp.Header.VisitAll(func(k, v []byte) { r.headers[string(k)] = string(v) })
+	return r
+}
+
+// expect checks status and, when non-empty, that the body contains want.
+func (s *server) expect(name string, r reply, status int, want ...string) reply {
+	s.t.Helper()
+	if r.status != status {
+		s.t.Fatalf("%s: status %d, want %d; body %s", name, r.status, status, r.body)
+	}
+	for _, w := range want {
+		if !strings.Contains(r.body, w) {
+			s.t.Fatalf("%s: body %s does not contain %q", name, r.body, w)
+		}
+	}
+	if r.status >= 400 {
+		var e struct{ Title string }
+		if json.Unmarshal([]byte(r.body), &e) != nil || e.Title == "" {
+			s.t.Fatalf("%s: error body is not Zaqar's shape: %q", name, r.body)
+		}
+	}
+	return r
+}
