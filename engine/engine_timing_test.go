@@ -1,0 +1,131 @@
+package engine
+
+import (
+	"fmt"
+	"io"
+	"log/slog"
+	"runtime"
+	"strings"
+	"testing"
+
+	"github.com/zaqar-go/zaqar/storage"
+	"github.com/zaqar-go/zaqar/wal"
+)
+
+var kib = []byte(`{"event":"bench","payload":"` + strings.Repeat("x", 990) + `"}`)
+
+func benchEngine(b *testing.B, fsync wal.SyncPolicy) *Engine {
+	e := openEngine(b, b.TempDir(), func(o *Options) {
+		o.Fsync = fsync
+		o.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	})
+	b.Cleanup(func() { e.Close() })
+	return e
+}
+
+func batch(n int) []storage.NewMessage {
+	m := make([]storage.NewMessage, n)
+	for i := range m {
+		m[i] = storage.NewMessage{Body: kib, TTL: 3600}
+	}
+	return m
+}
+
+// BenchmarkPost posts 10 x 1 KiB per op from parallel goroutines to one
+// queue (the wrk post10x1k workload without HTTP).
+func BenchmarkPost(b *testing.B) {
+	for _, fsync := range []wal.SyncPolicy{wal.SyncAlways, wal.SyncNever} {
+		b.Run("fsync="+fsync.String(), func(b *testing.B) {
+			e := benchEngine(b, fsync)
+			msgs := batch(10)
+			b.SetBytes(int64(10 * len(kib)))
+			b.ReportAllocs()
+			b.SetParallelism(8)
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					if _, err := e.PostMessages(ctx, "p", "q", "c", msgs); err != nil {
+						b.Error(err)
+						return
+					}
+				}
+			})
+		})
+	}
+}
+
+func BenchmarkList(b *testing.B) {
+	e := benchEngine(b, wal.SyncNever)
+	for i := 0; i < 100; i++ {
+		e.PostMessages(ctx, "p", "q", "c", batch(10))
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		msgs, _, err := e.ListMessages(ctx, "p", "q", storage.ListMessagesOptions{Limit: 10, Echo: true, Marker: fmt.Sprint(i % 900)})
+		if err != nil || len(msgs) != 10 {
+			b.Fatalf("%d %v", len(msgs), err)
+		}
+	}
+}
+
+// BenchmarkClaimDelete claims 10 and deletes each with its claim id.
+func BenchmarkClaimDelete(b *testing.B) {
+	for _, fsync := range []wal.SyncPolicy{wal.SyncAlways, wal.SyncNever} {
+		b.Run("fsync="+fsync.String(), func(b *testing.B) {
+			e := benchEngine(b, fsync)
+			for i := 0; i < b.N+1; i++ {
+				e.PostMessages(ctx, "p", "q", "c", batch(10))
+			}
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				c, err := e.CreateClaim(ctx, "p", "q", storage.ClaimOptions{TTL: 60, Grace: 60, Limit: 10})
+				if err != nil || len(c.Messages) != 10 {
+					b.Fatalf("claim: %d %v", len(c.Messages), err)
+				}
+				for _, m := range c.Messages {
+					if err := e.DeleteMessage(ctx, "p", "q", m.ID, c.ID); err != nil {
+						b.Fatal(err)
+					}
+				}
+			}
+		})
+	}
+}
+
+// TestIndexBytesPerMessage measures the in-memory index cost per live
+// message once bodies are flushed (the memory bound of invariant 6).
+func TestIndexBytesPerMessage(t *testing.T) {
+	if testing.Short() {
+		t.Skip("memory measurement")
+	}
+	e := openEngine(t, t.TempDir(), func(o *Options) {
+		o.Fsync = wal.SyncNever
+		o.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	})
+	defer e.Close()
+	const n = 50000
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	small := make([]storage.NewMessage, 100)
+	for i := range small {
+		small[i] = storage.NewMessage{Body: []byte("1"), TTL: 3600}
+	}
+	for i := 0; i < n/100; i++ {
+		if _, err := e.PostMessages(ctx, "p", "q", "3a1d6a3e-0000-4000-8000-000000000001", small); err != nil {
+			t.Fatal(err)
+		}
+	}
+	p := e.partition("p", "q")
+	done := make(chan struct{})
+	p.flushes <- flushJob{sync: done}
+	<-done
+	runtime.GC()
+	runtime.ReadMemStats(&after)
+	per := float64(after.HeapAlloc-before.HeapAlloc) / n
+	t.Logf("index bytes per live message: %.0f", per)
+	if per > 400 {
+		t.Fatalf("index costs %.0f bytes per message, want a small fixed amount (< 400)", per)
+	}
+}
