@@ -81,6 +81,9 @@ func (p *partition) persist(job flushJob) error {
 				if err := wb.Set(childKey(kMeta, qk, seqBytes(m.Seq)), encodeMsgMeta(e)); err != nil {
 					return err
 				}
+				if e.seg != 0 {
+					continue // the body stays in the log; Badger keeps the index
+				}
 				if err := wb.Set(childKey(kBody, qk, seqBytes(m.Seq)), m.Body); err != nil {
 					return err
 				}
@@ -223,26 +226,53 @@ func (p *partition) deletePrefixes(wb *badger.WriteBatch, qk string, kinds ...by
 }
 
 // checkpoint makes Badger durable up to the last flushed WAL index, then
-// drops the WAL segments that index covers.
+// deletes every log segment that the checkpoint covers and that holds no
+// live message body. The active segment is rotated when idle so that it
+// too can go once its messages are gone.
 func (p *partition) checkpoint(upTo uint64) {
-	if upTo == 0 || upTo <= p.ckpt.Load() {
+	if upTo > p.ckpt.Load() {
+		if err := p.db.Sync(); err != nil {
+			p.logger.Error("badger sync failed", "err", err)
+			return
+		}
+		p.ckpt.Store(upTo)
+	}
+	ck := p.ckpt.Load()
+	if ck == 0 {
 		return
 	}
-	if err := p.db.Sync(); err != nil {
-		p.logger.Error("badger sync failed", "err", err)
-		return
-	}
-	p.ckpt.Store(upTo)
-	if upTo == p.log.LastIndex() {
+	segs := p.log.Segments()
+	p.segMu.Lock()
+	live := func(first uint64) int64 { return p.segLive[first] }
+	if act := segs[len(segs)-1]; ck == p.log.LastIndex() && act.Last >= act.First &&
+		(live(act.First) == 0 || act.Size > rotateSize) {
+		p.segMu.Unlock()
 		if err := p.log.Rotate(); err != nil {
 			p.logger.Warn("wal rotate failed", "err", err)
 			return
 		}
+		segs = p.log.Segments()
+		p.segMu.Lock()
 	}
-	if err := p.log.Compact(upTo); err != nil {
-		p.logger.Warn("wal compact failed", "err", err)
+	var dead []uint64
+	for _, s := range segs {
+		if !s.Active && s.Last <= ck && live(s.First) <= 0 {
+			dead = append(dead, s.First)
+			delete(p.segLive, s.First)
+		}
+	}
+	p.segMu.Unlock()
+	for _, first := range dead {
+		if err := p.log.Remove(first); err != nil {
+			p.logger.Warn("wal segment removal failed", "segment", first, "err", err)
+		}
 	}
 }
+
+// rotateSize: an idle active segment larger than this is rotated at a
+// checkpoint even if it still holds live messages, bounding how much dead
+// data one long-lived message can pin.
+const rotateSize = 4 << 20
 
 // reap removes expired and deleted entries from memory and Badger, and
 // forgets dead claims. It runs as an op on the writer.
@@ -251,7 +281,8 @@ func (p *partition) reap(now int64) []reaped {
 	p.queues.Range(func(k, v any) bool {
 		q := v.(*queue)
 		for _, e := range q.compact(now) {
-			if !e.deleted.Load() { // expired: deletes already went through the log
+			if !e.deleted.Swap(true) { // expired: deletes already went through the log
+				p.released(e)
 				out = append(out, reaped{qk: k.(string), seq: e.seq})
 			}
 		}

@@ -24,6 +24,12 @@ type entry struct {
 	delayUntil int64 // unix ns, 0 = none
 	client     string
 	checksum   string
+	// Where the body lies in the partition's log (seg 0: not in the log,
+	// read it from Badger). Set by the writer before the entry is
+	// published, immutable afterwards.
+	seg  uint64
+	off  int64
+	blen uint32
 
 	expires    atomic.Int64 // unix ns
 	ttl        atomic.Int64 // seconds, raised by claims

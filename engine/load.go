@@ -10,6 +10,7 @@ import (
 	"github.com/dgraph-io/badger/v4"
 
 	"github.com/zaqar-go/zaqar/storage"
+	"github.com/zaqar-go/zaqar/wal"
 )
 
 // load rebuilds the in-memory state of every partition from Badger. Only
@@ -150,12 +151,13 @@ func (p *partition) recover() error {
 		batch = batch[:0]
 		return err
 	}
-	err = p.log.Replay(ck, func(idx uint64, b []byte) error {
+	err = p.log.ReplayAt(ck, func(idx uint64, b []byte, pos wal.Pos) error {
 		r, err := decodeRecord(b)
 		if err != nil {
 			return fmt.Errorf("record %d: %w", idx, err)
 		}
 		p.apply(r)
+		p.placeBodies(r, pos)
 		batch = append(batch, r)
 		last = idx
 		n++
@@ -182,6 +184,7 @@ func (p *partition) recover() error {
 	} else {
 		p.ckpt.Store(ck)
 	}
+	p.recountSegments()
 	if n > 0 {
 		p.logger.Info("replayed log", "records", n, "from", ck+1, "to", last)
 	}

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/zaqar-go/zaqar/storage"
+	"github.com/zaqar-go/zaqar/wal"
 )
 
 var errClosed = fmt.Errorf("%w: engine closed", storage.ErrUnavailable)
@@ -50,6 +51,14 @@ func (e *Engine) message(p *partition, q *queue, en *entry, now int64) (storage.
 	var body []byte
 	if b := en.body.Load(); b != nil {
 		body = *b
+	} else if en.seg != 0 {
+		body = make([]byte, en.blen)
+		if err := p.log.ReadAt(wal.Pos{Segment: en.seg, Offset: en.off}, body); err != nil {
+			if errors.Is(err, wal.ErrSegmentGone) {
+				return storage.Message{}, storage.ErrMessageNotFound
+			}
+			return storage.Message{}, fmt.Errorf("%w: %v", storage.ErrUnavailable, err)
+		}
 	} else {
 		var err error
 		if body, err = readBody(p.db, qkey(q.project, q.name), en.seq); err != nil {

@@ -64,6 +64,9 @@ type partition struct {
 	flusherDone chan struct{}
 
 	ckpt atomic.Uint64 // last WAL index durable in Badger
+
+	segMu   sync.Mutex
+	segLive map[uint64]int64 // log segment -> live messages whose body it holds
 }
 
 func openPartition(e *Engine, id int) (*partition, error) {
@@ -79,7 +82,7 @@ func openPartition(e *Engine, id int) (*partition, error) {
 		id: id, eng: e, db: e.db, log: lg, logger: o.Logger.With("partition", id),
 		subs: map[string]map[string]*storedSub{}, ops: make(chan *op, 4096),
 		flushes: make(chan flushJob, 64), touched: map[*queue]struct{}{}, stop: make(chan struct{}),
-		writerDone: make(chan struct{}), flusherDone: make(chan struct{}),
+		writerDone: make(chan struct{}), flusherDone: make(chan struct{}), segLive: map[uint64]int64{},
 	}
 	return p, nil
 }
@@ -116,6 +119,7 @@ func (p *partition) run() {
 	const maxGroup = 512
 	batch := make([]*op, 0, maxGroup)
 	var encoded [][]byte
+	var pos []wal.Pos
 	var buf []byte
 	for {
 		var first *op
@@ -154,7 +158,11 @@ func (p *partition) run() {
 		var last uint64
 		if len(encoded) > 0 {
 			var err error
-			last, err = p.log.Append(encoded)
+			if cap(pos) < len(encoded) {
+				pos = make([]wal.Pos, len(encoded))
+			}
+			pos = pos[:len(encoded)]
+			last, err = p.log.AppendAt(encoded, pos)
 			if err != nil {
 				// Memory now holds changes the log does not: stop serving
 				// this partition rather than acknowledge anything more.
@@ -163,6 +171,11 @@ func (p *partition) run() {
 				for _, o := range batch {
 					o.err = fmt.Errorf("%w: %v", storage.ErrUnavailable, err)
 				}
+			}
+		}
+		if p.broken.Load() == nil {
+			for i, r := range recs {
+				p.placeBodies(r, pos[i])
 			}
 		}
 		for q := range p.touched {
@@ -188,6 +201,54 @@ func (p *partition) drainStopped() {
 			return
 		}
 	}
+}
+
+// placeBodies records where the bodies of a post record lie in the log, so
+// readers fetch them from there and Badger stores only the index. Records
+// of compressed frames are not addressable: their bodies stay in memory
+// until the flusher writes them to Badger. Writer only, before publishing.
+func (p *partition) placeBodies(r *record, pos wal.Pos) {
+	if r.Type != recPost || pos.Offset < 0 {
+		return
+	}
+	p.segMu.Lock()
+	defer p.segMu.Unlock()
+	for i, e := range r.ents {
+		if e == nil || i >= len(r.bodyOffs) {
+			continue
+		}
+		e.seg, e.off, e.blen = pos.Segment, pos.Offset+int64(r.bodyOffs[i]), uint32(len(r.Msgs[i].Body))
+		e.body.Store(nil)
+		if !e.deleted.Load() {
+			p.segLive[e.seg]++
+		}
+	}
+}
+
+// released is called when a message stops being live (deleted or reaped)
+// so its log segment can be removed once nothing in it is live.
+func (p *partition) released(e *entry) {
+	if e.seg == 0 {
+		return
+	}
+	p.segMu.Lock()
+	p.segLive[e.seg]--
+	p.segMu.Unlock()
+}
+
+// recountSegments rebuilds the live counts after recovery.
+func (p *partition) recountSegments() {
+	p.segMu.Lock()
+	defer p.segMu.Unlock()
+	clear(p.segLive)
+	p.queues.Range(func(_, v any) bool {
+		for _, e := range v.(*queue).entries {
+			if e.seg != 0 && !e.deleted.Load() {
+				p.segLive[e.seg]++
+			}
+		}
+		return true
+	})
 }
 
 // emit applies a record and adds it to the current group. Writer only.
@@ -229,6 +290,7 @@ func (p *partition) apply(r *record) {
 			m := storage.Metadata{}
 			q.meta.Store(&m)
 		}
+		r.ents = make([]*entry, len(r.Msgs))
 		for i := range r.Msgs {
 			m := &r.Msgs[i]
 			if m.Seq < q.nextSeq {
@@ -242,13 +304,14 @@ func (p *partition) apply(r *record) {
 			}
 			body := m.Body
 			e.body.Store(&body)
+			r.ents[i] = e
 			q.entries = append(q.entries, e)
 			q.nextSeq = m.Seq + 1
 		}
 	case recDelete:
 		for _, s := range r.Seqs {
-			if e := find(q.entries, s); e != nil {
-				e.deleted.Store(true)
+			if e := find(q.entries, s); e != nil && !e.deleted.Swap(true) {
+				p.released(e)
 			}
 		}
 	case recClaim:
@@ -342,7 +405,9 @@ func extendForClaim(e *entry, now, ttl, grace int64) {
 
 func (p *partition) dropMessages(q *queue) {
 	for _, e := range q.entries {
-		e.deleted.Store(true)
+		if !e.deleted.Swap(true) {
+			p.released(e)
+		}
 	}
 	q.entries = nil
 	q.mu.Lock()

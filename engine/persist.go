@@ -85,7 +85,10 @@ func encodeMsgMeta(e *entry) []byte {
 	}
 	b = appendString(b, claimID)
 	b = appendString(b, e.client)
-	return appendString(b, e.checksum)
+	b = appendString(b, e.checksum)
+	b = binary.AppendUvarint(b, e.seg)
+	b = binary.AppendVarint(b, e.off)
+	return binary.AppendUvarint(b, uint64(e.blen))
 }
 
 func decodeMsgMeta(seq uint64, b []byte) (*entry, string, error) {
@@ -102,6 +105,9 @@ func decodeMsgMeta(seq uint64, b []byte) (*entry, string, error) {
 	claimID := d.string()
 	e.client = d.string()
 	e.checksum = d.string()
+	e.seg = d.uvarint()
+	e.off = d.varint()
+	e.blen = uint32(d.uvarint())
 	if d.err != nil {
 		return nil, "", d.err
 	}

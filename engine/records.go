@@ -38,7 +38,9 @@ type record struct {
 	Seqs    []uint64
 	Msgs    []recMsg
 
-	created bool // set by apply when the record created the queue; not logged
+	created  bool     // set by apply when the record created the queue; not logged
+	ents     []*entry // set by apply for recPost: the entry of each message (nil if skipped)
+	bodyOffs []int    // offset of each message body within the encoded record
 }
 
 // recMsg is one posted message.
@@ -65,6 +67,7 @@ func appendBytes(b, s []byte) []byte {
 }
 
 func (r *record) encode(b []byte) []byte {
+	start := len(b)
 	b = append(b, r.Type)
 	b = appendString(b, r.Project)
 	b = appendString(b, r.Queue)
@@ -80,6 +83,7 @@ func (r *record) encode(b []byte) []byte {
 		b = binary.AppendUvarint(b, s)
 	}
 	b = binary.AppendUvarint(b, uint64(len(r.Msgs)))
+	r.bodyOffs = r.bodyOffs[:0]
 	for i := range r.Msgs {
 		m := &r.Msgs[i]
 		b = binary.AppendUvarint(b, m.Seq)
@@ -88,7 +92,9 @@ func (r *record) encode(b []byte) []byte {
 		b = binary.AppendVarint(b, m.Delay)
 		b = appendString(b, m.Client)
 		b = appendString(b, m.Checksum)
-		b = appendBytes(b, m.Body)
+		b = binary.AppendUvarint(b, uint64(len(m.Body)))
+		r.bodyOffs = append(r.bodyOffs, len(b)-start)
+		b = append(b, m.Body...)
 	}
 	return b
 }
@@ -142,6 +148,19 @@ func (d *decoder) bytes() []byte {
 
 func (d *decoder) string() string { return string(d.bytes()) }
 
+// bytesAt is bytes that also records where the value starts within whole.
+func (d *decoder) bytesAt(whole []byte, offs *[]int) []byte {
+	n := d.uvarint()
+	if d.err != nil || n > uint64(len(d.b)) {
+		d.err = errBadRecord
+		return nil
+	}
+	*offs = append(*offs, len(whole)-len(d.b))
+	out := append([]byte(nil), d.b[:n]...)
+	d.b = d.b[n:]
+	return out
+}
+
 func decodeRecord(b []byte) (*record, error) {
 	if len(b) == 0 {
 		return nil, errBadRecord
@@ -185,7 +204,7 @@ func decodeRecord(b []byte) (*record, error) {
 			m.Delay = d.varint()
 			m.Client = d.string()
 			m.Checksum = d.string()
-			m.Body = d.bytes()
+			m.Body = d.bytesAt(b, &r.bodyOffs)
 		}
 	}
 	if d.err != nil || len(d.b) != 0 || r.Type < recPost || r.Type > recSubDelete {

@@ -110,11 +110,11 @@ func TestCorruptionInOlderSegmentFailsOpen(t *testing.T) {
 
 func FuzzDecodeFrame(f *testing.F) {
 	l := &Log{opts: DefaultOptions("")}
-	fr, _ := l.encodeFrame([][]byte{[]byte("a"), []byte("hello")})
+	fr, _, _ := l.encodeFrame([][]byte{[]byte("a"), []byte("hello")}, nil)
 	sealFrame(fr, 7)
 	f.Add(fr)
 	l.opts.Compression = true
-	fr2, _ := l.encodeFrame([][]byte{bytes.Repeat([]byte("z"), 300)})
+	fr2, _, _ := l.encodeFrame([][]byte{bytes.Repeat([]byte("z"), 300)}, nil)
 	sealFrame(fr2, 1)
 	f.Add(fr2)
 	f.Add([]byte{})

@@ -108,10 +108,20 @@ type segment struct {
 
 type appendReq struct {
 	frame []byte
+	rel   []int // offset of each record's bytes within frame; nil when compressed
+	pos   []Pos // filled by the flusher when the caller asked for positions
 	n     uint64
 	last  uint64
 	err   error
 	done  chan struct{}
+}
+
+// Pos is where a record's bytes lie on disk: in segment Segment (named by
+// its first index) at byte Offset. Records of compressed frames are not
+// addressable: their Offset is -1.
+type Pos struct {
+	Segment uint64
+	Offset  int64
 }
 
 // Log is a segmented write-ahead log. Appends may come from any goroutine;
@@ -132,6 +142,8 @@ type Log struct {
 	stopped     chan struct{}
 	flusherDone chan struct{} // closed when the flusher has exited
 	wg          sync.WaitGroup
+
+	rd readers // read-only files for ReadAt
 
 	appends, records, groups, bytes, syncs atomic.Uint64
 	syncTotal, syncMax                     atomic.Int64
@@ -199,8 +211,9 @@ func (l *Log) load() error {
 			l.repaired = true
 		}
 		if len(l.segments) > 0 {
-			prev := l.segments[len(l.segments)-1]
-			if prev.last+1 != seg.first {
+			// Segments may have been removed from the middle (Remove), so
+			// gaps are fine; overlap is not.
+			if prev := l.segments[len(l.segments)-1]; seg.first <= prev.last {
 				return fmt.Errorf("%w: segment %s starts at %d, previous ends at %d", ErrCorrupt, name, seg.first, prev.last)
 			}
 		}
@@ -267,29 +280,41 @@ func syncDir(dir string) error {
 
 // encodeFrame builds the frame for records; first is filled in later by the
 // flusher, which alone knows the next index.
-func (l *Log) encodeFrame(records [][]byte) ([]byte, error) {
+func (l *Log) encodeFrame(records [][]byte, rel []int) ([]byte, []int, error) {
 	size := 0
 	for _, r := range records {
 		size += binary.MaxVarintLen32 + len(r)
 	}
 	if size > MaxBatchBytes {
-		return nil, ErrRecordTooLarge
+		return nil, nil, ErrRecordTooLarge
 	}
-	payload := make([]byte, 0, size)
-	for _, r := range records {
-		payload = binary.AppendUvarint(payload, uint64(len(r)))
-		payload = append(payload, r...)
-	}
-	var flags byte
 	if l.opts.Compression {
+		payload := make([]byte, 0, size)
+		for _, r := range records {
+			payload = binary.AppendUvarint(payload, uint64(len(r)))
+			payload = append(payload, r...)
+		}
 		payload = s2.Encode(nil, payload)
-		flags |= flagCompressed
+		frame := make([]byte, headerSize, headerSize+len(payload))
+		frame = append(frame, payload...)
+		sealHeader(frame, len(records), flagCompressed)
+		return frame, nil, nil
 	}
-	frame := make([]byte, headerSize, headerSize+len(payload))
-	binary.LittleEndian.PutUint32(frame[0:], uint32(headerSize-8+len(payload)))
-	binary.LittleEndian.PutUint32(frame[16:], uint32(len(records)))
+	frame := make([]byte, headerSize, headerSize+size)
+	rel = rel[:0]
+	for _, r := range records {
+		frame = binary.AppendUvarint(frame, uint64(len(r)))
+		rel = append(rel, len(frame))
+		frame = append(frame, r...)
+	}
+	sealHeader(frame, len(records), 0)
+	return frame, rel, nil
+}
+
+func sealHeader(frame []byte, n int, flags byte) {
+	binary.LittleEndian.PutUint32(frame[0:], uint32(len(frame)-8))
+	binary.LittleEndian.PutUint32(frame[16:], uint32(n))
 	frame[20] = flags
-	return append(frame, payload...), nil
 }
 
 // sealFrame stamps the first index and the checksum.
@@ -301,14 +326,25 @@ func sealFrame(frame []byte, first uint64) {
 // Append writes records as one atomic batch and returns the index of the
 // last one once durable per the sync policy.
 func (l *Log) Append(records [][]byte) (uint64, error) {
+	return l.AppendAt(records, nil)
+}
+
+// AppendAt is Append that also reports where each record landed: when pos
+// is non-nil (len(pos) >= len(records)) pos[i] receives record i's
+// position, for ReadAt.
+func (l *Log) AppendAt(records [][]byte, pos []Pos) (uint64, error) {
 	if len(records) == 0 {
 		return l.LastIndex(), nil
 	}
-	frame, err := l.encodeFrame(records)
+	var rel []int
+	if pos != nil {
+		rel = make([]int, 0, len(records))
+	}
+	frame, rel, err := l.encodeFrame(records, rel)
 	if err != nil {
 		return 0, err
 	}
-	req := &appendReq{frame: frame, n: uint64(len(records)), done: make(chan struct{})}
+	req := &appendReq{frame: frame, rel: rel, pos: pos, n: uint64(len(records)), done: make(chan struct{})}
 	l.appends.Add(1)
 	select {
 	case l.queue <- req:
@@ -390,10 +426,20 @@ func (l *Log) writeGroup(batch []*appendReq, buf *[]byte) error {
 	}
 	start := l.lastIdx + 1
 	next := start
+	seg := l.segments[len(l.segments)-1].first
 	for _, r := range batch {
 		sealFrame(r.frame, next)
 		next += r.n
 		r.last = next - 1
+		frameAt := l.size + int64(len(*buf))
+		if r.pos != nil {
+			for i := range r.pos[:r.n] {
+				r.pos[i] = Pos{Segment: seg, Offset: -1}
+				if r.rel != nil {
+					r.pos[i].Offset = frameAt + int64(r.rel[i])
+				}
+			}
+		}
 		*buf = append(*buf, r.frame...)
 	}
 	if _, err := l.file.Write(*buf); err != nil {
@@ -462,6 +508,11 @@ func (l *Log) intervalSyncer() {
 
 // Replay calls fn in index order for every record with index > after.
 func (l *Log) Replay(after uint64, fn func(index uint64, rec []byte) error) error {
+	return l.ReplayAt(after, func(index uint64, rec []byte, _ Pos) error { return fn(index, rec) })
+}
+
+// ReplayAt is Replay that also gives each record's position.
+func (l *Log) ReplayAt(after uint64, fn func(index uint64, rec []byte, pos Pos) error) error {
 	l.mu.Lock()
 	segs := append([]segment(nil), l.segments...)
 	l.mu.Unlock()
@@ -469,11 +520,11 @@ func (l *Log) Replay(after uint64, fn func(index uint64, rec []byte) error) erro
 		if s.last <= after && s.last >= s.first {
 			continue
 		}
-		_, _, err := scanSegment(s.path, s.first, func(idx uint64, rec []byte) error {
+		_, _, err := scanSegment(s.path, s.first, func(idx uint64, rec []byte, off int64) error {
 			if idx <= after {
 				return nil
 			}
-			return fn(idx, rec)
+			return fn(idx, rec, Pos{Segment: s.first, Offset: off})
 		})
 		if err != nil {
 			return fmt.Errorf("wal: replay %s: %w", s.path, err)
@@ -486,7 +537,7 @@ func (l *Log) Replay(after uint64, fn func(index uint64, rec []byte) error) erro
 // record. It returns the offset just past the last good frame, the index of
 // the last good record (0 if none), and the error that stopped it (nil at a
 // clean end, including a zero-filled tail).
-func scanSegment(path string, first uint64, fn func(uint64, []byte) error) (int64, uint64, error) {
+func scanSegment(path string, first uint64, fn func(uint64, []byte, int64) error) (int64, uint64, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return 0, 0, fmt.Errorf("wal: open segment: %w", err)
@@ -527,9 +578,16 @@ func scanSegment(path string, first uint64, fn func(uint64, []byte) error) (int6
 		if idx != expect {
 			return off, last, fmt.Errorf("%w: frame index %d, expected %d", ErrCorrupt, idx, expect)
 		}
+		compressed := full[20]&flagCompressed != 0
 		for i, rec := range recs {
 			if fn != nil {
-				if err := fn(idx+uint64(i), rec); err != nil {
+				recOff := int64(-1)
+				if !compressed {
+					// recs alias full: the record's offset in the file is
+					// the frame's plus its offset inside the frame.
+					recOff = off + int64(cap(full)-cap(rec))
+				}
+				if err := fn(idx+uint64(i), rec, recOff); err != nil {
 					return off, last, err
 				}
 			}
@@ -659,6 +717,12 @@ func (l *Log) Close() error {
 	l.mu.Unlock()
 	close(l.stopped)
 	l.wg.Wait()
+	l.rd.mu.Lock()
+	for k, f := range l.rd.files {
+		f.Close()
+		delete(l.rd.files, k)
+	}
+	l.rd.mu.Unlock()
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.closed = true
