@@ -114,8 +114,8 @@ func load(p *proc, l *ledger, queue string, stop chan struct{}) {
 
 // TestCrashRecovery kills the server with SIGKILL at a random moment under
 // concurrent load, restarts it, and checks that every acknowledged message
-// is present exactly once, no acknowledged delete is undone, and claims
-// made before the crash still hold their messages.
+// is present exactly once with its TTL, no acknowledged delete is undone,
+// and claims made before the crash still hold their messages.
 func TestCrashRecovery(t *testing.T) {
 	rounds := 3
 	if testing.Short() {
@@ -138,7 +138,7 @@ func TestCrashRecovery(t *testing.T) {
 		<-done
 
 		p = start(t, port, dataDir)
-		present, listed := p.allMessages(t, "crash")
+		present, listed := p.allMessages(t, "crash", 3600)
 		l.mu.Lock()
 		if listed != len(present) {
 			t.Fatalf("round %d: %d messages listed but %d distinct: duplicates after recovery", round, listed, len(present))
@@ -200,7 +200,7 @@ func TestGracefulShutdown(t *testing.T) {
 		t.Fatalf("no clean stop in log:\n%s", p.log)
 	}
 	p = start(t, port, dataDir)
-	present, _ := p.allMessages(t, "g")
+	present, _ := p.allMessages(t, "g", 0)
 	for _, id := range want {
 		if !hasKey(present, id) {
 			t.Fatalf("message %s lost across a graceful restart", id)

@@ -116,8 +116,9 @@ func (p *proc) request(method, path, body string) (int, []byte) {
 }
 
 // allMessages pages through a queue with echo and include_claimed,
-// returning id -> claim id ("" when unclaimed).
-func (p *proc) allMessages(t *testing.T, queue string) (map[string]string, int) {
+// returning id -> claim id ("" when unclaimed). Every message must have
+// ttl wantTTL (when non-zero) and an age that is not negative.
+func (p *proc) allMessages(t *testing.T, queue string, wantTTL int) (map[string]string, int) {
 	t.Helper()
 	out := map[string]string{}
 	listed := 0
@@ -128,8 +129,11 @@ func (p *proc) allMessages(t *testing.T, queue string) (map[string]string, int) 
 			t.Fatalf("list: %d %s", code, body)
 		}
 		var doc struct {
-			Messages []struct{ ID, Href string }
-			Links    []struct{ Href string }
+			Messages []struct {
+				ID, Href string
+				TTL, Age int
+			}
+			Links []struct{ Href string }
 		}
 		if err := json.Unmarshal(body, &doc); err != nil {
 			t.Fatal(err)
@@ -139,6 +143,9 @@ func (p *proc) allMessages(t *testing.T, queue string) (map[string]string, int) 
 		}
 		for _, m := range doc.Messages {
 			listed++
+			if (wantTTL != 0 && m.TTL != wantTTL) || m.Age < 0 || m.Age > 600 {
+				t.Fatalf("message %s has ttl %d age %d after recovery, want ttl %d", m.ID, m.TTL, m.Age, wantTTL)
+			}
 			claim := ""
 			if i := strings.Index(m.Href, "claim_id="); i >= 0 {
 				claim = m.Href[i+len("claim_id="):]

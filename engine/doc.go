@@ -11,11 +11,16 @@
 //     with ONE wal.Append (one fdatasync: group commit), publishes the
 //     changes to readers and only then acknowledges;
 //   - its own write-ahead log (package wal) under Dir/wal/pNN;
-//   - a flusher goroutine that writes applied records to the shared Badger
-//     DB in large unsynced batches, then checkpoints: Badger is synced, the
-//     last covered log index is stored, and covered log segments are
-//     deleted. A message deleted before its post reaches the flusher never
-//     costs a Badger write.
+//   - a flusher goroutine that writes the index and state of applied records
+//     to the shared Badger DB in large unsynced batches, then checkpoints:
+//     Badger is synced, the last covered log index is stored, and log
+//     segments that are covered and hold no live message body are deleted.
+//
+// Message bodies stay in the log: an entry records the segment and offset
+// of its body and readers pread it (the page cache serves recent ones).
+// Badger stores only small index values, so a post costs one log write
+// plus an index entry. With log compression on, frames are not
+// addressable and bodies go to Badger instead.
 //
 // Readers (list, get, stats, claim lookup) never take the writer's path:
 // each queue publishes its entry slice through an atomic pointer, and the
@@ -39,9 +44,8 @@
 //     the single writer of the queue's partition.
 //  5. Expired messages are filtered on every read and reclaimed by the
 //     reaper (memory, Badger keys) and value-log GC.
-//  6. Memory per live message is one entry (~120 bytes, see
-//     TestIndexBytesPerMessage) plus its body only until the flusher wrote
-//     it; bodies are then read from Badger on demand.
+//  6. Memory per live message is one entry (~140 bytes, see
+//     TestIndexBytesPerMessage); bodies are read from disk on demand.
 //  7. Every key starts with the queue's (project, queue) prefix.
 //
 // Message ids are 32 hex digits: the sequence then 64 random bits, so a
