@@ -1,9 +1,13 @@
 package e2e
 
 import (
+	"bufio"
 	"encoding/json"
 	"fmt"
+	"io"
 	"math/rand/v2"
+	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"strings"
@@ -225,5 +229,35 @@ func TestConfigErrors(t *testing.T) {
 		if !strings.Contains(string(out), tc.want) {
 			t.Fatalf("%q: output does not name the problem %q:\n%s", tc.file, tc.want, out)
 		}
+	}
+}
+
+// TestOversizeBodyGetsZaqarError: a body beyond the server's read limit is
+// refused with Zaqar's JSON error, not the HTTP library's plain text.
+func TestOversizeBodyGetsZaqarError(t *testing.T) {
+	port := freePort(t)
+	p := start(t, port, t.TempDir())
+	// Announce a body far over the limit: the server must answer from the
+	// headers alone, before reading it.
+	conn, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", port))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	conn.SetDeadline(time.Now().Add(10 * time.Second))
+	fmt.Fprintf(conn, "POST /v2/queues/big/messages HTTP/1.1\r\nHost: x\r\nClient-ID: 3a1d6a3e-0000-4000-8000-000000000001\r\n"+
+		"X-Project-ID: e2e\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n{", 3<<20)
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	var e struct{ Title, Description string }
+	if resp.StatusCode != 400 || json.Unmarshal(body, &e) != nil || e.Title == "" {
+		t.Fatalf("oversize body: %d %q", resp.StatusCode, body)
+	}
+	code, body := p.request("POST", "/v2/queues/big/messages", `{"messages":[{"body":"`+strings.Repeat("x", 300000)+`"}]}`)
+	if code != 400 || !strings.Contains(string(body), "Message collection size is too large") {
+		t.Fatalf("over max_messages_post_size: %d %q", code, body)
 	}
 }

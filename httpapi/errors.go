@@ -63,3 +63,14 @@ func (a *API) storageError(ctx *fasthttp.RequestCtx, rq *request, err error, wha
 			what+" Please try again in a few seconds.")
 	}
 }
+
+// ServerErrorHandler answers requests fasthttp rejects before any handler
+// runs (body over MaxRequestBodySize, malformed HTTP) in Zaqar's error
+// shape instead of fasthttp's plain text.
+func ServerErrorHandler(ctx *fasthttp.RequestCtx, err error) {
+	if errors.Is(err, fasthttp.ErrBodyTooLarge) {
+		badRequest(ctx, "Request body is too large.")
+		return
+	}
+	writeError(ctx, fasthttp.StatusBadRequest, "Invalid request", "The request could not be read: "+err.Error())
+}

@@ -223,6 +223,7 @@ func serve(cfg *config.Config, logger *slog.Logger) error {
 		IdleTimeout:           120 * time.Second,
 		NoDefaultServerHeader: false,
 		Logger:                fasthttpLogger{logger},
+		ErrorHandler:          httpapi.ServerErrorHandler,
 	}
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
