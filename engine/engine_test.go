@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/zaqar-go/zaqar/storage"
-	"github.com/zaqar-go/zaqar/wal"
 )
 
 var ctx = context.Background()
@@ -173,46 +172,6 @@ func TestRecoveryFromLogAlone(t *testing.T) {
 	msgs, _, _ = e.ListMessages(ctx, "p", "q", storage.ListMessagesOptions{Limit: 10, Echo: true, IncludeClaimed: true})
 	if len(msgs) != 4 {
 		t.Fatalf("after clean restart: %d messages", len(msgs))
-	}
-}
-
-func TestConcurrentClaimersNeverOverlap(t *testing.T) {
-	e := openEngine(t, t.TempDir(), func(o *Options) { o.Fsync = wal.SyncNever })
-	defer e.Close()
-	const n = 400
-	for i := 0; i < n; i += 10 {
-		post(t, e, "q", "0", "1", "2", "3", "4", "5", "6", "7", "8", "9")
-	}
-	var mu sync.Mutex
-	seen := map[string]string{}
-	var wg sync.WaitGroup
-	for w := 0; w < 8; w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				c, err := e.CreateClaim(ctx, "p", "q", storage.ClaimOptions{TTL: 300, Grace: 60, Limit: 7})
-				if err != nil {
-					t.Error(err)
-					return
-				}
-				if len(c.Messages) == 0 {
-					return
-				}
-				mu.Lock()
-				for _, m := range c.Messages {
-					if prev, dup := seen[m.ID]; dup {
-						t.Errorf("message %s in claims %s and %s", m.ID, prev, c.ID)
-					}
-					seen[m.ID] = c.ID
-				}
-				mu.Unlock()
-			}
-		}()
-	}
-	wg.Wait()
-	if len(seen) != n {
-		t.Fatalf("claimed %d of %d", len(seen), n)
 	}
 }
 
