@@ -1,0 +1,252 @@
+// Command zaqar-bench drives any Zaqar Messaging API v2 endpoint with
+// producers, consumers and observers and reports HDR latency percentiles.
+// It accepts the original zaqar-bench's options, so existing scripts work.
+//
+//	zaqar-bench [flags]                 run a workload (see -h)
+//	zaqar-bench compare A.json B.json   compare two --json results
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"golang.org/x/term"
+
+	"github.com/zaqar-go/zaqar/bench"
+	"github.com/zaqar-go/zaqar/loadgen"
+	"github.com/zaqar-go/zaqar/profiles"
+)
+
+func main() { os.Exit(run(os.Args[1:], os.Stdout, os.Stderr)) }
+
+// Exit codes: 0 ok, 1 run failed, 2 usage, 3 delivery check failed.
+const (
+	exitOK       = 0
+	exitFailed   = 1
+	exitUsage    = 2
+	exitDelivery = 3
+)
+
+type headerFlag map[string]string
+
+func (h headerFlag) String() string { return fmt.Sprint(map[string]string(h)) }
+func (h headerFlag) Set(v string) error {
+	k, val, ok := strings.Cut(v, ":")
+	if !ok || strings.TrimSpace(k) == "" {
+		return fmt.Errorf("header %q: want 'Name: value'", v)
+	}
+	h[strings.TrimSpace(k)] = strings.TrimSpace(val)
+	return nil
+}
+
+// options binds every flag; the original zaqar-bench names come with their
+// short forms (stdlib flag accepts multi-letter single-dash names).
+type options struct {
+	fs                         *flag.FlagSet
+	cfg                        loadgen.Config
+	seconds, warmup, drainWait float64
+	pp, cp, op                 int // processes: multiplied with workers (one Go process runs them all)
+	jsonOut, plot, profile     string
+	noverbose, quiet           bool
+}
+
+func newOptions(stderr io.Writer) *options {
+	o := &options{fs: flag.NewFlagSet("zaqar-bench", flag.ContinueOnError), cfg: loadgen.DefaultConfig(), pp: 1, cp: 1, op: 1}
+	fs, c := o.fs, &o.cfg
+	fs.SetOutput(stderr)
+	str := func(p *string, def string, help string, names ...string) {
+		for _, n := range names {
+			fs.StringVar(p, n, def, help)
+		}
+	}
+	num := func(p *int, def int, help string, names ...string) {
+		for _, n := range names {
+			fs.IntVar(p, n, def, help)
+		}
+	}
+	str(&c.ServerURL, c.ServerURL, "server URL", "server_url", "s")
+	fs.Float64Var(&o.seconds, "time", 10, "seconds to measure (after warm-up)")
+	fs.Float64Var(&o.seconds, "t", 10, "seconds to measure (after warm-up)")
+	num(&o.pp, 1, "producer processes (multiplies producer workers)", "producer_processes", "pp")
+	num(&c.Producers.Workers, c.Producers.Workers, "producer workers", "producer_workers", "pw")
+	num(&o.cp, 1, "consumer processes (multiplies consumer workers)", "consumer_processes", "cp")
+	num(&c.Consumers.Workers, c.Consumers.Workers, "consumer workers", "consumer_workers", "cw")
+	num(&o.op, 1, "observer processes (multiplies observer workers)", "observer_processes", "op")
+	num(&c.Observers.Workers, c.Observers.Workers, "observer workers", "observer_workers", "ow")
+	num(&c.ClaimLimit, c.ClaimLimit, "messages per claim", "messages_per_claim", "cno")
+	num(&c.PageSize, c.PageSize, "messages per observer list page", "messages_per_list", "lno")
+	num(&c.Queues, c.Queues, "queues per project", "num_queues", "qno")
+	str(&c.QueuePrefix, c.QueuePrefix, "queue name prefix", "queue_prefix", "q")
+	fs.BoolVar(&o.noverbose, "noverbose", false, "print only the original zaqar-bench JSON summary")
+	fs.BoolVar(&o.noverbose, "skip_verbose", false, "same as --noverbose")
+	num(&c.Projects, c.Projects, "projects (X-Project-ID bench-<n>)", "num_projects")
+	str(&c.ProjectPrefix, c.ProjectPrefix, "project id prefix", "project_prefix")
+	num(&c.BatchSize, c.BatchSize, "messages per POST", "messages_per_post", "batch")
+	num(&c.MessageSize, c.MessageSize, "message body padding in bytes (fixed, or minimum with --message_size_max)", "message_size")
+	num(&c.MessageSizeMax, 0, "maximum body size: sizes uniform in [message_size, message_size_max]", "message_size_max")
+	num(&c.MessageTTL, c.MessageTTL, "message ttl in seconds", "message_ttl")
+	num(&c.ClaimTTL, c.ClaimTTL, "claim ttl in seconds", "claim_ttl")
+	num(&c.ClaimGrace, c.ClaimGrace, "claim grace in seconds", "claim_grace")
+	num(&c.Producers.Conns, 0, "producer connections (default: one per worker)", "producer_conns")
+	num(&c.Consumers.Conns, 0, "consumer connections", "consumer_conns")
+	num(&c.Observers.Conns, 0, "observer connections", "observer_conns")
+	fs.Int64Var(&c.MaxMessages, "messages", 0, "stop producing after this many messages (0 = run for --time)")
+	fs.Float64Var(&o.warmup, "warmup", 0, "seconds of load before measuring")
+	fs.Float64Var(&c.Rate, "rate", 0, "open loop: producer requests per second in total (0 = closed loop)")
+	fs.BoolVar(&c.Release, "release", false, "consumers release claims instead of deleting messages")
+	fs.BoolVar(&c.Drain, "drain", true, "after the run, consume until queues are empty and check delivery")
+	fs.Float64Var(&o.drainWait, "drain_timeout", 60, "seconds to wait for draining")
+	fs.Var(headerFlag(c.HeadersMap()), "H", "extra header 'Name: value' (repeatable), e.g. -H 'X-Auth-Token: ...'")
+	str(&o.profile, "", "workload profile: "+strings.Join(profiles.Names(), ", ")+", or a file", "profile")
+	str(&o.jsonOut, "", "write the JSON result to this file ('-' = stdout)", "json")
+	str(&o.plot, "", "write a latency plot (.png or .html)", "plot")
+	fs.BoolVar(&o.quiet, "quiet", false, "no progress line")
+	return o
+}
+
+// parse reads the command line, then fills from the profile every flag the
+// command line did not set.
+func (o *options) parse(args []string) error {
+	if err := o.fs.Parse(args); err != nil {
+		return err
+	}
+	if o.fs.NArg() > 0 {
+		return fmt.Errorf("unexpected argument %q", o.fs.Arg(0))
+	}
+	if o.profile != "" {
+		values, err := profiles.Load(o.profile)
+		if err != nil {
+			return err
+		}
+		set := map[string]bool{}
+		o.fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+		aliases := map[string]string{"time": "t", "t": "time"}
+		for k, v := range values {
+			if set[k] || set[aliases[k]] {
+				continue
+			}
+			if o.fs.Lookup(k) == nil {
+				return fmt.Errorf("profile %s: unknown option %q", o.profile, k)
+			}
+			if err := o.fs.Set(k, v); err != nil {
+				return fmt.Errorf("profile %s: %s = %s: %w", o.profile, k, v, err)
+			}
+		}
+	}
+	c := &o.cfg
+	c.Duration = time.Duration(o.seconds * float64(time.Second))
+	c.Warmup = time.Duration(o.warmup * float64(time.Second))
+	c.DrainTimeout = time.Duration(o.drainWait * float64(time.Second))
+	c.Producers.Workers *= max(1, o.pp)
+	c.Consumers.Workers *= max(1, o.cp)
+	c.Observers.Workers *= max(1, o.op)
+	if c.MaxMessages > 0 && !isSet(o.fs, "time", "t") {
+		c.Duration = 0
+	}
+	return c.Validate()
+}
+
+func isSet(fs *flag.FlagSet, names ...string) bool {
+	found := false
+	fs.Visit(func(f *flag.Flag) {
+		for _, n := range names {
+			found = found || f.Name == n
+		}
+	})
+	return found
+}
+
+func run(args []string, stdout, stderr io.Writer) int {
+	if len(args) > 0 && args[0] == "compare" {
+		return compare(args[1:], stdout, stderr)
+	}
+	o := newOptions(stderr)
+	if err := o.parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return exitOK
+		}
+		fmt.Fprintln(stderr, "zaqar-bench:", err)
+		return exitUsage
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	var progress func(loadgen.Progress)
+	if f, ok := stderr.(*os.File); ok && !o.quiet && !o.noverbose && term.IsTerminal(int(f.Fd())) {
+		var last loadgen.Progress
+		progress = func(p loadgen.Progress) {
+			dt := (p.Elapsed - last.Elapsed).Seconds()
+			rate := func(op string) float64 { return float64(p.Requests[op]-last.Requests[op]) / dt }
+			fmt.Fprintf(stderr, "\r%5.0fs  post %7.0f/s  msgs %8.0f/s  claim %6.0f/s  delete %7.0f/s  list %6.0f/s  p99 %6.2f ms  errors %d   ",
+				p.Elapsed.Seconds(), rate(loadgen.OpPost), float64(p.Messages-last.Messages)/dt, rate(loadgen.OpClaim),
+				rate(loadgen.OpDelete), rate(loadgen.OpList), float64(p.P99.Microseconds())/1000, p.Errors)
+			last = p
+		}
+	}
+	res, err := loadgen.Run(ctx, o.cfg, progress)
+	if progress != nil {
+		fmt.Fprintln(stderr)
+	}
+	if err != nil {
+		fmt.Fprintln(stderr, "zaqar-bench:", err)
+		return exitFailed
+	}
+	rep := bench.FromResult(res)
+	switch {
+	case o.noverbose:
+		json.NewEncoder(stdout).Encode(rep.Legacy())
+	case o.jsonOut == "-":
+		rep.WriteJSON(stdout)
+	default:
+		rep.WriteText(stdout)
+	}
+	if o.jsonOut != "" && o.jsonOut != "-" {
+		f, err := os.Create(o.jsonOut)
+		if err == nil {
+			err = rep.WriteJSON(f)
+			f.Close()
+		}
+		if err != nil {
+			fmt.Fprintln(stderr, "zaqar-bench: json:", err)
+			return exitFailed
+		}
+	}
+	if o.plot != "" {
+		if err := rep.WritePlot(o.plot); err != nil {
+			fmt.Fprintln(stderr, "zaqar-bench: plot:", err)
+			return exitFailed
+		}
+	}
+	if l := rep.Ledger; l.Lost > 0 || l.Duplicates > 0 {
+		fmt.Fprintf(stderr, "zaqar-bench: delivery check failed: %d lost, %d duplicates\n", l.Lost, l.Duplicates)
+		return exitDelivery
+	}
+	return exitOK
+}
+
+func compare(args []string, stdout, stderr io.Writer) int {
+	if len(args) != 2 {
+		fmt.Fprintln(stderr, "usage: zaqar-bench compare A.json B.json")
+		return exitUsage
+	}
+	a, err := bench.Load(args[0])
+	if err != nil {
+		fmt.Fprintln(stderr, "zaqar-bench:", err)
+		return exitUsage
+	}
+	b, err := bench.Load(args[1])
+	if err != nil {
+		fmt.Fprintln(stderr, "zaqar-bench:", err)
+		return exitUsage
+	}
+	bench.Compare(stdout, a, b, args[0], args[1])
+	return exitOK
+}
