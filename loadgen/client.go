@@ -27,6 +27,7 @@ func newHostClient(serverURL string, conns int, timeout time.Duration) (*fasthtt
 	u, _ := url.Parse(serverURL) // validated in Config.Validate
 	hc := &fasthttp.HostClient{
 		Addr: u.Host, MaxConns: conns, ReadTimeout: timeout, WriteTimeout: timeout,
+		MaxConnWaitTimeout:  timeout, // workers sharing a smaller pool wait for a connection
 		MaxIdleConnDuration: time.Minute, Name: "zaqar-bench",
 	}
 	if !strings.Contains(u.Host, ":") {

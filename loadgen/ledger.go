@@ -47,7 +47,12 @@ func (l *ledger) produced(keys []string) {
 	for _, k := range keys {
 		s := l.shard(k)
 		s.mu.Lock()
-		if _, seen := s.produced[k]; !seen {
+		if s.unacked[k] {
+			// Consumed before the producer saw its 201: a normal race, not
+			// an unacknowledged delivery.
+			delete(s.unacked, k)
+			s.produced[k] = true
+		} else if _, seen := s.produced[k]; !seen {
 			s.produced[k] = false
 		}
 		s.mu.Unlock()

@@ -33,6 +33,7 @@ type runner struct {
 	recorders []*recorder
 
 	produced    atomic.Int64 // messages acknowledged (for MaxMessages)
+	producedBy  time.Time    // when producing ended (count-bounded runs)
 	duplicates  atomic.Int64
 	stopProduce atomic.Bool
 }
@@ -90,6 +91,10 @@ func Run(ctx context.Context, cfg Config, progress func(Progress)) (*Result, err
 		}()
 	}
 	producers.Wait()
+	if cfg.Producers.Workers > 0 && cfg.MaxMessages > 0 {
+		r.producedBy = time.Now()
+		cancelTimed() // the count was reached: the timed phase is over
+	}
 	<-timed.Done()
 	producing.Store(false)
 	others.Wait()
@@ -105,8 +110,8 @@ func Run(ctx context.Context, cfg Config, progress func(Progress)) (*Result, err
 	close(stopProgress)
 	progressDone.Wait()
 	elapsed := cfg.Duration
-	if cfg.Duration <= 0 {
-		elapsed = time.Since(r.measFrom)
+	if cfg.Duration <= 0 || r.stopProduce.Load() {
+		elapsed = max(time.Millisecond, r.producedBy.Sub(r.measFrom))
 	}
 	return r.result(elapsed), nil
 }
