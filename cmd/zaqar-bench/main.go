@@ -57,18 +57,28 @@ type options struct {
 	pp, cp, op                 int // processes: multiplied with workers (one Go process runs them all)
 	jsonOut, plot, profile     string
 	noverbose, quiet           bool
+	aliases                    map[string][]string // each flag name -> every name of the same option
 }
 
 func newOptions(stderr io.Writer) *options {
-	o := &options{fs: flag.NewFlagSet("zaqar-bench", flag.ContinueOnError), cfg: loadgen.DefaultConfig(), pp: 1, cp: 1, op: 1}
+	o := &options{fs: flag.NewFlagSet("zaqar-bench", flag.ContinueOnError), cfg: loadgen.DefaultConfig(), pp: 1, cp: 1, op: 1,
+		aliases: map[string][]string{"time": {"time", "t"}, "t": {"time", "t"},
+			"noverbose": {"noverbose", "skip_verbose"}, "skip_verbose": {"noverbose", "skip_verbose"}}}
 	fs, c := o.fs, &o.cfg
 	fs.SetOutput(stderr)
+	alias := func(names []string) {
+		for _, n := range names {
+			o.aliases[n] = names
+		}
+	}
 	str := func(p *string, def string, help string, names ...string) {
+		alias(names)
 		for _, n := range names {
 			fs.StringVar(p, n, def, help)
 		}
 	}
 	num := func(p *int, def int, help string, names ...string) {
+		alias(names)
 		for _, n := range names {
 			fs.IntVar(p, n, def, help)
 		}
@@ -129,9 +139,12 @@ func (o *options) parse(args []string) error {
 		}
 		set := map[string]bool{}
 		o.fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
-		aliases := map[string]string{"time": "t", "t": "time"}
 		for k, v := range values {
-			if set[k] || set[aliases[k]] {
+			given := set[k]
+			for _, a := range o.aliases[k] {
+				given = given || set[a]
+			}
+			if given {
 				continue
 			}
 			if o.fs.Lookup(k) == nil {

@@ -1,0 +1,56 @@
+package main
+
+import (
+	"bytes"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestOriginalFlagsParse: scripts written for the original zaqar-bench
+// keep working.
+func TestOriginalFlagsParse(t *testing.T) {
+	o := newOptions(&bytes.Buffer{})
+	err := o.parse([]string{"-s", "http://127.0.0.1:9999", "-t", "3", "-pp", "2", "-pw", "3", "-cp", "2", "-cw", "4",
+		"-op", "1", "-ow", "5", "-cno", "7", "-lno", "8", "-qno", "9", "-q", "pre", "--noverbose"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := o.cfg
+	if c.ServerURL != "http://127.0.0.1:9999" || c.Duration != 3*time.Second || c.Producers.Workers != 6 ||
+		c.Consumers.Workers != 8 || c.Observers.Workers != 5 || c.ClaimLimit != 7 || c.PageSize != 8 ||
+		c.Queues != 9 || c.QueuePrefix != "pre" || !o.noverbose {
+		t.Fatalf("parsed %+v", c)
+	}
+	o = newOptions(&bytes.Buffer{})
+	if err := o.parse([]string{"--server_url", "http://h:1", "--time", "2", "--producer_workers", "2", "--consumer_workers", "1",
+		"--messages_per_claim", "3", "--num_queues", "2", "--queue_prefix", "x", "-H", "X-Auth-Token: tok"}); err != nil {
+		t.Fatal(err)
+	}
+	if o.cfg.Producers.Workers != 2 || o.cfg.Headers["X-Auth-Token"] != "tok" {
+		t.Fatalf("long names: %+v", o.cfg)
+	}
+}
+
+func TestProfilesLoadAndCommandLineWins(t *testing.T) {
+	for _, name := range []string{"default", "task-distribution", "event-broadcasting", "point-to-point", "large-messages", "many-queues"} {
+		o := newOptions(&bytes.Buffer{})
+		if err := o.parse([]string{"--profile", name}); err != nil {
+			t.Fatalf("profile %s: %v", name, err)
+		}
+	}
+	o := newOptions(&bytes.Buffer{})
+	if err := o.parse([]string{"--profile", "many-queues", "-qno", "3", "-t", "1"}); err != nil {
+		t.Fatal(err)
+	}
+	if o.cfg.Queues != 3 || o.cfg.Projects != 10 || o.cfg.Duration != time.Second {
+		t.Fatalf("override: queues %d projects %d duration %v", o.cfg.Queues, o.cfg.Projects, o.cfg.Duration)
+	}
+	var stderr bytes.Buffer
+	if code := run([]string{"--profile", "no-such-profile"}, &bytes.Buffer{}, &stderr); code != exitUsage || !strings.Contains(stderr.String(), "no-such-profile") {
+		t.Fatalf("unknown profile: exit %d %q", code, stderr.String())
+	}
+	if code := run([]string{"compare", "one.json"}, &bytes.Buffer{}, &stderr); code != exitUsage {
+		t.Fatalf("compare usage: exit %d", code)
+	}
+}
