@@ -4,16 +4,16 @@ BIN       := bin
 DATA      ?= ./data
 PKGS      := ./...
 # Packages with concurrency: always tested with the race detector.
-RACE_PKGS := ./wal/... ./engine/... ./httpapi/... ./storage/... ./e2e/...
+RACE_PKGS := ./wal/... ./engine/... ./httpapi/... ./storage/... ./loadgen/... ./e2e/...
 FUZZTIME  ?= 4s
 
-.PHONY: all build run test test-unit test-race fuzz bench lint vet fmt-check clean
+.PHONY: all build run test test-unit test-race fuzz bench bench-server lint vet fmt-check clean
 
 all: build
 
 build:
 	$(GO) build -o $(BIN)/zaqar-server ./cmd/zaqar-server
-	@if [ -d cmd/zaqar-bench ]; then $(GO) build -o $(BIN)/zaqar-bench ./cmd/zaqar-bench; fi
+	$(GO) build -o $(BIN)/zaqar-bench ./cmd/zaqar-bench
 
 ## run: start the server on 127.0.0.1:8888 with the embedded store under ./data
 run: build
@@ -34,13 +34,19 @@ fuzz:
 	  dir=$$($(GO) list -f '{{.Dir}}' $$pkg); \
 	  for t in $$(grep -ho '^func Fuzz[A-Za-z0-9_]*' $$dir/*_test.go 2>/dev/null | sed 's/func //'); do \
 	    echo "fuzz $$pkg $$t"; \
-	    $(GO) test -run '^$$' -fuzz "^$$t$$" -fuzztime $(FUZZTIME) $$pkg >/dev/null || { echo "FAIL fuzz $$pkg $$t"; exit 1; }; \
+	    log=$$(mktemp); \
+	    $(GO) test -run '^$$' -fuzz "^$$t$$" -fuzztime $(FUZZTIME) $$pkg >$$log 2>&1 || { grep -v '^fuzz: elapsed' $$log | tail -40; echo "FAIL fuzz $$pkg $$t"; rm -f $$log; exit 1; }; \
+	    rm -f $$log; \
 	  done; \
 	done
 
 ## bench: Go benchmarks of every layer
 bench:
-	$(GO) test -run '^$$' -bench . -benchmem -benchtime=2000x ./wal/ ./engine/ ./httpapi/
+	$(GO) test -run '^$$' -bench . -benchmem -benchtime=2000x ./wal/ ./engine/ ./httpapi/ ./loadgen/
+
+## bench-server: start our server on a temp dir and run zaqar-bench's default profile against it
+bench-server: build
+	bench/run-server.sh $(BENCH_ARGS)
 
 lint: vet fmt-check
 

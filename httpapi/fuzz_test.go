@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/valyala/fasthttp"
 
@@ -28,6 +29,8 @@ func fuzzHandler(t testing.TB) fasthttp.RequestHandler {
 		}
 		eo := engine.DefaultOptions(dir)
 		eo.Fsync, eo.Partitions = wal.SyncNever, 1
+		// Parsers are what is fuzzed: keep background work out of the way.
+		eo.ReapInterval, eo.CheckpointInterval = time.Hour, time.Hour
 		eo.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 		store, err := engine.Open(eo)
 		if err != nil {
