@@ -72,7 +72,7 @@ func TestQueues(t *testing.T) {
 	for _, n := range []string{"q2", "q3", "q4"} {
 		s.expect("create "+n, s.do("PUT", "/v2/queues/"+n, `{"kind":"`+n+`"}`), 201)
 	}
-	s.expect("list", s.do("GET", "/v2/queues?limit=2", ""), 200, `{"name":"q1","href":"/v2/queues/q1"}`,
+	s.expect("list", s.do("GET", "/v2/queues?limit=2", ""), 200, `{"href":"/v2/queues/q1","name":"q1"}`,
 		`"href":"/v2/queues?limit=2&marker=q2"`)
 	s.expect("list next", s.do("GET", "/v2/queues?limit=2&marker=q2", ""), 200, `"q3"`, `"q4"`)
 	s.expect("list end", s.do("GET", "/v2/queues?marker=q4", ""), 200, `"queues":[]`, `"links":[]`)

@@ -17,6 +17,10 @@ var numberAPI = sonic.Config{UseNumber: true, CopyString: true}.Froze()
 // the request (message bodies are copied by the store).
 var rawAPI = sonic.Config{}.Froze()
 
+// outAPI encodes control-plane answers with sorted keys, so the same state
+// always gives the same bytes.
+var outAPI = sonic.Config{SortMapKeys: true}.Froze()
+
 var bufPool = sync.Pool{New: func() any { b := make([]byte, 0, 16<<10); return &b }}
 
 func getBuf() *[]byte { return bufPool.Get().(*[]byte) }
@@ -36,7 +40,7 @@ func writeJSON(ctx *fasthttp.RequestCtx, status int, body []byte) {
 }
 
 func writeValue(ctx *fasthttp.RequestCtx, status int, v any) {
-	b, err := sonic.Marshal(v)
+	b, err := outAPI.Marshal(v)
 	if err != nil {
 		writeError(ctx, fasthttp.StatusInternalServerError, "Internal server error", err.Error())
 		return
