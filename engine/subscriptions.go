@@ -107,15 +107,8 @@ func (e *Engine) ListSubscriptions(ctx context.Context, project, name, marker st
 
 // UpdateSubscription implements storage.SubscriptionStore.
 func (e *Engine) UpdateSubscription(ctx context.Context, project, name, id string, u storage.SubscriptionUpdate) error {
-	p := e.partition(project, name)
-	qk := qkey(project, name)
-	return p.do(func(now int64) error {
-		cur := p.sub(qk, id, now)
-		if cur == nil {
-			return storage.ErrSubscriptionNotFound
-		}
-		next := *cur
-		if u.Subscriber != nil && *u.Subscriber != cur.Subscriber {
+	return e.changeSub(project, name, id, func(p *partition, qk string, now int64, next *storedSub) error {
+		if u.Subscriber != nil && *u.Subscriber != next.Subscriber {
 			for _, s := range p.liveSubs(qk, now) {
 				if s.Subscriber == *u.Subscriber {
 					return storage.ErrDuplicate
@@ -130,6 +123,25 @@ func (e *Engine) UpdateSubscription(ctx context.Context, project, name, id strin
 		}
 		if u.Options != nil {
 			next.Options = u.Options.Clone()
+		}
+		return nil
+	})
+}
+
+// changeSub applies change to a copy of a live subscription on the writer
+// and logs the result. Stored subscriptions are immutable: readers may
+// hold the old one.
+func (e *Engine) changeSub(project, name, id string, change func(p *partition, qk string, now int64, next *storedSub) error) error {
+	p := e.partition(project, name)
+	qk := qkey(project, name)
+	return p.do(func(now int64) error {
+		cur := p.sub(qk, id, now)
+		if cur == nil {
+			return storage.ErrSubscriptionNotFound
+		}
+		next := *cur
+		if err := change(p, qk, now, &next); err != nil {
+			return err
 		}
 		p.emit(subRecord(recSubUpdate, project, name, now, &next))
 		return nil
@@ -150,16 +162,8 @@ func (e *Engine) DeleteSubscription(ctx context.Context, project, name, id strin
 
 // ConfirmSubscription implements storage.SubscriptionStore.
 func (e *Engine) ConfirmSubscription(ctx context.Context, project, name, id string, confirmed bool) error {
-	p := e.partition(project, name)
-	qk := qkey(project, name)
-	return p.do(func(now int64) error {
-		cur := p.sub(qk, id, now)
-		if cur == nil {
-			return storage.ErrSubscriptionNotFound
-		}
-		next := *cur
+	return e.changeSub(project, name, id, func(_ *partition, _ string, _ int64, next *storedSub) error {
 		next.Confirmed = confirmed
-		p.emit(subRecord(recSubUpdate, project, name, now, &next))
 		return nil
 	})
 }

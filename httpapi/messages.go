@@ -48,6 +48,25 @@ func rawInt(raw []byte, name string) (int64, bool, string) {
 	return n, true, ""
 }
 
+// boundedField reads an optional integer field (def when absent) that must
+// lie in lo..hi, answering Zaqar's errors itself: a wrong type is a body
+// error, a value out of range an API error with rangeText.
+func boundedField(ctx *fasthttp.RequestCtx, raw []byte, name string, def, lo, hi int64, rangeText string) (int64, bool) {
+	n, has, msg := rawInt(raw, name)
+	if msg != "" {
+		badBody(ctx, msg)
+		return 0, false
+	}
+	if !has {
+		n = def
+	}
+	if n < lo || n > hi {
+		badRequest(ctx, rangeText)
+		return 0, false
+	}
+	return n, true
+}
+
 func (a *API) postMessages(ctx *fasthttp.RequestCtx, rq *request) {
 	body := ctx.Request.Body()
 	c := context.Background()
@@ -94,33 +113,17 @@ func (a *API) postMessages(ctx *fasthttp.RequestCtx, rq *request) {
 			badBody(ctx, `Missing "body" field.`)
 			return
 		}
-		ttl, has, msg := rawInt(m.TTL, "ttl")
-		if msg != "" {
-			badBody(ctx, msg)
-			return
-		}
-		if !has {
-			ttl = defTTL
-		}
-		if ttl < 60 || ttl > a.opts.MaxMessageTTL {
-			badRequest(ctx, fmt.Sprintf("The TTL for a message may not exceed %d seconds, and must be at least 60 seconds long.", a.opts.MaxMessageTTL))
+		ttl, ok := boundedField(ctx, m.TTL, "ttl", defTTL, 60, a.opts.MaxMessageTTL, fmt.Sprintf(
+			"The TTL for a message may not exceed %d seconds, and must be at least 60 seconds long.", a.opts.MaxMessageTTL))
+		if !ok {
 			return
 		}
 		var delay int64
 		if queueDelay > 0 {
-			d, has, msg := rawInt(m.Delay, "delay")
-			if msg != "" {
-				badBody(ctx, msg)
+			if delay, ok = boundedField(ctx, m.Delay, "delay", queueDelay, 0, a.opts.MaxMessageDelay, fmt.Sprintf(
+				"The delay for a message may not exceed %d seconds, and must be at least 0 seconds long.", a.opts.MaxMessageDelay)); !ok {
 				return
 			}
-			if !has {
-				d = queueDelay
-			}
-			if d < 0 || d > a.opts.MaxMessageDelay {
-				badRequest(ctx, fmt.Sprintf("The delay for a message may not exceed %d seconds, and must be at least 0 seconds long.", a.opts.MaxMessageDelay))
-				return
-			}
-			delay = d
 		}
 		msgs[i] = storage.NewMessage{Body: m.Body, TTL: ttl, Delay: delay}
 		if a.opts.EnableChecksum {
