@@ -5,7 +5,7 @@ DATA      ?= ./data
 PKGS      := ./...
 # Packages with concurrency: always tested with the race detector.
 RACE_PKGS := ./wal/... ./engine/... ./httpapi/... ./storage/... ./loadgen/... ./e2e/...
-FUZZTIME  ?= 4s
+FUZZTIME  ?= 3000x
 
 .PHONY: all build run test test-unit test-race fuzz bench bench-server lint vet fmt-check clean
 
