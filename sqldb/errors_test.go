@@ -184,7 +184,11 @@ type lockedWriter struct {
 	mu *sync.Mutex
 }
 
-func (w lockedWriter) Write(p []byte) (int, error) { w.mu.Lock(); defer w.mu.Unlock(); return w.b.Write(p) }
+func (w lockedWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.b.Write(p)
+}
 
 func TestMySQLSQLModeWarning(t *testing.T) {
 	uri := sqltest.FreshURI(t, sqldb.MySQL)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql/driver"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/url"
 	"path/filepath"
@@ -103,6 +104,7 @@ func mysqlTarget(uri string, o Options) (*target, error) {
 	// socket and reports a closed one as driver.ErrBadConn, which makes
 	// database/sql discard it and take or dial another.
 	cfg.CheckConnLiveness = true
+	cfg.Logger = mysqlLogger{o.Logger}
 	// utf8mb4 always: MySQL's "utf8" is a 3-byte subset that rejects or
 	// mangles characters outside the BMP.
 	cfg.Collation = "utf8mb4_bin"
@@ -194,3 +196,9 @@ func redactErr(err error) string {
 	}
 	return s
 }
+
+// mysqlLogger sends the driver's own messages (such as "closing bad idle
+// connection", the liveness check at work) to the server log at debug.
+type mysqlLogger struct{ l *slog.Logger }
+
+func (m mysqlLogger) Print(v ...any) { m.l.Debug("mysql driver: " + fmt.Sprint(v...)) }
