@@ -12,6 +12,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"strings"
 
 	"github.com/zaqar-go/zaqar/sqldb"
@@ -21,7 +22,13 @@ import (
 var migrations embed.FS
 
 // Migrations are the versioned schema, one directory per dialect.
-func Migrations() embed.FS { return migrations }
+func Migrations() fs.FS {
+	sub, err := fs.Sub(migrations, "migrations")
+	if err != nil {
+		panic(err) // the embedded tree is fixed at build time
+	}
+	return sub
+}
 
 var (
 	ErrPoolNotFound   = errors.New("catalog: pool does not exist")
@@ -78,7 +85,7 @@ func Open(ctx context.Context, uri string, o sqldb.Options) (*Catalog, error) {
 	if err != nil {
 		return nil, err
 	}
-	if _, err := db.Migrate(ctx, migrations); err != nil {
+	if _, err := db.Migrate(ctx, Migrations()); err != nil {
 		db.Close()
 		return nil, err
 	}
@@ -157,7 +164,7 @@ func (c *Catalog) PutPool(ctx context.Context, p Pool) (created bool, err error)
 	if err == nil {
 		return true, nil
 	}
-	if err := c.poolWriteError(err); !isDuplicateName(err) {
+	if err := c.poolWriteError(err); errors.Is(err, ErrPoolURIInUse) || !isDuplicateName(err) {
 		return false, err
 	}
 	n, err := c.exec(ctx, c.db, "UPDATE pools SET uri = ?, weight = ?, options = ?, flavor = ? WHERE name = ?",
@@ -318,36 +325,39 @@ func (c *Catalog) DeletePool(ctx context.Context, name string) error {
 // ErrPoolNotFound names a missing pool; ErrFlavorNameTaken when another
 // project has the name.
 func (c *Catalog) PutFlavor(ctx context.Context, f Flavor) (created bool, err error) {
-	err = c.db.InTx(ctx, func(tx *sql.Tx) error {
-		created = false
-		_, err := c.exec(ctx, tx, "INSERT INTO flavors (name, project, capabilities) VALUES (?, ?, ?)",
-			f.Name, f.Project, encodeJSON(f.Capabilities))
-		if isDuplicateName(err) {
-			n, uerr := c.exec(ctx, tx, "UPDATE flavors SET capabilities = ? WHERE name = ? AND project = ?",
-				encodeJSON(f.Capabilities), f.Name, f.Project)
-			if uerr != nil {
-				return uerr
-			}
-			if n == 0 && !c.flavorExistsTx(ctx, tx, f.Name, f.Project) {
+	// Read, then insert or update: a failed INSERT would abort the whole
+	// transaction on PostgreSQL. Two servers creating the same flavor at
+	// once make one INSERT fail as a duplicate; that one retries and
+	// updates.
+	for attempt := 0; ; attempt++ {
+		err = c.db.InTx(ctx, func(tx *sql.Tx) error {
+			var owner string
+			err := tx.QueryRowContext(ctx, c.db.Rebind("SELECT project FROM flavors WHERE name = ?"), f.Name).Scan(&owner)
+			switch {
+			case errors.Is(err, sql.ErrNoRows):
+				created = true
+				if _, err := c.exec(ctx, tx, "INSERT INTO flavors (name, project, capabilities) VALUES (?, ?, ?)",
+					f.Name, f.Project, encodeJSON(f.Capabilities)); err != nil {
+					return err
+				}
+			case err != nil:
+				return c.fail(err)
+			case owner != f.Project:
 				return ErrFlavorNameTaken
+			default:
+				created = false
+				if _, err := c.exec(ctx, tx, "UPDATE flavors SET capabilities = ? WHERE name = ?",
+					encodeJSON(f.Capabilities), f.Name); err != nil {
+					return err
+				}
 			}
-		} else if err != nil {
-			return err
-		} else {
-			created = true
+			return c.setMembers(ctx, tx, f.Name, f.Pools)
+		})
+		if attempt == 0 && created && isDuplicateName(err) {
+			continue
 		}
-		return c.setMembers(ctx, tx, f.Name, f.Pools)
-	})
-	return created, err
-}
-
-func (c *Catalog) flavorExistsTx(ctx context.Context, tx sqlExecer, name, project string) bool {
-	rows, err := tx.QueryContext(ctx, c.db.Rebind("SELECT 1 FROM flavors WHERE name = ? AND project = ?"), name, project)
-	if err != nil {
-		return false
+		return created, err
 	}
-	defer rows.Close()
-	return rows.Next()
 }
 
 func (c *Catalog) setMembers(ctx context.Context, tx *sql.Tx, flavor string, pools []string) error {

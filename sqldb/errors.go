@@ -216,6 +216,11 @@ func classifySQLite(err error) error {
 		return e
 	case sqlite3.SQLITE_CONSTRAINT_FOREIGNKEY:
 		return &ReferenceError{Err: err}
+	case sqlite3.SQLITE_CONSTRAINT_TRIGGER:
+		// ON DELETE RESTRICT is enforced as a trigger-style check.
+		if strings.Contains(se.Error(), "FOREIGN KEY") {
+			return &ReferenceError{Err: err}
+		}
 	}
 	switch se.Code() & 0xff {
 	case sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED:
