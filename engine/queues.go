@@ -2,7 +2,6 @@ package engine
 
 import (
 	"context"
-	"encoding/json"
 	"sort"
 	"strings"
 	"time"
@@ -93,7 +92,7 @@ func (e *Engine) ListQueues(ctx context.Context, project string, opts storage.Li
 			if opts.Name != "" && !strings.Contains(q.name, opts.Name) {
 				return true
 			}
-			if len(opts.Filter) > 0 && !matchFilter(*q.meta.Load(), opts.Filter) {
+			if len(opts.Filter) > 0 && !q.meta.Load().Matches(opts.Filter) {
 				return true
 			}
 			names = append(names, q)
@@ -116,29 +115,6 @@ func (e *Engine) ListQueues(ctx context.Context, project string, opts storage.Li
 		}
 	}
 	return out, nil
-}
-
-// matchFilter compares metadata values by their JSON text, so "5" matches
-// the number 5 and "blue" matches the string "blue".
-func matchFilter(m storage.Metadata, filter map[string]string) bool {
-	for k, want := range filter {
-		v, ok := m[k]
-		if !ok {
-			return false
-		}
-		switch x := v.(type) {
-		case string:
-			if x != want {
-				return false
-			}
-		default:
-			b, err := json.Marshal(x)
-			if err != nil || string(b) != want {
-				return false
-			}
-		}
-	}
-	return true
 }
 
 // CountQueues implements storage.QueueStore.

@@ -57,6 +57,13 @@ func (a *API) storageError(ctx *fasthttp.RequestCtx, rq *request, err error, wha
 		writeError(ctx, fasthttp.StatusConflict, "Resource conflict", "The resource already exists.")
 	case errors.Is(err, storage.ErrLimitExceeded):
 		badRequest(ctx, err.Error())
+	case errors.Is(err, storage.ErrFlavorNotFound):
+		var fe *storage.FlavorNotFoundError
+		if errors.As(err, &fe) {
+			badRequest(ctx, fe.Error())
+		} else {
+			badRequest(ctx, "Flavor does not exist")
+		}
 	default:
 		a.log.Error("storage failure", "op", what, "project", rq.project, "queue", rq.queue, "err", err)
 		writeError(ctx, fasthttp.StatusServiceUnavailable, "Service temporarily unavailable",

@@ -29,4 +29,16 @@ var (
 	// ErrUnavailable: the backend cannot serve the request right now
 	// (disk failure, Redis down, store closed) (503).
 	ErrUnavailable = errors.New("storage: backend unavailable")
+	// ErrFlavorNotFound: a queue names a flavor (_flavor) that does not
+	// exist, in pooling mode (400). Returned as *FlavorNotFoundError.
+	ErrFlavorNotFound = errors.New("storage: flavor not found")
 )
+
+// FlavorNotFoundError names the missing flavor; errors.Is matches
+// ErrFlavorNotFound.
+type FlavorNotFoundError struct{ Flavor string }
+
+func (e *FlavorNotFoundError) Error() string { return "Flavor " + e.Flavor + " does not exist" }
+
+// Is makes errors.Is(err, ErrFlavorNotFound) hold.
+func (e *FlavorNotFoundError) Is(target error) bool { return target == ErrFlavorNotFound }

@@ -180,6 +180,30 @@ func (m Metadata) String(key string) (string, bool) {
 	return s, ok
 }
 
+// Matches reports whether every filter entry equals the attribute's
+// value, compared as JSON text: "5" matches the number 5 and "blue" the
+// string "blue" (ListQueuesOptions.Filter).
+func (m Metadata) Matches(filter map[string]string) bool {
+	for k, want := range filter {
+		v, ok := m[k]
+		if !ok {
+			return false
+		}
+		switch x := v.(type) {
+		case string:
+			if x != want {
+				return false
+			}
+		default:
+			b, err := json.Marshal(x)
+			if err != nil || string(b) != want {
+				return false
+			}
+		}
+	}
+	return true
+}
+
 // Clone returns a shallow copy (nil stays nil).
 func (m Metadata) Clone() Metadata {
 	if m == nil {
