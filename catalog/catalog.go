@@ -43,6 +43,13 @@ var (
 	ErrUnavailable = errors.New("catalog: management store unavailable")
 )
 
+// MissingPoolError names a pool that does not exist; errors.Is matches
+// ErrPoolNotFound.
+type MissingPoolError struct{ Pool string }
+
+func (e *MissingPoolError) Error() string        { return "Pool " + e.Pool + " does not exist" }
+func (e *MissingPoolError) Is(target error) bool { return target == ErrPoolNotFound }
+
 // PoolInUseError: the pool cannot be deleted.
 type PoolInUseError struct {
 	Pool   string
@@ -159,24 +166,24 @@ func nullable(s string) any {
 // it (Zaqar's PUT). ErrPoolURIInUse when another pool has the URI;
 // ErrFlavorNotFound when the flavor does not exist.
 func (c *Catalog) PutPool(ctx context.Context, p Pool) (created bool, err error) {
-	_, err = c.exec(ctx, c.db, "INSERT INTO pools (name, uri, weight, options, flavor) VALUES (?, ?, ?, ?, ?)",
-		p.Name, p.URI, p.Weight, encodeJSON(p.Options), nullable(p.Flavor))
-	if err == nil {
-		return true, nil
-	}
-	if err := c.poolWriteError(err); errors.Is(err, ErrPoolURIInUse) || !isDuplicateName(err) {
+	_, err = c.GetPool(ctx, p.Name)
+	switch {
+	case errors.Is(err, ErrPoolNotFound):
+		_, err = c.exec(ctx, c.db, "INSERT INTO pools (name, uri, weight, options, flavor) VALUES (?, ?, ?, ?, ?)",
+			p.Name, p.URI, p.Weight, encodeJSON(p.Options), nullable(p.Flavor))
+		if err == nil {
+			return true, nil
+		}
+		// Another server created the same name first: overwrite it.
+		if err := c.poolWriteError(err); errors.Is(err, ErrPoolURIInUse) || !isDuplicateName(err) {
+			return false, err
+		}
+	case err != nil:
 		return false, err
 	}
-	n, err := c.exec(ctx, c.db, "UPDATE pools SET uri = ?, weight = ?, options = ?, flavor = ? WHERE name = ?",
+	_, err = c.exec(ctx, c.db, "UPDATE pools SET uri = ?, weight = ?, options = ?, flavor = ? WHERE name = ?",
 		p.URI, p.Weight, encodeJSON(p.Options), nullable(p.Flavor), p.Name)
-	if err != nil {
-		return false, c.poolWriteError(err)
-	}
-	if n == 0 {
-		// Deleted between the two statements: report it as the race it is.
-		return false, ErrPoolNotFound
-	}
-	return false, nil
+	return false, c.poolWriteError(err)
 }
 
 func isDuplicateName(err error) bool {
@@ -204,7 +211,7 @@ func (c *Catalog) GetPool(ctx context.Context, name string) (Pool, error) {
 		return Pool{}, err
 	}
 	if len(pools) == 0 {
-		return Pool{}, ErrPoolNotFound
+		return Pool{}, &MissingPoolError{Pool: name}
 	}
 	return pools[0], nil
 }
@@ -375,7 +382,7 @@ func (c *Catalog) setMembers(ctx context.Context, tx *sql.Tx, flavor string, poo
 			var one int
 			err := tx.QueryRowContext(ctx, c.db.Rebind("SELECT 1 FROM pools WHERE name = ?"), p).Scan(&one)
 			if errors.Is(err, sql.ErrNoRows) {
-				return fmt.Errorf("%w: %s", ErrPoolNotFound, p)
+				return &MissingPoolError{Pool: p}
 			}
 			if err != nil {
 				return c.fail(err)
@@ -466,7 +473,7 @@ func (c *Catalog) Register(ctx context.Context, project, queue, pool string) (st
 	}
 	var ref *sqldb.ReferenceError
 	if errors.As(err, &ref) {
-		return "", fmt.Errorf("%w: %s", ErrPoolNotFound, pool)
+		return "", &MissingPoolError{Pool: pool}
 	}
 	return "", err
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/valyala/fasthttp/fasthttputil"
 
 	"github.com/zaqar-go/zaqar/engine"
+	"github.com/zaqar-go/zaqar/storage"
 	"github.com/zaqar-go/zaqar/wal"
 )
 
@@ -41,6 +42,14 @@ func newServer(t *testing.T, mut func(*Options)) *server {
 	if mut != nil {
 		mut(&opts)
 	}
+	t.Cleanup(func() { store.Close() })
+	return &server{t: t, store: store, client: serveAPI(t, store, opts)}
+}
+
+// serveAPI serves the API over store on an in-memory listener until the
+// test ends.
+func serveAPI(t *testing.T, store storage.Store, opts Options) *fasthttp.Client {
+	t.Helper()
 	api, err := New(store, opts)
 	if err != nil {
 		t.Fatal(err)
@@ -48,13 +57,8 @@ func newServer(t *testing.T, mut func(*Options)) *server {
 	ln := fasthttputil.NewInmemoryListener()
 	srv := &fasthttp.Server{Handler: api.Handler(), MaxRequestBodySize: 1 << 20}
 	go srv.Serve(ln)
-	t.Cleanup(func() {
-		srv.Shutdown()
-		store.Close()
-	})
-	return &server{t: t, store: store, client: &fasthttp.Client{
-		Dial: func(string) (net.Conn, error) { return ln.Dial() }, ReadTimeout: 10 * time.Second,
-	}}
+	t.Cleanup(func() { srv.Shutdown() })
+	return &fasthttp.Client{Dial: func(string) (net.Conn, error) { return ln.Dial() }, ReadTimeout: 10 * time.Second}
 }
 
 type reply struct {

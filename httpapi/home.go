@@ -58,6 +58,12 @@ func (a *API) homeDocument() []byte {
 	}
 	if a.opts.AdminMode {
 		res["rel/health"] = homeResource{Href: "/v2/health", Hints: map[string]any{"allow": []string{"GET"}, "formats": map[string]any{"application/json": map[string]any{}}}}
+		if a.opts.Pools != nil {
+			res["rel/pools"] = resource("/v2/pools{?detailed,limit,marker}", []string{"GET"}, "detailed", "limit", "marker")
+			res["rel/pool"] = resource("/v2/pools/{pool_name}", []string{"GET", "PUT", "PATCH", "DELETE"}, "pool_name")
+			res["rel/flavors"] = resource("/v2/flavors{?detailed,limit,marker}", []string{"GET"}, "detailed", "limit", "marker")
+			res["rel/flavor"] = resource("/v2/flavors/{flavor_name}", []string{"GET", "PUT", "PATCH", "DELETE"}, "flavor_name")
+		}
 	}
 	b, _ := json.MarshalIndent(map[string]any{"resources": res}, "", "    ")
 	return b
@@ -98,6 +104,16 @@ func (a *API) health(ctx *fasthttp.RequestCtx, rq *request) {
 		return
 	}
 	c := context.Background()
+	if a.opts.Pools != nil {
+		// Pooled (Zaqar's shape): the catalogue, then each pool by name.
+		reachable, pools := a.opts.Pools.PoolHealth(c)
+		doc := map[string]any{"catalog_reachable": reachable}
+		for name, ok := range pools {
+			doc[name] = map[string]any{"storage_reachable": ok, "operation_status": map[string]any{}}
+		}
+		writeValue(ctx, fasthttp.StatusOK, doc)
+		return
+	}
 	project, queue := "zaqar-health-probe", fmt.Sprintf("probe-%d", time.Now().UnixNano())
 	status := map[string]probeResult{}
 	run := func(name string, f func() error) bool {

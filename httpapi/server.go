@@ -47,6 +47,12 @@ type Options struct {
 	EnableChecksum bool // [DEFAULT] enable_checksum: MD5 of each body
 	Profiling      bool // [DEFAULT] debug: serve /debug/pprof/
 
+	// Pools enables /v2/pools and /v2/flavors (with AdminMode) and the
+	// pooled health report: the pooling.Store, in pooling mode only.
+	Pools             PoolAdmin
+	MaxPoolsPerPage   int // max_pools_per_page
+	MaxFlavorsPerPage int // max_flavors_per_page
+
 	Logger   *slog.Logger
 	Registry *prometheus.Registry // nil = a new one; served on GET /metrics
 }
@@ -61,6 +67,7 @@ func DefaultOptions() Options {
 		DefaultSubscriptionTTL: 3600,
 		SubscriberTypes:        []string{"http", "https", "mailto", "trust+http", "trust+https"},
 		ClientIDUUIDSafe:       "strict", MinClientIDLength: 10, MaxClientIDLength: 36,
+		MaxPoolsPerPage: 20, MaxFlavorsPerPage: 20,
 	}
 }
 
@@ -78,6 +85,8 @@ func (o Options) Validate() error {
 	pos("max_messages_per_claim_or_pop", int64(o.MaxMessagesPerClaimOrPop))
 	pos("max_queue_metadata", int64(o.MaxQueueMetadata))
 	pos("max_messages_post_size", int64(o.MaxMessagesPostSize))
+	pos("max_pools_per_page", int64(o.MaxPoolsPerPage))
+	pos("max_flavors_per_page", int64(o.MaxFlavorsPerPage))
 	if o.MaxMessageTTL < 60 || o.DefaultMessageTTL < 60 || o.DefaultMessageTTL > o.MaxMessageTTL {
 		errs = append(errs, errors.New("default_message_ttl must be within 60..max_message_ttl"))
 	}
@@ -166,6 +175,9 @@ func (a *API) routes(reg *prometheus.Registry) {
 	v("HEAD", "/v2/ping", "ping", a.pingHead)
 	if a.opts.AdminMode {
 		v("GET", "/v2/health", "health", a.health)
+		if a.opts.Pools != nil {
+			a.poolRoutes()
+		}
 	}
 	v("GET", "/v2/queues", "queue_list", a.listQueues)
 	v("PUT", "/v2/queues/{queue}", "queue_create", a.queueRoute(a.createQueue))
