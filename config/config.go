@@ -68,6 +68,11 @@ var Options = []Option{
 	{Section: "drivers:message_store:badger", Name: "reap_interval", Kind: Duration, Default: "1s", Help: "How often expired messages and claims are reclaimed."},
 	{Section: "drivers:message_store:redis", Name: "uri", Kind: String, Default: "redis://127.0.0.1:6379", Secret: true, Help: "Redis URI for message_store = redis."},
 	{Section: "drivers:management_store:sqlalchemy", Name: "uri", Kind: String, Default: "sqlite:///:memory:", Secret: true, Help: "SQLAlchemy-style URI of the management store."},
+	{Section: "drivers:management_store:sqlalchemy", Name: "mysql_sql_mode", Kind: String, Default: "TRADITIONAL", Help: "Session sql_mode set on every MySQL/MariaDB connection; empty keeps the server's (a non-strict mode is warned about)."},
+	{Section: "drivers:management_store:sqlalchemy", Name: "max_pool_size", Kind: Int, Default: "10", Min: minOf(1), Help: "Most open connections to the management store."},
+	{Section: "drivers:management_store:sqlalchemy", Name: "idle_timeout", Kind: Duration, Default: "1h", Help: "Close pooled connections idle this long (keep below MySQL's wait_timeout)."},
+	{Section: "pooling:catalog", Name: "enable_virtual_pool", Kind: Bool, Default: "false", Help: "With pooling, queues no pool can take live unregistered in the default message store."},
+	{Section: "pooling:catalog", Name: "cache_ttl", Kind: Duration, Default: "10s", Help: "How long a queue's pool is remembered before the catalogue is asked again."},
 	{Section: "transport", Name: "max_queues_per_page", Kind: Int, Default: "20", Min: minOf(1), Help: "Maximum queues per page."},
 	{Section: "transport", Name: "max_messages_per_page", Kind: Int, Default: "20", Min: minOf(1), Help: "Maximum messages per page, get-by-ids and bulk delete."},
 	{Section: "transport", Name: "max_subscriptions_per_page", Kind: Int, Default: "20", Min: minOf(1), Help: "Maximum subscriptions per page."},
@@ -87,11 +92,13 @@ var Options = []Option{
 	{Section: "transport", Name: "client_id_uuid_safe", Kind: String, Default: "strict", Choices: []string{"strict", "off"}, Help: "strict: Client-ID must be a UUID; off: any string within the length bounds."},
 	{Section: "transport", Name: "min_length_client_id", Kind: Int, Default: "10", Min: minOf(1), Help: "Minimum Client-ID length with client_id_uuid_safe = off."},
 	{Section: "transport", Name: "max_length_client_id", Kind: Int, Default: "36", Min: minOf(1), Help: "Maximum Client-ID length with client_id_uuid_safe = off."},
+	{Section: "transport", Name: "max_pools_per_page", Kind: Int, Default: "20", Min: minOf(1), Help: "Maximum pools per page."},
+	{Section: "transport", Name: "max_flavors_per_page", Kind: Int, Default: "20", Min: minOf(1), Help: "Maximum flavors per page."},
 	{Section: "transport", Name: "message_delete_with_claim_id", Kind: Bool, Default: "false", Help: "Bulk delete requires claim_ids covering every message."},
 }
 
 // Sections we accept but do not use yet; any option name is allowed there.
-var openSections = map[string]bool{"storage": true, "notification": true, "signed_url": true, "pooling:catalog": true}
+var openSections = map[string]bool{"storage": true, "notification": true, "signed_url": true}
 
 // Foreign sections belong to other OpenStack libraries: warn, never fail.
 var foreignSections = map[string]bool{"keystone_authtoken": true, "cors": true, "oslo_policy": true,

@@ -98,7 +98,7 @@ var client = &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
 
 // request sends a Zaqar request and returns status and body (0 on
 // transport errors, e.g. when the server was killed mid-request).
-func (p *proc) request(method, path, body string) (int, []byte) {
+func (p *proc) request(method, path, body string, headers ...string) (int, []byte) {
 	req, err := http.NewRequest(method, p.base+path, strings.NewReader(body))
 	if err != nil {
 		return 0, nil
@@ -106,6 +106,10 @@ func (p *proc) request(method, path, body string) (int, []byte) {
 	req.Header.Set("Client-ID", "3a1d6a3e-0000-4000-8000-000000000001")
 	req.Header.Set("X-Project-ID", "e2e")
 	req.Header.Set("Content-Type", "application/json")
+	for _, h := range headers {
+		k, v, _ := strings.Cut(h, ":")
+		req.Header.Set(k, strings.TrimSpace(v))
+	}
 	resp, err := client.Do(req)
 	if err != nil {
 		return 0, nil

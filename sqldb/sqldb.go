@@ -95,7 +95,7 @@ func Open(ctx context.Context, uri string, o Options) (*DB, error) {
 	db.SetMaxIdleConns(maxOpen)
 	if err := db.PingContext(ctx); err != nil {
 		db.Close()
-		return nil, fmt.Errorf("sqldb: connect to %s: %w", redact(uri), db.Classify(err))
+		return nil, fmt.Errorf("sqldb: connect to %s: %w", Redact(uri), db.Classify(err))
 	}
 	if db.Dialect == MySQL {
 		if err := db.checkSQLMode(ctx); err != nil {
@@ -229,8 +229,8 @@ func (db *DB) inTxOnce(ctx context.Context, fn func(tx *sql.Tx) error) error {
 	return db.Classify(tx.Commit())
 }
 
-// redact hides a password in a URI for logs and errors.
-func redact(uri string) string {
+// Redact hides a password in a URI for logs and errors.
+func Redact(uri string) string {
 	at := strings.LastIndex(uri, "@")
 	scheme := strings.Index(uri, "://")
 	if at < 0 || scheme < 0 || at < scheme {

@@ -35,7 +35,7 @@ type target struct {
 func parseURI(uri string, o Options) (*target, error) {
 	scheme, rest, ok := strings.Cut(uri, "://")
 	if !ok {
-		return nil, fmt.Errorf("sqldb: %q is not a database URI (scheme://...)", redact(uri))
+		return nil, fmt.Errorf("sqldb: %q is not a database URI (scheme://...)", Redact(uri))
 	}
 	family, _, _ := strings.Cut(strings.ToLower(scheme), "+")
 	switch family {
@@ -192,7 +192,7 @@ func postgresTarget(uri string) (*target, error) {
 func redactErr(err error) string {
 	s := err.Error()
 	if i := strings.Index(s, "://"); i >= 0 {
-		return redact(s)
+		return Redact(s)
 	}
 	return s
 }

@@ -20,9 +20,13 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/valyala/fasthttp"
 
+	"github.com/zaqar-go/zaqar/backend"
+	"github.com/zaqar-go/zaqar/catalog"
 	"github.com/zaqar-go/zaqar/config"
 	"github.com/zaqar-go/zaqar/engine"
 	"github.com/zaqar-go/zaqar/httpapi"
+	"github.com/zaqar-go/zaqar/pooling"
+	"github.com/zaqar-go/zaqar/sqldb"
 	"github.com/zaqar-go/zaqar/storage"
 	"github.com/zaqar-go/zaqar/wal"
 )
@@ -189,22 +193,31 @@ func apiOptions(cfg *config.Config, logger *slog.Logger, reg *prometheus.Registr
 	o.AdminMode = cfg.Bool("DEFAULT", "admin_mode")
 	o.EnableChecksum = cfg.Bool("DEFAULT", "enable_checksum")
 	o.Profiling = cfg.Bool("DEFAULT", "debug")
+	o.MaxPoolsPerPage = int(cfg.Int(t, "max_pools_per_page"))
+	o.MaxFlavorsPerPage = int(cfg.Int(t, "max_flavors_per_page"))
 	o.Logger = logger
 	o.Registry = reg
 	return o
 }
 
 func serve(cfg *config.Config, logger *slog.Logger) error {
-	if cfg.Bool("DEFAULT", "pooling") {
-		return fmt.Errorf("%w: pooling is not available in this build", errConfig)
-	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	opts := apiOptions(cfg, logger, reg)
 	if err := opts.Validate(); err != nil {
 		return fmt.Errorf("%w: %v", errConfig, err)
 	}
-	store, err := openStore(cfg, logger)
+	var store storage.Store
+	var err error
+	if cfg.Bool("DEFAULT", "pooling") {
+		var pooled *pooledStore
+		pooled, err = openPooling(cfg, logger)
+		if pooled != nil {
+			store, opts.Pools = pooled, pooled
+		}
+	} else {
+		store, err = openStore(cfg, logger)
+	}
 	if err != nil {
 		return err
 	}
@@ -257,3 +270,65 @@ func serve(cfg *config.Config, logger *slog.Logger) error {
 type fasthttpLogger struct{ l *slog.Logger }
 
 func (f fasthttpLogger) Printf(format string, args ...any) { f.l.Debug(fmt.Sprintf(format, args...)) }
+
+// pooledStore is the pooled store plus what it was built on, closed
+// together.
+type pooledStore struct {
+	*pooling.Store
+	catalog  *catalog.Catalog
+	fallback storage.Store
+}
+
+func (p pooledStore) Close() error {
+	err := p.Store.Close()
+	if p.fallback != nil {
+		err = errors.Join(err, p.fallback.Close())
+	}
+	return errors.Join(err, p.catalog.Close())
+}
+
+// openPooling opens the SQL catalogue and a pooled store over its pools;
+// with enable_virtual_pool the configured message store takes the queues
+// no pool can.
+func openPooling(cfg *config.Config, logger *slog.Logger) (*pooledStore, error) {
+	const sec = "drivers:management_store:sqlalchemy"
+	uri := cfg.String(sec, "uri")
+	so := sqldb.DefaultOptions()
+	so.Logger = logger
+	so.MySQLSQLMode = cfg.String(sec, "mysql_sql_mode")
+	so.MaxOpenConns = int(cfg.Int(sec, "max_pool_size"))
+	so.ConnMaxIdleTime = cfg.Duration(sec, "idle_timeout")
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	cat, err := catalog.Open(ctx, uri, so)
+	if err != nil {
+		return nil, fmt.Errorf("management store: %w", err)
+	}
+	if strings.HasPrefix(uri, "sqlite://") && (uri == "sqlite://" || strings.HasSuffix(uri, ":memory:")) {
+		logger.Warn("pooling with an in-memory catalogue: pools and queue placement are lost when the server stops",
+			"option", "["+sec+"] uri")
+	}
+	var fallback storage.Store
+	if cfg.Bool("pooling:catalog", "enable_virtual_pool") {
+		if fallback, err = openStore(cfg, logger); err != nil {
+			cat.Close()
+			return nil, err
+		}
+	}
+	pooled, err := pooling.New(pooling.Options{
+		Catalog: cat, Default: fallback, CacheTTL: cfg.Duration("pooling:catalog", "cache_ttl"), Logger: logger,
+		Capabilities: backend.Capabilities,
+		Open: func(uri string, settings map[string]any) (storage.Store, error) {
+			return backend.Open(uri, backend.Options{Logger: logger, Settings: settings})
+		},
+	})
+	if err != nil {
+		if fallback != nil {
+			fallback.Close()
+		}
+		cat.Close()
+		return nil, err
+	}
+	logger.Info("pooling enabled", "catalogue", sqldb.Redact(uri), "virtual_pool", fallback != nil)
+	return &pooledStore{Store: pooled, catalog: cat, fallback: fallback}, nil
+}
