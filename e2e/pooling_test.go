@@ -71,4 +71,3 @@ func TestPoolingAcrossRestart(t *testing.T) {
 		})
 	}
 }
-
