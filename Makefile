@@ -4,7 +4,7 @@ BIN       := bin
 DATA      ?= ./data
 PKGS      := ./...
 # Packages with concurrency: always tested with the race detector.
-RACE_PKGS := ./wal/... ./engine/... ./httpapi/... ./storage/... ./loadgen/... ./e2e/...
+RACE_PKGS := ./wal/... ./engine/... ./httpapi/... ./storage/... ./loadgen/... ./e2e/... ./pooling/... ./catalog/... ./sqldb/...
 FUZZTIME  ?= 3000x
 
 .PHONY: all build run test test-unit test-race fuzz bench bench-server lint vet fmt-check clean
@@ -14,6 +14,7 @@ all: build
 build:
 	$(GO) build -o $(BIN)/zaqar-server ./cmd/zaqar-server
 	$(GO) build -o $(BIN)/zaqar-bench ./cmd/zaqar-bench
+	$(GO) build -o $(BIN)/zaqar-sql-db-manage ./cmd/zaqar-sql-db-manage
 
 ## run: start the server on 127.0.0.1:8888 with the embedded store under ./data
 run: build
