@@ -1,0 +1,235 @@
+package redisstore
+
+import (
+	"context"
+	"errors"
+	"net"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/valyala/fasthttp"
+	"github.com/valyala/fasthttp/fasthttputil"
+
+	"github.com/zaqar-go/zaqar/httpapi"
+	"github.com/zaqar-go/zaqar/internal/testenv"
+	"github.com/zaqar-go/zaqar/storage"
+	"github.com/zaqar-go/zaqar/storage/storagetest"
+)
+
+func TestParseURI(t *testing.T) {
+	o, err := ParseURI("redis://u:pw@10.0.0.1:6380/3?socket_timeout=0.5")
+	if err != nil || o.Addrs[0] != "10.0.0.1:6380" || o.DB != 3 || o.Username != "u" || o.Password != "pw" || o.ReadTimeout != 500*time.Millisecond {
+		t.Fatalf("single: %+v %v", o, err)
+	}
+	o, err = ParseURI("redis://h1:26379,h2?master=mymaster&dbid=2")
+	if err != nil || o.MasterName != "mymaster" || len(o.Addrs) != 2 || o.Addrs[1] != "h2:6379" || o.DB != 2 {
+		t.Fatalf("sentinel: %+v %v", o, err)
+	}
+	o, err = ParseURI("redis://h1:7000,h2:7001?cluster=true")
+	if err != nil || !o.IsClusterMode || len(o.Addrs) != 2 {
+		t.Fatalf("cluster: %+v %v", o, err)
+	}
+	o, err = ParseURI("unix:///run/redis.sock")
+	if err != nil || o.Addrs[0] != "/run/redis.sock" || o.Dialer == nil {
+		t.Fatalf("socket: %+v %v", o, err)
+	}
+	if o, err := ParseURI("rediss://h:6380"); err != nil || o.TLSConfig == nil {
+		t.Fatalf("tls: %+v %v", o, err)
+	}
+	for _, bad := range []string{"mongodb://x", "redis://h/notanumber", "redis://h?socket_timeout=-1", "redis://h?master=m&cluster=true", "redis://"} {
+		if _, err := ParseURI(bad); err == nil {
+			t.Errorf("%q accepted", bad)
+		}
+	}
+}
+
+// TestKeysShareAHashTag: every key of one queue hashes to one Cluster
+// slot, so each script touches a single slot.
+func TestKeysShareAHashTag(t *testing.T) {
+	s := &Store{o: Options{Prefix: "zaqar"}}
+	keys := append(s.qk("proj{x}", "q").list(), s.subKeys("proj{x}", "q")...)
+	tag := func(k string) string { return k[1:strings.Index(k, "}")] }
+	for _, k := range keys {
+		if !strings.HasPrefix(k, "{") || tag(k) != tag(keys[0]) {
+			t.Fatalf("key %q does not share the tag of %q", k, keys[0])
+		}
+	}
+}
+
+func TestSweeperRemovesExpiredData(t *testing.T) {
+	clock := storagetest.NewFakeClock(time.Unix(1_800_000_000, 0))
+	s := open(t, clock.Now)
+	ctx := context.Background()
+	if _, err := s.PostMessages(ctx, "p", "q", "c", []storage.NewMessage{{Body: []byte(`1`), TTL: 60}, {Body: []byte(`2`), TTL: 600}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.CreateClaim(ctx, "p", "q", storage.ClaimOptions{TTL: 60, Grace: 60, Limit: 1}); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := s.CreateSubscription(ctx, "p", "q2", storage.NewSubscription{Subscriber: "http://x", TTL: 60}); err != nil {
+		t.Fatal(err)
+	}
+	if n, _ := s.Sweep(ctx); n != 0 {
+		t.Fatalf("swept %d live messages", n)
+	}
+	clock.Advance(200 * time.Second)
+	n, err := s.Sweep(ctx)
+	if err != nil || n != 1 {
+		t.Fatalf("sweep removed %d (%v), want the one expired message", n, err)
+	}
+	k := s.qk("p", "q")
+	if c, _ := s.rdb.HLen(ctx, k.m).Result(); c != 1 {
+		t.Fatalf("%d message records left, want 1", c)
+	}
+	if c, _ := s.rdb.HLen(ctx, k.c).Result(); c != 0 {
+		t.Fatalf("%d expired claims left", c)
+	}
+	if c, _ := s.rdb.HLen(ctx, s.subKeys("p", "q2")[0]).Result(); c != 0 {
+		t.Fatalf("%d expired subscriptions left", c)
+	}
+}
+
+// TestScriptCacheLoss: after SCRIPT FLUSH (what a Redis restart does)
+// posting and claiming still work.
+func TestScriptCacheLoss(t *testing.T) {
+	s := open(t, nil)
+	ctx := context.Background()
+	if _, err := s.PostMessages(ctx, "p", "q", "c", []storage.NewMessage{{Body: []byte(`1`), TTL: 60}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.rdb.ScriptFlush(ctx).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.PostMessages(ctx, "p", "q", "c", []storage.NewMessage{{Body: []byte(`2`), TTL: 60}}); err != nil {
+		t.Fatalf("post after script flush: %v", err)
+	}
+	if c, err := s.CreateClaim(ctx, "p", "q", storage.ClaimOptions{TTL: 60, Grace: 60, Limit: 5}); err != nil || len(c.Messages) != 2 {
+		t.Fatalf("claim after script flush: %d messages, %v", len(c.Messages), err)
+	}
+}
+
+// redisServer is a redis-server owned by one test, on its own port.
+type redisServer struct {
+	t    *testing.T
+	port int
+	dir  string
+	cmd  *exec.Cmd
+}
+
+func startRedis(t *testing.T) *redisServer {
+	t.Helper()
+	if _, err := exec.LookPath("redis-server"); err != nil {
+		testenv.Unavailable(t, "redis-server not installed")
+	}
+	r := &redisServer{t: t, port: testenv.FreePort(t), dir: t.TempDir()}
+	r.start()
+	t.Cleanup(r.stop)
+	return r
+}
+
+func (r *redisServer) uri() string { return "redis://127.0.0.1:" + strconv.Itoa(r.port) }
+
+func (r *redisServer) start() {
+	r.t.Helper()
+	// appendonly keeps the data across the restart, as a production
+	// Redis with persistence would.
+	r.cmd = exec.Command("redis-server", "--port", strconv.Itoa(r.port), "--bind", "127.0.0.1", "--save", "",
+		"--appendonly", "yes", "--appendfsync", "always", "--dir", r.dir)
+	if err := r.cmd.Start(); err != nil {
+		r.t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		if c, err := net.DialTimeout("tcp", "127.0.0.1:"+strconv.Itoa(r.port), 200*time.Millisecond); err == nil {
+			c.Close()
+			return
+		}
+		time.Sleep(20 * time.Millisecond) // polling an external process
+	}
+	r.t.Fatalf("redis-server on %d did not start", r.port)
+}
+
+func (r *redisServer) stop() {
+	if r.cmd != nil && r.cmd.ProcessState == nil {
+		r.cmd.Process.Signal(os.Kill)
+		r.cmd.Wait()
+	}
+}
+
+// TestOutageAnswers503AndRecovers serves the real HTTP API over a store on
+// a Redis the test owns, stops that Redis, and expects Zaqar's 503 error
+// document (never a crash or a hang); when Redis is back the same server
+// answers again by itself, with the data.
+func TestOutageAnswers503AndRecovers(t *testing.T) {
+	r := startRedis(t)
+	s, err := Open(r.uri()+"?socket_timeout=0.5", Options{Logger: quiet, SweepInterval: 50 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	opts := httpapi.DefaultOptions()
+	opts.Logger = quiet
+	api, err := httpapi.New(s, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln := fasthttputil.NewInmemoryListener()
+	srv := &fasthttp.Server{Handler: api.Handler()}
+	go srv.Serve(ln)
+	defer srv.Shutdown()
+	client := &fasthttp.Client{Dial: func(string) (net.Conn, error) { return ln.Dial() }}
+	do := func(method, path, body string) (int, string) {
+		req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
+		defer fasthttp.ReleaseRequest(req)
+		defer fasthttp.ReleaseResponse(resp)
+		req.SetRequestURI("http://zaqar" + path)
+		req.Header.SetMethod(method)
+		req.Header.Set("Client-ID", "3a1d6a3e-0000-4000-8000-000000000001")
+		req.Header.Set("X-Project-ID", "outage")
+		req.SetBodyString(body)
+		if err := client.DoTimeout(req, resp, 10*time.Second); err != nil {
+			t.Fatalf("%s %s: %v", method, path, err)
+		}
+		return resp.StatusCode(), string(resp.Body())
+	}
+	if code, body := do("POST", "/v2/queues/q/messages", `{"messages":[{"body":"before"}]}`); code != 201 {
+		t.Fatalf("post before the outage: %d %s", code, body)
+	}
+
+	r.stop()
+	for _, rq := range [][3]string{
+		{"POST", "/v2/queues/q/messages", `{"messages":[{"body":"during"}]}`},
+		{"GET", "/v2/queues/q/messages?echo=true", ""},
+		{"POST", "/v2/queues/q/claims", `{"ttl": 60, "grace": 60}`},
+		{"GET", "/v2/queues/q/stats", ""},
+		{"PUT", "/v2/queues/other", ""},
+	} {
+		code, body := do(rq[0], rq[1], rq[2])
+		if code != 503 || !strings.Contains(body, `"title":"Service temporarily unavailable"`) {
+			t.Fatalf("%s %s during the outage: %d %s", rq[0], rq[1], code, body)
+		}
+	}
+	if err := s.Ping(context.Background()); !errors.Is(err, storage.ErrUnavailable) {
+		t.Fatalf("ping during the outage: %v", err)
+	}
+
+	r.start()
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		code, body := do("GET", "/v2/queues/q/messages?echo=true", "")
+		if code == 200 && strings.Contains(body, `"before"`) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no recovery after Redis came back: %d %s", code, body)
+		}
+		time.Sleep(50 * time.Millisecond) // reconnecting to an external process
+	}
+	if code, body := do("POST", "/v2/queues/q/messages", `{"messages":[{"body":"after"}]}`); code != 201 {
+		t.Fatalf("post after recovery: %d %s", code, body)
+	}
+}

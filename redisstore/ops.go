@@ -1,0 +1,661 @@
+package redisstore
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/zaqar-go/zaqar/storage"
+)
+
+// dlqHoldTTL: messages selected for the dead letter queue are held this
+// long while they move; a move cut short is retried by the next claim.
+const dlqHoldTTL = 60
+
+// ---- queues
+
+func (s *Store) CreateQueue(ctx context.Context, project, queue string, meta storage.Metadata) (bool, error) {
+	k := s.qk(project, queue)
+	p := s.rdb.Pipeline()
+	p.ZAdd(ctx, s.projectIndex(project), redis.Z{Member: queue})
+	p.ZAdd(ctx, s.allIndex(), redis.Z{Member: member(project, queue)})
+	set := p.HSetNX(ctx, k.q, "meta", encodeMeta(meta))
+	if _, err := p.Exec(ctx); err != nil {
+		return false, s.fail(err)
+	}
+	return set.Val(), nil
+}
+
+func (s *Store) GetQueueMetadata(ctx context.Context, project, queue string) (storage.Metadata, error) {
+	raw, err := s.rdb.HGet(ctx, s.qk(project, queue).q, "meta").Result()
+	if errors.Is(err, redis.Nil) {
+		return nil, storage.ErrQueueNotFound
+	}
+	if err != nil {
+		return nil, s.fail(err)
+	}
+	return decodeMeta(raw), nil
+}
+
+func (s *Store) SetQueueMetadata(ctx context.Context, project, queue string, meta storage.Metadata) error {
+	n, err := setMetaScript.Run(ctx, s.rdb, s.qk(project, queue).list(), encodeMeta(meta)).Int()
+	if err != nil {
+		return s.fail(err)
+	}
+	if n == 0 {
+		return storage.ErrQueueNotFound
+	}
+	return nil
+}
+
+// DeleteQueue removes the queue, its messages and claims; subscriptions
+// stay (storage contract).
+func (s *Store) DeleteQueue(ctx context.Context, project, queue string) error {
+	k := s.qk(project, queue)
+	p := s.rdb.TxPipeline()
+	p.Del(ctx, k.q, k.m, k.ids, k.c)
+	if _, err := p.Exec(ctx); err != nil {
+		return s.fail(err)
+	}
+	return s.fail(s.rdb.ZRem(ctx, s.projectIndex(project), queue).Err())
+}
+
+func (s *Store) ListQueues(ctx context.Context, project string, opts storage.ListQueuesOptions) ([]storage.QueueInfo, error) {
+	var out []storage.QueueInfo
+	marker := opts.Marker
+	for len(out) < opts.Limit {
+		min := "-"
+		if marker != "" {
+			min = "(" + marker
+		}
+		names, err := s.rdb.ZRangeByLex(ctx, s.projectIndex(project), &redis.ZRangeBy{Min: min, Max: "+", Count: int64(opts.Limit)}).Result()
+		if err != nil {
+			return nil, s.fail(err)
+		}
+		if len(names) == 0 {
+			break
+		}
+		p := s.rdb.Pipeline()
+		metas := make([]*redis.StringCmd, len(names))
+		for i, n := range names {
+			metas[i] = p.HGet(ctx, s.qk(project, n).q, "meta")
+		}
+		if _, err := p.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
+			return nil, s.fail(err)
+		}
+		for i, n := range names {
+			marker = n
+			raw, err := metas[i].Result()
+			if err != nil {
+				continue // deleted meanwhile
+			}
+			if opts.Name != "" && !strings.Contains(n, opts.Name) {
+				continue
+			}
+			meta := decodeMeta(raw)
+			if !meta.Matches(opts.Filter) {
+				continue
+			}
+			info := storage.QueueInfo{Name: n}
+			if opts.Detailed {
+				info.Metadata = meta
+			}
+			out = append(out, info)
+			if len(out) == opts.Limit {
+				break
+			}
+		}
+		if len(names) < opts.Limit {
+			break
+		}
+	}
+	return out, nil
+}
+
+func (s *Store) CountQueues(ctx context.Context, project string) (int64, error) {
+	n, err := s.rdb.ZCard(ctx, s.projectIndex(project)).Result()
+	return n, s.fail(err)
+}
+
+func (s *Store) QueueStats(ctx context.Context, project, queue string) (storage.QueueStats, error) {
+	st := storage.QueueStats{Partition: -1}
+	v, err := statsScript.Run(ctx, s.rdb, s.qk(project, queue).list(), s.now()).Slice()
+	if err != nil {
+		return st, s.fail(err)
+	}
+	if len(v) < 7 {
+		return st, storage.ErrQueueNotFound
+	}
+	st.Total, _ = v[1].(int64)
+	st.Claimed, _ = v[2].(int64)
+	st.Free = st.Total - st.Claimed
+	if st.Total > 0 {
+		oc, _ := strconv.ParseInt(v[4].(string), 10, 64)
+		nc, _ := strconv.ParseInt(v[6].(string), 10, 64)
+		st.Oldest = &storage.MessageStat{ID: v[3].(string), Created: time.UnixMilli(oc)}
+		st.Newest = &storage.MessageStat{ID: v[5].(string), Created: time.UnixMilli(nc)}
+	}
+	return st, nil
+}
+
+func (s *Store) PurgeQueue(ctx context.Context, project, queue string, opts storage.PurgeOptions) error {
+	k := s.qk(project, queue)
+	exists, err := s.rdb.HExists(ctx, k.q, "meta").Result()
+	if err != nil {
+		return s.fail(err)
+	}
+	if !exists {
+		return storage.ErrQueueNotFound
+	}
+	var doomed []string
+	if opts.Messages {
+		doomed = append(doomed, k.m, k.ids, k.c)
+	}
+	if opts.Subscriptions {
+		doomed = append(doomed, s.subKeys(project, queue)...)
+	}
+	if len(doomed) == 0 {
+		return nil
+	}
+	return s.fail(s.rdb.Del(ctx, doomed...).Err())
+}
+
+// ---- messages
+
+func (s *Store) PostMessages(ctx context.Context, project, queue, clientID string, msgs []storage.NewMessage) ([]string, error) {
+	args := make([]any, 0, 2+5*len(msgs))
+	args = append(args, s.now(), clientID)
+	for _, m := range msgs {
+		args = append(args, string(m.Body), m.TTL, m.Delay, m.Checksum, nonce())
+	}
+	res, err := s.indexedRun(ctx, project, queue, postScript, s.qk(project, queue).list(), nil, args...)
+	if err != nil {
+		return nil, err
+	}
+	ids, err := res.StringSlice()
+	return ids, s.fail(err)
+}
+
+// indexedRun records the queue in the indexes and runs script in one
+// pipelined round trip (EVALSHA; the script body is sent only after a
+// NOSCRIPT, e.g. when Redis restarted). The index writes are idempotent.
+func (s *Store) indexedRun(ctx context.Context, project, queue string, script *redis.Script, keys []string, extra func(redis.Pipeliner), args ...any) (*redis.Cmd, error) {
+	run := func(sha bool) (*redis.Cmd, error) {
+		p := s.rdb.Pipeline()
+		p.ZAdd(ctx, s.projectIndex(project), redis.Z{Member: queue})
+		p.ZAdd(ctx, s.allIndex(), redis.Z{Member: member(project, queue)})
+		if extra != nil {
+			extra(p)
+		}
+		var c *redis.Cmd
+		if sha {
+			c = script.EvalSha(ctx, p, keys, args...)
+		} else {
+			c = script.Eval(ctx, p, keys, args...)
+		}
+		_, err := p.Exec(ctx)
+		return c, err
+	}
+	c, err := run(true)
+	if redis.HasErrorPrefix(c.Err(), "NOSCRIPT") {
+		c, err = run(false)
+	}
+	if err != nil {
+		return nil, s.fail(err)
+	}
+	return c, nil
+}
+
+// ListMessages pages through the queue in FIFO order, filtering in Go.
+func (s *Store) ListMessages(ctx context.Context, project, queue string, opts storage.ListMessagesOptions) ([]storage.Message, string, error) {
+	if opts.Limit <= 0 {
+		return nil, "", nil
+	}
+	after := int64(0)
+	if opts.Marker != "" {
+		n, err := strconv.ParseInt(opts.Marker, 10, 64)
+		if err != nil || n < 0 {
+			return nil, "", nil
+		}
+		after = n
+	}
+	k := s.qk(project, queue).list()
+	now := s.now()
+	var out []storage.Message
+	var last int64
+	batch := max(opts.Limit*2, 50)
+	for len(out) < opts.Limit {
+		v, err := pageScript.Run(ctx, s.rdb, k, after, batch).Result()
+		if err != nil {
+			return nil, "", s.fail(err)
+		}
+		msgs, recs, err := pairs(v, now)
+		if err != nil {
+			return nil, "", err
+		}
+		for i, m := range msgs {
+			r := recs[i]
+			after = r.S
+			switch {
+			case r.E <= now,
+				!opts.Echo && r.CL == opts.ClientID,
+				!opts.IncludeClaimed && m.ClaimID != "",
+				!opts.IncludeDelayed && r.D > now:
+				continue
+			}
+			out = append(out, m)
+			last = r.S
+			if len(out) == opts.Limit {
+				break
+			}
+		}
+		if len(msgs) < batch {
+			break
+		}
+	}
+	if len(out) == 0 {
+		return nil, "", nil
+	}
+	return out, strconv.FormatInt(last, 10), nil
+}
+
+func (s *Store) GetMessage(ctx context.Context, project, queue, id string) (storage.Message, error) {
+	msgs, err := s.GetMessages(ctx, project, queue, []string{id})
+	if err != nil {
+		return storage.Message{}, err
+	}
+	if len(msgs) == 0 {
+		return storage.Message{}, storage.ErrMessageNotFound
+	}
+	return msgs[0], nil
+}
+
+func (s *Store) GetMessages(ctx context.Context, project, queue string, ids []string) ([]storage.Message, error) {
+	k := s.qk(project, queue)
+	p := s.rdb.Pipeline()
+	exists := p.HExists(ctx, k.q, "meta")
+	var recs *redis.SliceCmd
+	if len(ids) > 0 {
+		recs = p.HMGet(ctx, k.m, ids...)
+	}
+	if _, err := p.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
+		return nil, s.fail(err)
+	}
+	if !exists.Val() {
+		return nil, storage.ErrQueueNotFound
+	}
+	if recs == nil {
+		return nil, nil
+	}
+	now := s.now()
+	seen := map[string]bool{}
+	var out []storage.Message
+	for i, v := range recs.Val() {
+		raw, ok := v.(string)
+		if !ok || seen[ids[i]] {
+			continue
+		}
+		m, r, err := decodeMessage(ids[i], raw, now)
+		if err != nil {
+			return nil, err
+		}
+		if r.E > now {
+			seen[ids[i]] = true
+			out = append(out, m)
+		}
+	}
+	return out, nil
+}
+
+func (s *Store) DeleteMessage(ctx context.Context, project, queue, id, claimID string) error {
+	n, err := deleteOneScript.Run(ctx, s.rdb, s.qk(project, queue).list(), s.now(), id, claimID).Int()
+	if err != nil {
+		return s.fail(err)
+	}
+	switch n {
+	case 1:
+		return storage.ErrMessageClaimed
+	case 2:
+		return storage.ErrMessageNotClaimed
+	case 3:
+		return storage.ErrClaimNotFound
+	}
+	return nil
+}
+
+func (s *Store) DeleteMessages(ctx context.Context, project, queue string, ids, claimIDs []string) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	check := "0"
+	if claimIDs != nil {
+		check = "1"
+	}
+	args := []any{s.now(), check, len(ids)}
+	for _, id := range ids {
+		args = append(args, id)
+	}
+	for _, c := range claimIDs {
+		args = append(args, c)
+	}
+	n, err := deleteManyScript.Run(ctx, s.rdb, s.qk(project, queue).list(), args...).Int()
+	if err != nil {
+		return s.fail(err)
+	}
+	if n == 1 {
+		return storage.ErrMessageClaimed
+	}
+	return nil
+}
+
+func (s *Store) PopMessages(ctx context.Context, project, queue string, n int) ([]storage.Message, error) {
+	now := s.now()
+	v, err := popScript.Run(ctx, s.rdb, s.qk(project, queue).list(), now, n).Result()
+	if err != nil {
+		return nil, s.fail(err)
+	}
+	msgs, _, err := pairs(v, now)
+	return msgs, err
+}
+
+// ---- claims
+
+func (s *Store) CreateClaim(ctx context.Context, project, queue string, opts storage.ClaimOptions) (storage.Claim, error) {
+	k := s.qk(project, queue)
+	var maxClaims int64
+	var dlq string
+	var dlqTTL int64
+	if raw, err := s.rdb.HGet(ctx, k.q, "meta").Result(); err == nil {
+		meta := decodeMeta(raw)
+		if n, ok := meta.Int(storage.MetaMaxClaimCount); ok && n > 0 {
+			if d, ok := meta.String(storage.MetaDeadLetterQueue); ok && d != "" {
+				maxClaims, dlq = n, d
+				dlqTTL, _ = meta.Int(storage.MetaDeadLetterTTL)
+			}
+		}
+	} else if errors.Is(err, redis.Nil) {
+		return storage.Claim{}, nil
+	} else {
+		return storage.Claim{}, s.fail(err)
+	}
+	claimID := uuid.NewString()
+	now := s.now()
+	v, err := claimScript.Run(ctx, s.rdb, k.list(), now, claimID, opts.TTL, opts.Grace, opts.Limit,
+		maxClaims, uuid.NewString(), dlqHoldTTL).Slice()
+	if err != nil {
+		return storage.Claim{}, s.fail(err)
+	}
+	split := len(v)
+	for i, x := range v {
+		if x == "--" {
+			split = i
+			break
+		}
+	}
+	taken, _, err := pairs(v[:split], now)
+	if err != nil {
+		return storage.Claim{}, err
+	}
+	if split+1 < len(v) {
+		moving, _, err := pairs(v[split+1:], now)
+		if err != nil {
+			return storage.Claim{}, err
+		}
+		if err := s.moveToDeadLetter(ctx, project, queue, moving, dlq, dlqTTL, now); err != nil {
+			return storage.Claim{}, err
+		}
+	}
+	if len(taken) == 0 {
+		return storage.Claim{}, nil
+	}
+	return storage.Claim{ID: claimID, TTL: opts.TTL, Grace: opts.Grace, Updated: time.UnixMilli(now), Messages: taken}, nil
+}
+
+// moveToDeadLetter posts the held messages to the dead letter queue, then
+// deletes them: a failure in between duplicates rather than loses them.
+func (s *Store) moveToDeadLetter(ctx context.Context, project, queue string, msgs []storage.Message, dlq string, dlqTTL, now int64) error {
+	news := make([]storage.NewMessage, len(msgs))
+	ids := make([]string, len(msgs))
+	for i, m := range msgs {
+		ttl := dlqTTL
+		if ttl <= 0 {
+			ttl = max(1, (m.Expires.UnixMilli()-now)/1000)
+		}
+		news[i] = storage.NewMessage{Body: m.Body, TTL: ttl, Checksum: m.Checksum}
+		ids[i] = m.ID
+	}
+	if _, err := s.PostMessages(ctx, project, dlq, msgs[0].ClientID, news); err != nil {
+		return err
+	}
+	return s.DeleteMessages(ctx, project, queue, ids, nil)
+}
+
+type claimRecord struct {
+	T int64 `json:"t"`
+	G int64 `json:"g"`
+	U int64 `json:"u"`
+	E int64 `json:"e"`
+}
+
+func (s *Store) GetClaim(ctx context.Context, project, queue, claimID string) (storage.Claim, error) {
+	now := s.now()
+	v, err := claimGetScript.Run(ctx, s.rdb, s.qk(project, queue).list(), now, claimID).Slice()
+	if err != nil {
+		return storage.Claim{}, s.fail(err)
+	}
+	if len(v) == 0 {
+		return storage.Claim{}, storage.ErrClaimNotFound
+	}
+	var c claimRecord
+	raw, _ := v[0].(string)
+	if err := json.Unmarshal([]byte(raw), &c); err != nil {
+		return storage.Claim{}, err
+	}
+	msgs, _, err := pairs(v[1:], now)
+	if err != nil {
+		return storage.Claim{}, err
+	}
+	return storage.Claim{ID: claimID, TTL: c.T, Grace: c.G, Updated: time.UnixMilli(c.U), Messages: msgs}, nil
+}
+
+func (s *Store) UpdateClaim(ctx context.Context, project, queue, claimID string, ttl, grace int64) error {
+	n, err := claimUpdateScript.Run(ctx, s.rdb, s.qk(project, queue).list(), s.now(), claimID, ttl, grace).Int()
+	if err != nil {
+		return s.fail(err)
+	}
+	if n == 0 {
+		return storage.ErrClaimNotFound
+	}
+	return nil
+}
+
+func (s *Store) DeleteClaim(ctx context.Context, project, queue, claimID string) error {
+	return s.fail(claimDeleteScript.Run(ctx, s.rdb, s.qk(project, queue).list(), claimID).Err())
+}
+
+// ---- subscriptions
+
+type subRecord struct {
+	Sub string `json:"sub"`
+	T   int64  `json:"t"`
+	C   int64  `json:"c"`
+	E   int64  `json:"e"`
+	OK  bool   `json:"ok"`
+}
+
+func (s *Store) CreateSubscription(ctx context.Context, project, queue string, ns storage.NewSubscription) (storage.Subscription, bool, error) {
+	id, err := uuid.NewV7()
+	if err != nil {
+		return storage.Subscription{}, false, err
+	}
+	// Subscribing creates the queue, as posting does.
+	res, err := s.indexedRun(ctx, project, queue, subCreateScript, s.subKeys(project, queue),
+		func(p redis.Pipeliner) { p.HSetNX(ctx, s.qk(project, queue).q, "meta", "{}") },
+		s.now(), id.String(), ns.Subscriber, ns.TTL, encodeMeta(ns.Options))
+	if err != nil {
+		return storage.Subscription{}, false, err
+	}
+	v, err := res.Slice()
+	if err != nil || len(v) != 2 {
+		return storage.Subscription{}, false, s.fail(err)
+	}
+	got, _ := v[0].(string)
+	created, _ := v[1].(int64)
+	sub, err := s.GetSubscription(ctx, project, queue, got)
+	return sub, created == 1, err
+}
+
+func (s *Store) GetSubscription(ctx context.Context, project, queue, id string) (storage.Subscription, error) {
+	k := s.subKeys(project, queue)
+	p := s.rdb.Pipeline()
+	rec := p.HGet(ctx, k[0], id)
+	opts := p.HGet(ctx, k[1], id)
+	if _, err := p.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
+		return storage.Subscription{}, s.fail(err)
+	}
+	raw, err := rec.Result()
+	if err != nil {
+		return storage.Subscription{}, storage.ErrSubscriptionNotFound
+	}
+	sub, ok := decodeSub(id, queue, raw, opts.Val(), s.now())
+	if !ok {
+		return storage.Subscription{}, storage.ErrSubscriptionNotFound
+	}
+	return sub, nil
+}
+
+func decodeSub(id, queue, raw, opts string, now int64) (storage.Subscription, bool) {
+	var r subRecord
+	if json.Unmarshal([]byte(raw), &r) != nil || r.E <= now {
+		return storage.Subscription{}, false
+	}
+	return storage.Subscription{ID: id, Queue: queue, Subscriber: r.Sub, TTL: r.T, Options: decodeMeta(opts),
+		Created: time.UnixMilli(r.C), Expires: time.UnixMilli(r.E), Confirmed: r.OK}, true
+}
+
+func (s *Store) ListSubscriptions(ctx context.Context, project, queue, marker string, limit int) ([]storage.Subscription, error) {
+	k := s.subKeys(project, queue)
+	p := s.rdb.Pipeline()
+	recs := p.HGetAll(ctx, k[0])
+	opts := p.HGetAll(ctx, k[1])
+	if _, err := p.Exec(ctx); err != nil {
+		return nil, s.fail(err)
+	}
+	now := s.now()
+	var out []storage.Subscription
+	for id, raw := range recs.Val() {
+		if id <= marker {
+			continue
+		}
+		if sub, ok := decodeSub(id, queue, raw, opts.Val()[id], now); ok {
+			out = append(out, sub)
+		}
+	}
+	// UUIDv7 ids sort in creation order.
+	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	if len(out) > limit {
+		out = out[:limit]
+	}
+	return out, nil
+}
+
+func (s *Store) changeSub(ctx context.Context, project, queue, id, subscriber string, ttl int64, opts, confirmed string) error {
+	n, err := subUpdateScript.Run(ctx, s.rdb, s.subKeys(project, queue), s.now(), id, subscriber, ttl, opts, confirmed).Int()
+	if err != nil {
+		return s.fail(err)
+	}
+	switch n {
+	case 1:
+		return storage.ErrSubscriptionNotFound
+	case 2:
+		return storage.ErrDuplicate
+	}
+	return nil
+}
+
+func (s *Store) UpdateSubscription(ctx context.Context, project, queue, id string, u storage.SubscriptionUpdate) error {
+	subscriber, ttl, opts := "", int64(-1), ""
+	if u.Subscriber != nil {
+		subscriber = *u.Subscriber
+	}
+	if u.TTL != nil {
+		ttl = *u.TTL
+	}
+	if u.Options != nil {
+		opts = encodeMeta(u.Options)
+	}
+	return s.changeSub(ctx, project, queue, id, subscriber, ttl, opts, "")
+}
+
+func (s *Store) DeleteSubscription(ctx context.Context, project, queue, id string) error {
+	return s.fail(subDeleteScript.Run(ctx, s.rdb, s.subKeys(project, queue), id).Err())
+}
+
+func (s *Store) ConfirmSubscription(ctx context.Context, project, queue, id string, confirmed bool) error {
+	c := "0"
+	if confirmed {
+		c = "1"
+	}
+	return s.changeSub(ctx, project, queue, id, "", -1, "", c)
+}
+
+// ---- sweeper
+
+// sweeper visits a bounded number of queues per tick, in index order,
+// removing expired messages, claims and subscriptions; queues with
+// nothing left leave the index.
+func (s *Store) sweeper() {
+	defer s.done.Done()
+	t := time.NewTicker(s.o.SweepInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.stop:
+			return
+		case <-t.C:
+			if _, err := s.Sweep(context.Background()); err != nil {
+				s.log.Debug("redis sweep failed", "err", err)
+			}
+		}
+	}
+}
+
+// Sweep runs one bounded sweep and returns the messages removed.
+func (s *Store) Sweep(ctx context.Context) (int64, error) {
+	members, err := s.rdb.ZRange(ctx, s.allIndex(), s.cursor, s.cursor+int64(s.o.SweepQueues)-1).Result()
+	if err != nil {
+		return 0, s.fail(err)
+	}
+	if len(members) < s.o.SweepQueues {
+		s.cursor = 0
+	} else {
+		s.cursor += int64(len(members))
+	}
+	now := s.now()
+	var removed int64
+	for _, m := range members {
+		project, queue, ok := splitMember(m)
+		if !ok {
+			s.rdb.ZRem(ctx, s.allIndex(), m)
+			continue
+		}
+		keys := append(s.qk(project, queue).list(), s.subKeys(project, queue)...)
+		v, err := sweepScript.Run(ctx, s.rdb, keys, now, 1000).Slice()
+		if err != nil {
+			return removed, s.fail(err)
+		}
+		n, _ := v[0].(int64)
+		removed += n
+		if keep, _ := v[1].(int64); keep == 0 {
+			s.rdb.ZRem(ctx, s.allIndex(), m)
+		}
+	}
+	return removed, nil
+}

@@ -1,0 +1,391 @@
+package redisstore
+
+import "github.com/redis/go-redis/v9"
+
+// The scripts keep every multi-key change of one queue atomic and one
+// round trip. All keys of a queue share a hash tag, so they live in one
+// Cluster slot. Time comes in as ARGV (milliseconds from the store's
+// clock), never from the Redis server, so behaviour follows the injected
+// clock. Records are cjson objects:
+//
+//	message: s seq, b body (raw JSON text), t ttl, c created, e expires,
+//	         d delay-until, cl client id, ck checksum, cc claim count,
+//	         ci claim id, ce claim expires
+//	claim:   t ttl, g grace, u updated, e expires, ids
+//
+// KEYS for queue scripts: 1 queue hash (meta, seq), 2 messages hash,
+// 3 ids zset (score = seq), 4 claims hash.
+
+const luaHelpers = `
+local function live(m, now) return m.e > now end
+local function held(m, now) return m.ci ~= "" and m.ce > now end
+local function free(m, now) return live(m, now) and not held(m, now) and m.d <= now end
+`
+
+// post: ARGV now, client, then per message body, ttl, delay, checksum,
+// nonce. Creates the queue when missing. Returns the new ids.
+var postScript = redis.NewScript(luaHelpers + `
+local now = tonumber(ARGV[1])
+redis.call('HSETNX', KEYS[1], 'meta', '{}')
+local n = (#ARGV - 2) / 5
+local first = redis.call('HINCRBY', KEYS[1], 'seq', n) - n
+local ids = {}
+for i = 0, n - 1 do
+  local a = 3 + i * 5
+  local seq = first + i + 1
+  local id = string.format('%016x', seq) .. ARGV[a + 4]
+  local ttl = tonumber(ARGV[a + 1])
+  local delay = tonumber(ARGV[a + 2])
+  local d = 0
+  if delay > 0 then d = now + delay * 1000 end
+  redis.call('HSET', KEYS[2], id, cjson.encode({s = seq, b = ARGV[a], t = ttl, c = now, e = now + ttl * 1000,
+    d = d, cl = ARGV[2], ck = ARGV[a + 3], cc = 0, ci = "", ce = 0}))
+  redis.call('ZADD', KEYS[3], seq, id)
+  ids[#ids + 1] = id
+end
+return ids
+`)
+
+// page: ARGV after-seq (exclusive), count. Returns id, record pairs in
+// FIFO order (raw, filtered by the caller).
+var pageScript = redis.NewScript(`
+local ids = redis.call('ZRANGEBYSCORE', KEYS[3], '(' .. ARGV[1], '+inf', 'LIMIT', 0, tonumber(ARGV[2]))
+local out = {}
+if #ids == 0 then return out end
+local recs = redis.call('HMGET', KEYS[2], unpack(ids))
+for i, id in ipairs(ids) do
+  if recs[i] then out[#out + 1] = id; out[#out + 1] = recs[i] end
+end
+return out
+`)
+
+// claim: ARGV now, claim id, ttl, grace, limit, max claim count (0 =
+// none), hold id, hold ttl. Takes up to limit free messages in FIFO
+// order; with a max claim count, messages claimed that often are held
+// under the hold id instead (for the dead letter move). Returns
+// {taken records..., "--", moving records...} with ids.
+var claimScript = redis.NewScript(luaHelpers + `
+local now, cid, ttl, grace = tonumber(ARGV[1]), ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
+local limit, maxc, hold, holdttl = tonumber(ARGV[5]), tonumber(ARGV[6]), ARGV[7], tonumber(ARGV[8])
+if redis.call('HEXISTS', KEYS[1], 'meta') == 0 then return {} end
+local taken, moving, tids = {}, {}, {}
+local after = '-inf'
+local picked = 0
+while picked < limit do
+  local ids = redis.call('ZRANGEBYSCORE', KEYS[3], after, '+inf', 'LIMIT', 0, 200)
+  if #ids == 0 then break end
+  local recs = redis.call('HMGET', KEYS[2], unpack(ids))
+  for i, id in ipairs(ids) do
+    if picked >= limit then break end
+    if recs[i] then
+      local m = cjson.decode(recs[i])
+      if free(m, now) then
+        picked = picked + 1
+        if maxc > 0 and m.cc >= maxc then
+          m.ci, m.ce = hold, now + holdttl * 1000
+          local enc = cjson.encode(m)
+          redis.call('HSET', KEYS[2], id, enc)
+          moving[#moving + 1] = id; moving[#moving + 1] = enc
+        else
+          m.ci, m.ce, m.cc = cid, now + ttl * 1000, m.cc + 1
+          local untl = now + (ttl + grace) * 1000
+          if m.e < untl then m.e, m.t = untl, ttl + grace end
+          local enc = cjson.encode(m)
+          redis.call('HSET', KEYS[2], id, enc)
+          taken[#taken + 1] = id; taken[#taken + 1] = enc
+          tids[#tids + 1] = id
+        end
+      end
+    end
+  end
+  if #ids < 200 then break end
+  after = '(' .. redis.call('ZSCORE', KEYS[3], ids[#ids])
+end
+if #tids > 0 then
+  redis.call('HSET', KEYS[4], cid, cjson.encode({t = ttl, g = grace, u = now, e = now + ttl * 1000, ids = tids}))
+end
+taken[#taken + 1] = '--'
+for _, v in ipairs(moving) do taken[#taken + 1] = v end
+return taken
+`)
+
+// claimGet: ARGV now, claim id. Returns {claim record, id, record, ...}
+// for the messages it still holds, or {} when unknown or expired.
+var claimGetScript = redis.NewScript(luaHelpers + `
+local now, cid = tonumber(ARGV[1]), ARGV[2]
+local raw = redis.call('HGET', KEYS[4], cid)
+if not raw then return {} end
+local c = cjson.decode(raw)
+if c.e <= now then return {} end
+local out = {raw}
+if #c.ids == 0 then return out end
+local recs = redis.call('HMGET', KEYS[2], unpack(c.ids))
+for i, id in ipairs(c.ids) do
+  if recs[i] then
+    local m = cjson.decode(recs[i])
+    if live(m, now) and m.ci == cid then out[#out + 1] = id; out[#out + 1] = recs[i] end
+  end
+end
+return out
+`)
+
+// claimUpdate: ARGV now, claim id, ttl, grace. Returns 0 when the claim
+// is unknown or expired, else 1.
+var claimUpdateScript = redis.NewScript(luaHelpers + `
+local now, cid, ttl, grace = tonumber(ARGV[1]), ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
+local raw = redis.call('HGET', KEYS[4], cid)
+if not raw then return 0 end
+local c = cjson.decode(raw)
+if c.e <= now then return 0 end
+c.t, c.g, c.u, c.e = ttl, grace, now, now + ttl * 1000
+redis.call('HSET', KEYS[4], cid, cjson.encode(c))
+if #c.ids == 0 then return 1 end
+local recs = redis.call('HMGET', KEYS[2], unpack(c.ids))
+for i, id in ipairs(c.ids) do
+  if recs[i] then
+    local m = cjson.decode(recs[i])
+    if m.ci == cid then
+      m.ce = c.e
+      local untl = now + (ttl + grace) * 1000
+      if m.e < untl then m.e, m.t = untl, ttl + grace end
+      redis.call('HSET', KEYS[2], id, cjson.encode(m))
+    end
+  end
+end
+return 1
+`)
+
+// claimDelete: ARGV claim id. Releases its messages at once.
+var claimDeleteScript = redis.NewScript(`
+local cid = ARGV[1]
+local raw = redis.call('HGET', KEYS[4], cid)
+if not raw then return 0 end
+local c = cjson.decode(raw)
+redis.call('HDEL', KEYS[4], cid)
+if #c.ids == 0 then return 1 end
+local recs = redis.call('HMGET', KEYS[2], unpack(c.ids))
+for i, id in ipairs(c.ids) do
+  if recs[i] then
+    local m = cjson.decode(recs[i])
+    if m.ci == cid then
+      m.ci, m.ce = "", 0
+      redis.call('HSET', KEYS[2], id, cjson.encode(m))
+    end
+  end
+end
+return 1
+`)
+
+// deleteOne: ARGV now, id, claim id. Returns 0 ok, 1 claimed, 2 not
+// claimed, 3 claim not found (the storage contract's order of checks).
+var deleteOneScript = redis.NewScript(luaHelpers + `
+local now, id, cid = tonumber(ARGV[1]), ARGV[2], ARGV[3]
+local raw = redis.call('HGET', KEYS[2], id)
+if not raw then return 0 end
+local m = cjson.decode(raw)
+if not live(m, now) then return 0 end
+local h = held(m, now)
+if cid == '' then
+  if h then return 1 end
+else
+  if not h then return 2 end
+  local craw = redis.call('HGET', KEYS[4], cid)
+  if not craw or cjson.decode(craw).e <= now then return 3 end
+  if m.ci ~= cid then return 1 end
+end
+redis.call('HDEL', KEYS[2], id)
+redis.call('ZREM', KEYS[3], id)
+return 0
+`)
+
+// deleteMany: ARGV now, checkClaims (0/1), n ids, ids..., claim ids...
+// With checkClaims every live listed message must be held by a live
+// listed claim, else nothing is deleted and 1 is returned.
+var deleteManyScript = redis.NewScript(luaHelpers + `
+local now, check, n = tonumber(ARGV[1]), ARGV[2] == '1', tonumber(ARGV[3])
+local allowed = {}
+if check then
+  for i = 4 + n, #ARGV do
+    local craw = redis.call('HGET', KEYS[4], ARGV[i])
+    if craw and cjson.decode(craw).e > now then allowed[ARGV[i]] = true end
+  end
+end
+local doomed = {}
+for i = 4, 3 + n do
+  local raw = redis.call('HGET', KEYS[2], ARGV[i])
+  if raw then
+    local m = cjson.decode(raw)
+    if live(m, now) then
+      if check and not (held(m, now) and allowed[m.ci]) then return 1 end
+      doomed[#doomed + 1] = ARGV[i]
+    end
+  end
+end
+if #doomed > 0 then
+  redis.call('HDEL', KEYS[2], unpack(doomed))
+  redis.call('ZREM', KEYS[3], unpack(doomed))
+end
+return 0
+`)
+
+// pop: ARGV now, n. Removes and returns up to n free messages, FIFO.
+var popScript = redis.NewScript(luaHelpers + `
+local now, n = tonumber(ARGV[1]), tonumber(ARGV[2])
+if redis.call('HEXISTS', KEYS[1], 'meta') == 0 then return {} end
+local out, doomed = {}, {}
+local after = '-inf'
+while #doomed < n do
+  local ids = redis.call('ZRANGEBYSCORE', KEYS[3], after, '+inf', 'LIMIT', 0, 200)
+  if #ids == 0 then break end
+  local recs = redis.call('HMGET', KEYS[2], unpack(ids))
+  for i, id in ipairs(ids) do
+    if #doomed >= n then break end
+    if recs[i] then
+      local m = cjson.decode(recs[i])
+      if free(m, now) then
+        doomed[#doomed + 1] = id
+        out[#out + 1] = id; out[#out + 1] = recs[i]
+      end
+    end
+  end
+  if #ids < 200 then break end
+  after = '(' .. redis.call('ZSCORE', KEYS[3], ids[#ids])
+end
+if #doomed > 0 then
+  redis.call('HDEL', KEYS[2], unpack(doomed))
+  redis.call('ZREM', KEYS[3], unpack(doomed))
+end
+return out
+`)
+
+// stats: ARGV now. Returns {exists, total, claimed, oldest id, oldest
+// created, newest id, newest created}.
+var statsScript = redis.NewScript(luaHelpers + `
+local now = tonumber(ARGV[1])
+if redis.call('HEXISTS', KEYS[1], 'meta') == 0 then return {0} end
+local total, claimed = 0, 0
+local oid, oc, nid, nc = '', 0, '', 0
+local after = '-inf'
+while true do
+  local ids = redis.call('ZRANGEBYSCORE', KEYS[3], after, '+inf', 'LIMIT', 0, 500)
+  if #ids == 0 then break end
+  local recs = redis.call('HMGET', KEYS[2], unpack(ids))
+  for i, id in ipairs(ids) do
+    if recs[i] then
+      local m = cjson.decode(recs[i])
+      if live(m, now) then
+        total = total + 1
+        if held(m, now) then claimed = claimed + 1 end
+        if oid == '' then oid, oc = id, m.c end
+        nid, nc = id, m.c
+      end
+    end
+  end
+  if #ids < 500 then break end
+  after = '(' .. redis.call('ZSCORE', KEYS[3], ids[#ids])
+end
+return {1, total, claimed, oid, tostring(oc), nid, tostring(nc)}
+`)
+
+// setMeta: ARGV meta. Returns 0 when the queue does not exist.
+var setMetaScript = redis.NewScript(`
+if redis.call('HEXISTS', KEYS[1], 'meta') == 0 then return 0 end
+redis.call('HSET', KEYS[1], 'meta', ARGV[1])
+return 1
+`)
+
+// Subscription keys: 1 subscriptions hash (id -> record without
+// options), 2 options hash (id -> raw JSON), 3 subscriber index hash
+// (subscriber -> id). Record: sub, t ttl, c created, e expires, ok
+// confirmed.
+
+// subCreate: ARGV now, new id, subscriber, ttl, options. Returns {id,
+// created(0/1)}: an existing live subscription of the subscriber wins.
+var subCreateScript = redis.NewScript(`
+local now, id, sub, ttl = tonumber(ARGV[1]), ARGV[2], ARGV[3], tonumber(ARGV[4])
+local old = redis.call('HGET', KEYS[3], sub)
+if old then
+  local raw = redis.call('HGET', KEYS[1], old)
+  if raw and cjson.decode(raw).e > now then return {old, 0} end
+end
+redis.call('HSET', KEYS[1], id, cjson.encode({sub = sub, t = ttl, c = now, e = now + ttl * 1000, ok = false}))
+redis.call('HSET', KEYS[2], id, ARGV[5])
+redis.call('HSET', KEYS[3], sub, id)
+return {id, 1}
+`)
+
+// subUpdate: ARGV now, id, subscriber (” = keep), ttl (-1 = keep),
+// options (” = keep), confirmed (” = keep, '0', '1'). Returns 0 ok, 1
+// not found, 2 duplicate subscriber.
+var subUpdateScript = redis.NewScript(`
+local now, id = tonumber(ARGV[1]), ARGV[2]
+local raw = redis.call('HGET', KEYS[1], id)
+if not raw then return 1 end
+local s = cjson.decode(raw)
+if s.e <= now then return 1 end
+if ARGV[3] ~= '' and ARGV[3] ~= s.sub then
+  local other = redis.call('HGET', KEYS[3], ARGV[3])
+  if other and other ~= id then
+    local oraw = redis.call('HGET', KEYS[1], other)
+    if oraw and cjson.decode(oraw).e > now then return 2 end
+  end
+  if redis.call('HGET', KEYS[3], s.sub) == id then redis.call('HDEL', KEYS[3], s.sub) end
+  s.sub = ARGV[3]
+  redis.call('HSET', KEYS[3], s.sub, id)
+end
+local ttl = tonumber(ARGV[4])
+if ttl >= 0 then s.t, s.c, s.e = ttl, now, now + ttl * 1000 end
+if ARGV[5] ~= '' then redis.call('HSET', KEYS[2], id, ARGV[5]) end
+if ARGV[6] ~= '' then s.ok = ARGV[6] == '1' end
+redis.call('HSET', KEYS[1], id, cjson.encode(s))
+return 0
+`)
+
+// subDelete: ARGV id.
+var subDeleteScript = redis.NewScript(`
+local raw = redis.call('HGET', KEYS[1], ARGV[1])
+if not raw then return 0 end
+local s = cjson.decode(raw)
+redis.call('HDEL', KEYS[1], ARGV[1])
+redis.call('HDEL', KEYS[2], ARGV[1])
+if redis.call('HGET', KEYS[3], s.sub) == ARGV[1] then redis.call('HDEL', KEYS[3], s.sub) end
+return 1
+`)
+
+// sweep: queue KEYS 1-4 then subscription KEYS 5-7; ARGV now, max
+// messages to look at. Removes expired messages (FIFO head first),
+// expired claims and expired subscriptions. Returns {removed, queue
+// still exists or has subscriptions (0/1)}.
+var sweepScript = redis.NewScript(`
+local now, budget = tonumber(ARGV[1]), tonumber(ARGV[2])
+local removed = 0
+local ids = redis.call('ZRANGE', KEYS[3], 0, budget - 1)
+if #ids > 0 then
+  local recs = redis.call('HMGET', KEYS[2], unpack(ids))
+  local doomed = {}
+  for i, id in ipairs(ids) do
+    if not recs[i] or cjson.decode(recs[i]).e <= now then doomed[#doomed + 1] = id end
+  end
+  if #doomed > 0 then
+    redis.call('HDEL', KEYS[2], unpack(doomed))
+    redis.call('ZREM', KEYS[3], unpack(doomed))
+    removed = #doomed
+  end
+end
+local claims = redis.call('HGETALL', KEYS[4])
+for i = 1, #claims, 2 do
+  if cjson.decode(claims[i + 1]).e <= now then redis.call('HDEL', KEYS[4], claims[i]) end
+end
+local subs = redis.call('HGETALL', KEYS[5])
+for i = 1, #subs, 2 do
+  local s = cjson.decode(subs[i + 1])
+  if s.e <= now then
+    redis.call('HDEL', KEYS[5], subs[i])
+    redis.call('HDEL', KEYS[6], subs[i])
+    if redis.call('HGET', KEYS[7], s.sub) == subs[i] then redis.call('HDEL', KEYS[7], s.sub) end
+  end
+end
+local keep = redis.call('EXISTS', KEYS[1]) + redis.call('HLEN', KEYS[5])
+if keep > 0 then keep = 1 end
+return {removed, keep}
+`)
