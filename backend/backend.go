@@ -1,6 +1,7 @@
 // Package backend opens a message store from a pool URI, so that pooling
 // can spread queues over stores of any kind: badger:///path for the
-// embedded engine (several on one node, e.g. one per disk).
+// embedded engine (several on one node, e.g. one per disk), redis://...
+// for a shared Redis.
 package backend
 
 import (
@@ -12,6 +13,7 @@ import (
 	"strings"
 
 	"github.com/zaqar-go/zaqar/engine"
+	"github.com/zaqar-go/zaqar/redisstore"
 	"github.com/zaqar-go/zaqar/storage"
 	"github.com/zaqar-go/zaqar/wal"
 )
@@ -43,7 +45,7 @@ func Capabilities(uri string) ([]string, error) {
 	switch Scheme(uri) {
 	case "badger":
 		return []string{"FIFO", "CLAIMS", "DURABILITY", "AOD", "HIGH_THROUGHPUT"}, nil
-	case "redis", "rediss":
+	case "redis", "rediss", "unix":
 		return []string{"FIFO", "CLAIMS", "AOD", "HIGH_THROUGHPUT"}, nil
 	}
 	return nil, fmt.Errorf("%w: %q", ErrUnsupported, uri)
@@ -54,8 +56,10 @@ func Open(uri string, o Options) (storage.Store, error) {
 	switch Scheme(uri) {
 	case "badger":
 		return openBadger(uri, o)
+	case "redis", "rediss", "unix":
+		return openRedis(uri, o)
 	}
-	return nil, fmt.Errorf("%w: %q (want badger:///path)", ErrUnsupported, uri)
+	return nil, fmt.Errorf("%w: %q (want badger:///path or redis://host:port)", ErrUnsupported, uri)
 }
 
 // openBadger: badger:///abs/path or badger://rel/path, with optional
@@ -113,4 +117,23 @@ func openBadger(uri string, o Options) (storage.Store, error) {
 		return nil, err
 	}
 	return e, nil
+}
+
+// openRedis: a Redis pool; the pool's "prefix" setting namespaces its
+// keys (several pools may share one Redis).
+func openRedis(uri string, o Options) (storage.Store, error) {
+	ro := redisstore.Options{Clock: o.Clock, Logger: o.Logger}
+	for k, v := range o.Settings {
+		switch k {
+		case "prefix":
+			ro.Prefix = fmt.Sprint(v)
+		default:
+			return nil, fmt.Errorf("backend: unknown redis setting %q", k)
+		}
+	}
+	s, err := redisstore.Open(uri, ro)
+	if err != nil {
+		return nil, err
+	}
+	return s, nil
 }

@@ -4,9 +4,6 @@ import (
 	"context"
 	"errors"
 	"net"
-	"os"
-	"os/exec"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -112,61 +109,13 @@ func TestScriptCacheLoss(t *testing.T) {
 	}
 }
 
-// redisServer is a redis-server owned by one test, on its own port.
-type redisServer struct {
-	t    *testing.T
-	port int
-	dir  string
-	cmd  *exec.Cmd
-}
-
-func startRedis(t *testing.T) *redisServer {
-	t.Helper()
-	if _, err := exec.LookPath("redis-server"); err != nil {
-		testenv.Unavailable(t, "redis-server not installed")
-	}
-	r := &redisServer{t: t, port: testenv.FreePort(t), dir: t.TempDir()}
-	r.start()
-	t.Cleanup(r.stop)
-	return r
-}
-
-func (r *redisServer) uri() string { return "redis://127.0.0.1:" + strconv.Itoa(r.port) }
-
-func (r *redisServer) start() {
-	r.t.Helper()
-	// appendonly keeps the data across the restart, as a production
-	// Redis with persistence would.
-	r.cmd = exec.Command("redis-server", "--port", strconv.Itoa(r.port), "--bind", "127.0.0.1", "--save", "",
-		"--appendonly", "yes", "--appendfsync", "always", "--dir", r.dir)
-	if err := r.cmd.Start(); err != nil {
-		r.t.Fatal(err)
-	}
-	deadline := time.Now().Add(10 * time.Second)
-	for time.Now().Before(deadline) {
-		if c, err := net.DialTimeout("tcp", "127.0.0.1:"+strconv.Itoa(r.port), 200*time.Millisecond); err == nil {
-			c.Close()
-			return
-		}
-		time.Sleep(20 * time.Millisecond) // polling an external process
-	}
-	r.t.Fatalf("redis-server on %d did not start", r.port)
-}
-
-func (r *redisServer) stop() {
-	if r.cmd != nil && r.cmd.ProcessState == nil {
-		r.cmd.Process.Signal(os.Kill)
-		r.cmd.Wait()
-	}
-}
-
 // TestOutageAnswers503AndRecovers serves the real HTTP API over a store on
 // a Redis the test owns, stops that Redis, and expects Zaqar's 503 error
 // document (never a crash or a hang); when Redis is back the same server
 // answers again by itself, with the data.
 func TestOutageAnswers503AndRecovers(t *testing.T) {
-	r := startRedis(t)
-	s, err := Open(r.uri()+"?socket_timeout=0.5", Options{Logger: quiet, SweepInterval: 50 * time.Millisecond})
+	r := testenv.StartRedis(t)
+	s, err := Open(r.URI()+"?socket_timeout=0.5", Options{Logger: quiet, SweepInterval: 50 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -200,7 +149,7 @@ func TestOutageAnswers503AndRecovers(t *testing.T) {
 		t.Fatalf("post before the outage: %d %s", code, body)
 	}
 
-	r.stop()
+	r.Stop()
 	for _, rq := range [][3]string{
 		{"POST", "/v2/queues/q/messages", `{"messages":[{"body":"during"}]}`},
 		{"GET", "/v2/queues/q/messages?echo=true", ""},
@@ -217,7 +166,7 @@ func TestOutageAnswers503AndRecovers(t *testing.T) {
 		t.Fatalf("ping during the outage: %v", err)
 	}
 
-	r.start()
+	r.Start()
 	deadline := time.Now().Add(15 * time.Second)
 	for {
 		code, body := do("GET", "/v2/queues/q/messages?echo=true", "")

@@ -45,7 +45,7 @@ func ParseURI(uri string) (*redis.UniversalOptions, error) {
 	u.Host = hosts
 	o := &redis.UniversalOptions{
 		DialTimeout: 2 * time.Second, ReadTimeout: 2 * time.Second, WriteTimeout: 2 * time.Second,
-		MaxRetries: 1, PoolSize: 64,
+		MaxRetries: 1, PoolSize: 64, DialerRetries: 1,
 	}
 	switch strings.ToLower(u.Scheme) {
 	case "redis", "unix":

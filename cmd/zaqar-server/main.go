@@ -26,6 +26,7 @@ import (
 	"github.com/zaqar-go/zaqar/engine"
 	"github.com/zaqar-go/zaqar/httpapi"
 	"github.com/zaqar-go/zaqar/pooling"
+	"github.com/zaqar-go/zaqar/redisstore"
 	"github.com/zaqar-go/zaqar/sqldb"
 	"github.com/zaqar-go/zaqar/storage"
 	"github.com/zaqar-go/zaqar/wal"
@@ -162,6 +163,16 @@ func openStore(cfg *config.Config, logger *slog.Logger) (storage.Store, error) {
 			return nil, err
 		}
 		return e, nil
+	case "redis":
+		s, err := redisstore.Open(cfg.String("drivers:message_store:redis", "uri"), redisstore.Options{Logger: logger})
+		if err != nil {
+			return nil, fmt.Errorf("%w: %v", errConfig, err)
+		}
+		if err := s.Ping(context.Background()); err != nil {
+			// Not fatal: requests answer 503 until Redis is reachable.
+			logger.Warn("redis message store not reachable yet", "err", err)
+		}
+		return s, nil
 	default:
 		return nil, fmt.Errorf("%w: message_store %q is not available in this build", errConfig, cfg.String("drivers", "message_store"))
 	}
