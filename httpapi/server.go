@@ -53,6 +53,10 @@ type Options struct {
 	MaxPoolsPerPage   int // max_pools_per_page
 	MaxFlavorsPerPage int // max_flavors_per_page
 
+	// SignedURLKey is [signed_url] secret_key: requests with URL-Signature
+	// headers are verified with it (404 when they do not verify).
+	SignedURLKey string
+
 	Logger   *slog.Logger
 	Registry *prometheus.Registry // nil = a new one; served on GET /metrics
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/valyala/fasthttp"
 
+	"github.com/zaqar-go/zaqar/notify/policy"
 	"github.com/zaqar-go/zaqar/storage"
 )
 
@@ -72,6 +73,12 @@ func (a *API) subscriptionBody(ctx *fasthttp.RequestCtx, create bool) (storage.S
 		if !isObject {
 			badRequest(ctx, "Options must be a dict.")
 			return u, false
+		}
+		if rp, present := opts[storage.MetaRetryPolicy]; present {
+			if _, err := policy.Parse(rp); err != nil {
+				badRequest(ctx, err.Error())
+				return u, false
+			}
 		}
 		u.Options = storage.Metadata(opts)
 	} else if create {

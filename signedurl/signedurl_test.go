@@ -1,0 +1,43 @@
+package signedurl
+
+import (
+	"testing"
+	"time"
+)
+
+// The test vector from Zaqar's behaviour (spec §1.12).
+func TestZaqarVector(t *testing.T) {
+	exp := time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
+	got := Signature("secret", []string{"/v2/queues/shared/messages", "/v2/queues/shared/claims"}, []string{"POST", "GET"}, "7e7e7e", exp)
+	if want := "338f62926a96e22c597a0dbde23cbca09c56e91d4e8432e6a1b70752250635d4"; got != want {
+		t.Fatalf("signature %s, want %s", got, want)
+	}
+}
+
+func TestVerify(t *testing.T) {
+	now := time.Date(2029, 6, 1, 0, 0, 0, 0, time.UTC)
+	exp := now.Add(time.Hour)
+	s := Sign("k", []string{"/v2/queues/q/messages"}, []string{"GET", "POST"}, "p", exp)
+	ok := func(method, path, sig, project string, at time.Time) error {
+		return Verify("k", method, path, sig, exp.Format(ExpiresFormat), "GET,POST", "/v2/queues/q/messages", project, at)
+	}
+	if err := ok("GET", "/v2/queues/q/messages", s.Signature, "p", now); err != nil {
+		t.Fatalf("valid: %v", err)
+	}
+	if err := ok("GET", "/v2/queues/q/messages/abc", s.Signature, "p", now); err != nil {
+		t.Fatalf("item under a signed collection: %v", err)
+	}
+	for name, err := range map[string]error{
+		"wrong method":    ok("DELETE", "/v2/queues/q/messages", s.Signature, "p", now),
+		"other path":      ok("GET", "/v2/queues/other/messages", s.Signature, "p", now),
+		"other project":   ok("GET", "/v2/queues/q/messages", s.Signature, "x", now),
+		"expired":         ok("GET", "/v2/queues/q/messages", s.Signature, "p", exp.Add(time.Second)),
+		"tampered":        ok("GET", "/v2/queues/q/messages", s.Signature[:60]+"0000", "p", now),
+		"no key":          Verify("", "GET", "/v2/queues/q/messages", s.Signature, exp.Format(ExpiresFormat), "GET", "/v2/queues/q/messages", "p", now),
+		"garbage expires": Verify("k", "GET", "/v2/queues/q/messages", s.Signature, "soon", "GET", "/v2/queues/q/messages", "p", now),
+	} {
+		if err == nil {
+			t.Errorf("%s: accepted", name)
+		}
+	}
+}
