@@ -73,6 +73,20 @@ var Options = []Option{
 	{Section: "drivers:management_store:sqlalchemy", Name: "idle_timeout", Kind: Duration, Default: "1h", Help: "Close pooled connections idle this long (keep below MySQL's wait_timeout)."},
 	{Section: "pooling:catalog", Name: "enable_virtual_pool", Kind: Bool, Default: "false", Help: "With pooling, queues no pool can take live unregistered in the default message store."},
 	{Section: "pooling:catalog", Name: "cache_ttl", Kind: Duration, Default: "10s", Help: "How long a queue's pool is remembered before the catalogue is asked again."},
+	{Section: "notification", Name: "max_notifier_workers", Kind: Int, Default: "10", Min: minOf(1), Help: "Workers delivering notifications."},
+	{Section: "notification", Name: "handoff_size", Kind: Int, Default: "1024", Min: minOf(1), Help: "Notification tasks queued in memory; beyond it tasks are deferred (counted), never dropped."},
+	{Section: "notification", Name: "webhook_timeout", Kind: Duration, Default: "10s", Help: "Timeout of one webhook POST."},
+	{Section: "notification", Name: "require_confirmation", Kind: Bool, Default: "false", Help: "New subscriptions get a confirmation request and receive messages only once confirmed (needs [signed_url] secret_key)."},
+	{Section: "notification", Name: "external_confirmation_url", Kind: String, Default: "", Help: "Page that confirmation emails link to."},
+	{Section: "notification", Name: "smtp_mode", Kind: String, Default: "third_part", Choices: []string{"third_part", "self_local"}, Help: "third_part: pipe mail to smtp_command; self_local: SMTP to smtp_host:smtp_port."},
+	{Section: "notification", Name: "smtp_command", Kind: String, Default: "/usr/sbin/sendmail -t -oi", Help: "Mail command for smtp_mode = third_part."},
+	{Section: "notification", Name: "smtp_host", Kind: String, Default: "localhost", Help: "SMTP server for smtp_mode = self_local."},
+	{Section: "notification", Name: "smtp_port", Kind: Int, Default: "465", Min: minOf(1), Help: "SMTP port."},
+	{Section: "notification", Name: "smtp_security", Kind: String, Default: "ssl", Choices: []string{"ssl", "starttls", "none"}, Help: "ssl (implicit TLS, as Zaqar), starttls, or none (local relay only)."},
+	{Section: "notification", Name: "smtp_user_name", Kind: String, Default: "", Help: "SMTP user (empty: no authentication)."},
+	{Section: "notification", Name: "smtp_user_password", Kind: String, Default: "", Secret: true, Help: "SMTP password."},
+	{Section: "notification", Name: "smtp_sender", Kind: String, Default: "", Help: "From address when a subscription gives no options.from."},
+	{Section: "signed_url", Name: "secret_key", Kind: String, Default: "", Secret: true, Help: "Key of pre-signed URLs (confirmation links); requests carrying URL-Signature are verified with it."},
 	{Section: "transport", Name: "max_queues_per_page", Kind: Int, Default: "20", Min: minOf(1), Help: "Maximum queues per page."},
 	{Section: "transport", Name: "max_messages_per_page", Kind: Int, Default: "20", Min: minOf(1), Help: "Maximum messages per page, get-by-ids and bulk delete."},
 	{Section: "transport", Name: "max_subscriptions_per_page", Kind: Int, Default: "20", Min: minOf(1), Help: "Maximum subscriptions per page."},
@@ -98,7 +112,7 @@ var Options = []Option{
 }
 
 // Sections we accept but do not use yet; any option name is allowed there.
-var openSections = map[string]bool{"storage": true, "notification": true, "signed_url": true}
+var openSections = map[string]bool{"storage": true}
 
 // Foreign sections belong to other OpenStack libraries: warn, never fail.
 var foreignSections = map[string]bool{"keystone_authtoken": true, "cors": true, "oslo_policy": true,

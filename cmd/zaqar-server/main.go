@@ -25,6 +25,7 @@ import (
 	"github.com/zaqar-go/zaqar/config"
 	"github.com/zaqar-go/zaqar/engine"
 	"github.com/zaqar-go/zaqar/httpapi"
+	"github.com/zaqar-go/zaqar/notify"
 	"github.com/zaqar-go/zaqar/pooling"
 	"github.com/zaqar-go/zaqar/redisstore"
 	"github.com/zaqar-go/zaqar/sqldb"
@@ -204,6 +205,7 @@ func apiOptions(cfg *config.Config, logger *slog.Logger, reg *prometheus.Registr
 	o.AdminMode = cfg.Bool("DEFAULT", "admin_mode")
 	o.EnableChecksum = cfg.Bool("DEFAULT", "enable_checksum")
 	o.Profiling = cfg.Bool("DEFAULT", "debug")
+	o.SignedURLKey = cfg.String("signed_url", "secret_key")
 	o.MaxPoolsPerPage = int(cfg.Int(t, "max_pools_per_page"))
 	o.MaxFlavorsPerPage = int(cfg.Int(t, "max_flavors_per_page"))
 	o.Logger = logger
@@ -232,6 +234,12 @@ func serve(cfg *config.Config, logger *slog.Logger) error {
 	if err != nil {
 		return err
 	}
+	notifier, err := notify.Wrap(store, notifyOptions(cfg, logger, reg))
+	if err != nil {
+		store.Close()
+		return fmt.Errorf("%w: %v", errConfig, err)
+	}
+	store = notifier
 	api, err := httpapi.New(store, opts)
 	if err != nil {
 		store.Close()
@@ -342,4 +350,23 @@ func openPooling(cfg *config.Config, logger *slog.Logger) (*pooledStore, error) 
 	}
 	logger.Info("pooling enabled", "catalogue", sqldb.Redact(uri), "virtual_pool", fallback != nil)
 	return &pooledStore{Store: pooled, catalog: cat, fallback: fallback}, nil
+}
+
+// notifyOptions maps [notification] and [signed_url] onto delivery options.
+func notifyOptions(cfg *config.Config, logger *slog.Logger, reg *prometheus.Registry) notify.Options {
+	const n = "notification"
+	if cfg.Bool(n, "require_confirmation") && cfg.String("signed_url", "secret_key") == "" {
+		logger.Error("require_confirmation is on but [signed_url] secret_key is empty: confirmation requests cannot be sent")
+	}
+	return notify.Options{
+		Workers: int(cfg.Int(n, "max_notifier_workers")), HandoffSize: int(cfg.Int(n, "handoff_size")),
+		WebhookTimeout: cfg.Duration(n, "webhook_timeout"), RequireConfirmation: cfg.Bool(n, "require_confirmation"),
+		ExternalConfirmationURL: cfg.String(n, "external_confirmation_url"), SecretKey: cfg.String("signed_url", "secret_key"),
+		Mail: notify.MailOptions{
+			Mode: cfg.String(n, "smtp_mode"), Command: cfg.String(n, "smtp_command"), Host: cfg.String(n, "smtp_host"),
+			Port: int(cfg.Int(n, "smtp_port")), Security: cfg.String(n, "smtp_security"), User: cfg.String(n, "smtp_user_name"),
+			Pass: cfg.String(n, "smtp_user_password"), Sender: cfg.String(n, "smtp_sender"),
+		},
+		Registry: reg, Logger: logger,
+	}
 }
