@@ -4,7 +4,7 @@ BIN       := bin
 DATA      ?= ./data
 PKGS      := ./...
 # Packages with concurrency: always tested with the race detector.
-RACE_PKGS := ./wal/... ./engine/... ./httpapi/... ./storage/... ./loadgen/... ./e2e/... ./pooling/... ./catalog/... ./sqldb/... ./redisstore/...
+RACE_PKGS := ./wal/... ./engine/... ./httpapi/... ./storage/... ./loadgen/... ./e2e/... ./pooling/... ./catalog/... ./sqldb/... ./redisstore/... ./notify/...
 FUZZTIME  ?= 3000x
 
 .PHONY: all build run test test-unit test-race fuzz bench bench-server lint vet fmt-check clean
@@ -43,7 +43,7 @@ fuzz:
 
 ## bench: Go benchmarks of every layer
 bench:
-	$(GO) test -run '^$$' -bench . -benchmem -benchtime=2000x ./wal/ ./engine/ ./httpapi/ ./loadgen/
+	$(GO) test -run '^$$' -bench . -benchmem -benchtime=2000x ./wal/ ./engine/ ./httpapi/ ./loadgen/ ./notify/
 
 ## bench-server: start our server on a temp dir and run zaqar-bench's default profile against it
 bench-server: build

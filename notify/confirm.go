@@ -2,6 +2,7 @@ package notify
 
 import (
 	"context"
+	"encoding/json"
 	"net/url"
 	"strings"
 	"time"
@@ -77,7 +78,12 @@ func (n *Notifier) sendConfirmation(project, queue string, sub storage.Subscript
 		"X-Project-ID": project, "URL-Expires": signed.Expires.Format(signedurl.ExpiresFormat),
 		"SubscribeBody": map[string]bool{"confirmed": true}, "UnsubscribeBody": map[string]bool{"confirmed": false},
 	}
-	d, err := n.newDelivery(project, queue, &sub, doc, policy.Choose(sub.Options[storage.MetaRetryPolicy], nil))
+	raw, err := json.Marshal(doc)
+	if err != nil {
+		n.log.Warn("cannot encode a subscription confirmation", "subscription", sub.ID, "err", err)
+		return
+	}
+	d, err := n.newDelivery(project, queue, &sub, raw, policy.Choose(sub.Options[storage.MetaRetryPolicy], nil))
 	if err != nil {
 		n.log.Warn("cannot send a subscription confirmation", "subscription", sub.ID, "err", err)
 		return

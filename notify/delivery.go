@@ -43,11 +43,7 @@ func notification(queue string, m storage.Message) map[string]any {
 	return doc
 }
 
-func (n *Notifier) newDelivery(project, queue string, sub *storage.Subscription, doc map[string]any, pol policy.Policy) (*delivery, error) {
-	raw, err := json.Marshal(doc)
-	if err != nil {
-		return nil, err
-	}
+func (n *Notifier) newDelivery(project, queue string, sub *storage.Subscription, raw []byte, pol policy.Policy) (*delivery, error) {
 	d := &delivery{project: project, queue: queue, subID: sub.ID, subscriber: sub.Subscriber,
 		kind: scheme(sub.Subscriber), body: raw, delays: pol.Delays()}
 	switch d.kind {

@@ -27,7 +27,7 @@ const clientID = "3a1d6a3e-0000-4000-8000-000000000001"
 
 // env is the HTTP API over an engine wrapped by a Notifier.
 type env struct {
-	t      *testing.T
+	t      testing.TB
 	n      *Notifier
 	client *fasthttp.Client
 	reg    *prometheus.Registry
@@ -36,7 +36,7 @@ type env struct {
 	delays []time.Duration // every retry delay the notifier asked for
 }
 
-func newEnv(t *testing.T, clock storage.Clock, mut func(*Options)) *env {
+func newEnv(t testing.TB, clock storage.Clock, mut func(*Options)) *env {
 	t.Helper()
 	eo := engine.DefaultOptions(t.TempDir())
 	eo.Fsync, eo.Partitions, eo.Logger, eo.Clock = wal.SyncNever, 2, quiet, clock
@@ -165,7 +165,7 @@ type receiver struct {
 	arrived  chan struct{}
 }
 
-func newReceiver(t *testing.T, answer func(attempt int) int) *receiver {
+func newReceiver(t testing.TB, answer func(attempt int) int) *receiver {
 	r := &receiver{answer: answer, arrived: make(chan struct{}, 100000)}
 	if r.answer == nil {
 		r.answer = func(int) int { return 200 }
@@ -192,7 +192,7 @@ func newReceiver(t *testing.T, answer func(attempt int) int) *receiver {
 }
 
 // wait blocks until n deliveries arrived (bounded).
-func (r *receiver) wait(t *testing.T, n int) {
+func (r *receiver) wait(t testing.TB, n int) {
 	t.Helper()
 	deadline := time.After(30 * time.Second)
 	for i := 0; i < n; i++ {

@@ -9,6 +9,7 @@ package notify
 
 import (
 	"context"
+	"encoding/json"
 	"log/slog"
 	"net/http"
 	"net/url"
@@ -70,6 +71,7 @@ type task struct {
 	project, queue string
 	ids            []string
 	msgs           []storage.Message // nil when deferred: read back by id
+	payloads       [][]byte          // per message, the notification JSON shared by all subscribers
 	sub            *storage.Subscription
 	payload        *delivery
 }
@@ -92,7 +94,11 @@ func Wrap(inner storage.Store, o Options) (*Notifier, error) {
 		o.After = func(d time.Duration, f func()) { time.AfterFunc(d, f) }
 	}
 	if o.Client == nil {
-		o.Client = &http.Client{Timeout: o.WebhookTimeout}
+		// Keep one idle connection per worker and subscriber host: the
+		// default (2 per host) would reconnect for most deliveries.
+		tr := http.DefaultTransport.(*http.Transport).Clone()
+		tr.MaxIdleConnsPerHost = o.Workers
+		o.Client = &http.Client{Timeout: o.WebhookTimeout, Transport: tr}
 	}
 	m, err := newMetrics(o.Registry)
 	if err != nil {
@@ -260,13 +266,18 @@ func (n *Notifier) fanOut(t task) {
 		}
 		t.msgs = msgs
 	}
+	// Encode each notification once for all subscribers.
+	payloads := make([][]byte, len(t.msgs))
+	for i, m := range t.msgs {
+		payloads[i], _ = json.Marshal(notification(t.queue, m))
+	}
 	for i := range subs {
 		s := subs[i]
 		if n.o.RequireConfirmation && !s.Confirmed {
 			continue
 		}
 		delivered++
-		n.submit(task{project: t.project, queue: t.queue, msgs: t.msgs, sub: &s})
+		n.submit(task{project: t.project, queue: t.queue, payloads: payloads, sub: &s})
 	}
 }
 
@@ -281,8 +292,8 @@ func (n *Notifier) deliverAll(t task) {
 		queuePolicy = meta[storage.MetaRetryPolicy]
 	}
 	pol := policy.Choose(t.sub.Options[storage.MetaRetryPolicy], queuePolicy)
-	for _, m := range t.msgs {
-		d, err := n.newDelivery(t.project, t.queue, t.sub, notification(t.queue, m), pol)
+	for _, raw := range t.payloads {
+		d, err := n.newDelivery(t.project, t.queue, t.sub, raw, pol)
 		if err != nil {
 			n.log.Warn("notification: cannot build delivery", "subscription", t.sub.ID, "err", err)
 			continue
