@@ -1,18 +1,15 @@
 package notify
 
 import (
-	"bytes"
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	"net/http"
 	"net/url"
 	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/valyala/fasthttp"
 
 	"github.com/zaqar-go/zaqar/notify/policy"
 	"github.com/zaqar-go/zaqar/storage"
@@ -112,22 +109,21 @@ func (n *Notifier) send(d *delivery) error {
 		return nil
 	}
 	target := strings.TrimPrefix(strings.TrimPrefix(d.subscriber, "trust+"), "TRUST+")
-	req, err := http.NewRequestWithContext(context.Background(), http.MethodPost, target, bytes.NewReader(d.body))
-	if err != nil {
-		return err
-	}
+	req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
+	defer fasthttp.ReleaseRequest(req)
+	defer fasthttp.ReleaseResponse(resp)
+	req.SetRequestURI(target)
+	req.Header.SetMethod(fasthttp.MethodPost)
 	for k, v := range d.headers {
 		req.Header.Set(k, v)
 	}
-	resp, err := n.o.Client.Do(req)
-	if err != nil {
+	req.SetBodyRaw(d.body)
+	if err := n.http.DoTimeout(req, resp, n.o.WebhookTimeout); err != nil {
 		return fmt.Errorf("%w: %v", errRetryable, err)
 	}
-	io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
-	resp.Body.Close()
 	// Zaqar: any answer from 200 to 499 counts as delivered.
-	if resp.StatusCode >= 500 || resp.StatusCode < 200 {
-		return fmt.Errorf("%w: status %d", errRetryable, resp.StatusCode)
+	if code := resp.StatusCode(); code >= 500 || code < 200 {
+		return fmt.Errorf("%w: status %d", errRetryable, code)
 	}
 	return nil
 }
