@@ -226,16 +226,10 @@ func (a *API) getPool(ctx *fasthttp.RequestCtx, rq *request) {
 }
 
 func (a *API) listPools(ctx *fasthttp.RequestCtx, rq *request) {
-	limit, ok := pageLimit(ctx, a.opts.MaxPoolsPerPage, limitText("pools", a.opts.MaxPoolsPerPage))
+	limit, detailed, marker, ok := listParams(ctx, "pools", a.opts.MaxPoolsPerPage)
 	if !ok {
 		return
 	}
-	detailed, pe := queryBool(ctx, "detailed")
-	if pe != nil {
-		invalidParam(ctx, pe)
-		return
-	}
-	marker, _ := queryString(ctx, "marker")
 	pools, err := a.opts.Pools.ListPools(context.Background(), marker, limit)
 	if err != nil {
 		a.adminError(ctx, rq, err, "Pools could not be listed.")
@@ -243,14 +237,10 @@ func (a *API) listPools(ctx *fasthttp.RequestCtx, rq *request) {
 	}
 	items := make([]any, len(pools))
 	for i, p := range pools {
-		items[i] = poolDoc(p, detailed)
-	}
-	doc := map[string]any{"pools": items, "links": []any{}}
-	if len(pools) > 0 {
-		doc["links"] = []any{map[string]string{"rel": "next", "href": nextHref(ctx, "/v2/pools", pools[len(pools)-1].Name)}}
+		items[i], marker = poolDoc(p, detailed), p.Name
 	}
 	ctx.Response.Header.Set("Content-Location", string(ctx.RequestURI()))
-	writeValue(ctx, fasthttp.StatusOK, doc)
+	writeListing(ctx, "pools", "/v2/pools", items, marker, nil)
 }
 
 func (a *API) patchPool(ctx *fasthttp.RequestCtx, rq *request) {
@@ -374,16 +364,10 @@ func (a *API) getFlavor(ctx *fasthttp.RequestCtx, rq *request) {
 }
 
 func (a *API) listFlavors(ctx *fasthttp.RequestCtx, rq *request) {
-	limit, ok := pageLimit(ctx, a.opts.MaxFlavorsPerPage, limitText("flavors", a.opts.MaxFlavorsPerPage))
+	limit, detailed, marker, ok := listParams(ctx, "flavors", a.opts.MaxFlavorsPerPage)
 	if !ok {
 		return
 	}
-	detailed, pe := queryBool(ctx, "detailed")
-	if pe != nil {
-		invalidParam(ctx, pe)
-		return
-	}
-	marker, _ := queryString(ctx, "marker")
 	flavors, err := a.opts.Pools.ListFlavors(context.Background(), rq.project, marker, limit)
 	if err != nil {
 		a.adminError(ctx, rq, err, "Flavors could not be listed.")
@@ -391,13 +375,9 @@ func (a *API) listFlavors(ctx *fasthttp.RequestCtx, rq *request) {
 	}
 	items := make([]any, len(flavors))
 	for i, f := range flavors {
-		items[i] = a.flavorDoc(f, "/v2/flavors/"+f.Name, detailed)
+		items[i], marker = a.flavorDoc(f, "/v2/flavors/"+f.Name, detailed), f.Name
 	}
-	doc := map[string]any{"flavors": items, "links": []any{}}
-	if len(flavors) > 0 {
-		doc["links"] = []any{map[string]string{"rel": "next", "href": nextHref(ctx, "/v2/flavors", flavors[len(flavors)-1].Name)}}
-	}
-	writeValue(ctx, fasthttp.StatusOK, doc)
+	writeListing(ctx, "flavors", "/v2/flavors", items, marker, nil)
 }
 
 func (a *API) patchFlavor(ctx *fasthttp.RequestCtx, rq *request) {

@@ -17,13 +17,8 @@ const patchContentType = "application/openstack-messaging-v2.0-json-patch"
 var queueListParams = map[string]bool{"limit": true, "marker": true, "detailed": true, "name": true, "with_count": true}
 
 func (a *API) listQueues(ctx *fasthttp.RequestCtx, rq *request) {
-	limit, ok := pageLimit(ctx, a.opts.MaxQueuesPerPage, limitText("queues", a.opts.MaxQueuesPerPage))
+	limit, detailed, marker, ok := listParams(ctx, "queues", a.opts.MaxQueuesPerPage)
 	if !ok {
-		return
-	}
-	detailed, pe := queryBool(ctx, "detailed")
-	if pe != nil {
-		invalidParam(ctx, pe)
 		return
 	}
 	withCount, pe := queryBool(ctx, "with_count")
@@ -31,7 +26,6 @@ func (a *API) listQueues(ctx *fasthttp.RequestCtx, rq *request) {
 		invalidParam(ctx, pe)
 		return
 	}
-	marker, _ := queryString(ctx, "marker")
 	name, _ := queryString(ctx, "name")
 	filter := map[string]string{}
 	ctx.QueryArgs().VisitAll(func(k, v []byte) {
@@ -47,17 +41,15 @@ func (a *API) listQueues(ctx *fasthttp.RequestCtx, rq *request) {
 		a.storageError(ctx, rq, err, "Queues could not be listed.")
 		return
 	}
-	items := make([]map[string]any, len(queues))
+	items := make([]any, len(queues))
 	for i, q := range queues {
-		items[i] = map[string]any{"name": q.Name, "href": "/v2/queues/" + q.Name}
+		item := map[string]any{"name": q.Name, "href": "/v2/queues/" + q.Name}
 		if detailed {
-			items[i]["metadata"] = a.withDefaults(q.Metadata)
+			item["metadata"] = a.withDefaults(q.Metadata)
 		}
+		items[i], marker = item, q.Name
 	}
-	doc := map[string]any{"queues": items, "links": []any{}}
-	if len(queues) > 0 {
-		doc["links"] = []any{map[string]string{"rel": "next", "href": nextHref(ctx, "/v2/queues", queues[len(queues)-1].Name)}}
-	}
+	var extra map[string]any
 	if withCount {
 		n, err := a.store.CountQueues(c, rq.project)
 		if err != nil {
@@ -65,10 +57,10 @@ func (a *API) listQueues(ctx *fasthttp.RequestCtx, rq *request) {
 			return
 		}
 		if n > 0 {
-			doc["count"] = n
+			extra = map[string]any{"count": n}
 		}
 	}
-	writeValue(ctx, fasthttp.StatusOK, doc)
+	writeListing(ctx, "queues", "/v2/queues", items, marker, extra)
 }
 
 // nextHref re-encodes the request's query with the new marker.

@@ -197,6 +197,33 @@ func pageLimit(ctx *fasthttp.RequestCtx, max int, text string) (int, bool) {
 	return int(n), true
 }
 
+// listParams reads the limit, detailed and marker parameters of a
+// name-ordered listing (queues, pools, flavors).
+func listParams(ctx *fasthttp.RequestCtx, kind string, max int) (limit int, detailed bool, marker string, ok bool) {
+	if limit, ok = pageLimit(ctx, max, limitText(kind, max)); !ok {
+		return 0, false, "", false
+	}
+	detailed, pe := queryBool(ctx, "detailed")
+	if pe != nil {
+		invalidParam(ctx, pe)
+		return 0, false, "", false
+	}
+	marker, _ = queryString(ctx, "marker")
+	return limit, detailed, marker, true
+}
+
+// writeListing answers a name-ordered listing with Zaqar's "next" link.
+func writeListing(ctx *fasthttp.RequestCtx, key, path string, items []any, last string, extra map[string]any) {
+	doc := map[string]any{key: items, "links": []any{}}
+	if len(items) > 0 {
+		doc["links"] = []any{map[string]string{"rel": "next", "href": nextHref(ctx, path, last)}}
+	}
+	for k, v := range extra {
+		doc[k] = v
+	}
+	writeValue(ctx, fasthttp.StatusOK, doc)
+}
+
 func limitText(kind string, max int) string {
 	if kind == "queues" {
 		return "Limit must be at least 1 and no greater than " + strconv.Itoa(max) + "."

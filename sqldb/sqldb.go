@@ -141,11 +141,21 @@ func (db *DB) Rebind(query string) string {
 	return b.String()
 }
 
-// Migrate applies every pending migration found in fsys under the
-// directory named after the dialect (sqlite/, mysql/, postgres/), holding a
-// database lock so that servers starting together migrate once.
+// migrationsFor picks the migrations of the dialect: the directory named
+// after it (sqlite/, mysql/, postgres/) when present, else default/.
+func (db *DB) migrationsFor(fsys fs.FS) (fs.FS, error) {
+	dir := string(db.Dialect)
+	if _, err := fs.Stat(fsys, dir); err != nil {
+		dir = "default"
+	}
+	return fs.Sub(fsys, dir)
+}
+
+// Migrate applies every pending migration for the dialect (see
+// migrationsFor), holding a database lock so that servers starting
+// together migrate once.
 func (db *DB) Migrate(ctx context.Context, fsys fs.FS) (applied []int64, err error) {
-	sub, err := fs.Sub(fsys, string(db.Dialect))
+	sub, err := db.migrationsFor(fsys)
 	if err != nil {
 		return nil, err
 	}
@@ -185,7 +195,7 @@ func (db *DB) Migrate(ctx context.Context, fsys fs.FS) (applied []int64, err err
 
 // SchemaVersion returns the newest applied migration version (0 = none).
 func (db *DB) SchemaVersion(ctx context.Context, fsys fs.FS) (int64, error) {
-	sub, err := fs.Sub(fsys, string(db.Dialect))
+	sub, err := db.migrationsFor(fsys)
 	if err != nil {
 		return 0, err
 	}

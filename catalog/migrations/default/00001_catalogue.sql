@@ -1,5 +1,5 @@
--- Pools, flavors and the queue catalogue. The same schema, in each
--- database's dialect, lives in ../mysql and ../postgres.
+-- Pools, flavors and the queue catalogue, for SQLite and PostgreSQL; the
+-- same schema with MySQL table options is in ../mysql.
 -- +goose Up
 CREATE TABLE flavors (
     name         VARCHAR(64)  NOT NULL,
