@@ -9,13 +9,13 @@ import (
 	"context"
 	"database/sql"
 	"embed"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
 	"strings"
 
 	"github.com/zaqar-go/zaqar/sqldb"
+	"github.com/zaqar-go/zaqar/storage"
 )
 
 //go:embed migrations
@@ -132,26 +132,9 @@ type sqlExecer interface {
 	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
 }
 
-func encodeJSON(m map[string]any) string {
-	if m == nil {
-		return "{}"
-	}
-	b, err := json.Marshal(m)
-	if err != nil {
-		return "{}"
-	}
-	return string(b)
-}
+func encodeJSON(m map[string]any) string { return storage.Metadata(m).Text() }
 
-func decodeJSON(s string) map[string]any {
-	m := map[string]any{}
-	dec := json.NewDecoder(strings.NewReader(s))
-	dec.UseNumber()
-	if err := dec.Decode(&m); err != nil || m == nil {
-		return map[string]any{}
-	}
-	return m
-}
+func decodeJSON(s string) map[string]any { return storage.ParseMetadata(s) }
 
 func nullable(s string) any {
 	if s == "" {

@@ -16,7 +16,6 @@ import (
 	"fmt"
 	"log/slog"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
 
@@ -215,23 +214,6 @@ func nonce() string {
 	return hex.EncodeToString(b[:])
 }
 
-func encodeMeta(m storage.Metadata) string {
-	if m == nil {
-		return "{}"
-	}
-	b, err := json.Marshal(m)
-	if err != nil {
-		return "{}"
-	}
-	return string(b)
-}
+func encodeMeta(m storage.Metadata) string { return m.Text() }
 
-func decodeMeta(raw string) storage.Metadata {
-	m := storage.Metadata{}
-	d := json.NewDecoder(strings.NewReader(raw))
-	d.UseNumber()
-	if d.Decode(&m) != nil || m == nil {
-		return storage.Metadata{}
-	}
-	return m
-}
+func decodeMeta(raw string) storage.Metadata { return storage.ParseMetadata(raw) }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"math"
+	"strings"
 	"time"
 )
 
@@ -202,6 +203,32 @@ func (m Metadata) Matches(filter map[string]string) bool {
 		}
 	}
 	return true
+}
+
+// Text encodes the metadata as a JSON object ("{}" when nil), for stores
+// that keep it as text.
+func (m Metadata) Text() string {
+	if m == nil {
+		return "{}"
+	}
+	b, err := json.Marshal(m)
+	if err != nil {
+		// Metadata comes from decoded JSON, so it always encodes.
+		return "{}"
+	}
+	return string(b)
+}
+
+// ParseMetadata decodes a JSON object with numbers kept as json.Number;
+// anything that is not an object gives empty metadata.
+func ParseMetadata(text string) Metadata {
+	m := Metadata{}
+	d := json.NewDecoder(strings.NewReader(text))
+	d.UseNumber()
+	if d.Decode(&m) != nil || m == nil {
+		return Metadata{}
+	}
+	return m
 }
 
 // Clone returns a shallow copy (nil stays nil).
