@@ -182,3 +182,16 @@ func TestOutageAnswers503AndRecovers(t *testing.T) {
 		t.Fatalf("post after recovery: %d %s", code, body)
 	}
 }
+
+// FuzzParseURI: no URI makes parsing panic.
+func FuzzParseURI(f *testing.F) {
+	for _, s := range []string{"redis://h:1/2?dbid=3", "redis://a,b?master=m", "unix:///s", "rediss://u:p@h", "redis://[::1]:6379", "redis://%zz"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, uri string) {
+		o, err := ParseURI(uri)
+		if err == nil && len(o.Addrs) == 0 {
+			t.Fatalf("%q parsed without an address", uri)
+		}
+	})
+}

@@ -41,3 +41,22 @@ func TestVerify(t *testing.T) {
 		}
 	}
 }
+
+// FuzzVerify: no header values make verification panic or accept a
+// request that was not signed with the key.
+func FuzzVerify(f *testing.F) {
+	f.Add("PUT", "/v2/queues/q/subscriptions/x/confirm", "00", "2030-01-01T00:00:00", "PUT", "/v2/queues/q", "p")
+	f.Add("GET", "/", "", "bad", ",,,", "(", "")
+	f.Fuzz(func(t *testing.T, method, path, sig, expires, methods, paths, project string) {
+		now := time.Date(2029, 1, 1, 0, 0, 0, 0, time.UTC)
+		if Verify("k", method, path, sig, expires, methods, paths, project, now) == nil {
+			exp, err := time.Parse(ExpiresFormat, expires)
+			if err != nil {
+				exp, _ = time.Parse(time.RFC3339, expires)
+			}
+			if sig != Signature("k", split(paths), split(methods), project, exp) {
+				t.Fatalf("accepted a signature that is not the key's")
+			}
+		}
+	})
+}
