@@ -22,12 +22,18 @@ func BenchmarkPost(b *testing.B) {
 		bodies[i] = body
 	}
 	for _, tc := range []struct {
-		name string
-		subs int
-		hold bool
-	}{{"subscribers=0", 0, false}, {"subscribers=3/delivering", 3, false}, {"subscribers=3/held", 3, true}} {
+		name    string
+		subs    int
+		hold    bool
+		workers int
+	}{
+		{"subscribers=0", 0, false, 4},
+		{"subscribers=3/delivering", 3, false, 4},
+		{"subscribers=3/delivering/workers=1", 3, false, 1},
+		{"subscribers=3/held", 3, true, 4},
+	} {
 		b.Run(tc.name, func(b *testing.B) {
-			e := newEnv(b, nil, nil)
+			e := newEnv(b, nil, func(o *Options) { o.Workers = tc.workers })
 			// Receivers only count: the figure is the server's cost.
 			var delivered atomic.Int64
 			release := make(chan struct{})
