@@ -300,7 +300,7 @@ func (l *Log) encodeFrame(records [][]byte, rel []int) ([]byte, []int, error) {
 		sealHeader(frame, len(records), flagCompressed)
 		return frame, nil, nil
 	}
-	frame := make([]byte, headerSize, headerSize+size)
+	frame := getFrame(headerSize + size)[:headerSize]
 	rel = rel[:0]
 	for _, r := range records {
 		frame = binary.AppendUvarint(frame, uint64(len(r)))
@@ -353,6 +353,9 @@ func (l *Log) AppendAt(records [][]byte, pos []Pos) (uint64, error) {
 	}
 	select {
 	case <-req.done:
+		// The flusher has written the frame: its buffer can serve the
+		// next append.
+		putFrame(frame)
 		return req.last, req.err
 	case <-l.flusherDone:
 		// The flusher is gone; a request it never took will never finish.
@@ -363,6 +366,24 @@ func (l *Log) AppendAt(records [][]byte, pos []Pos) (uint64, error) {
 			return 0, ErrClosed
 		}
 	}
+}
+
+// framePool recycles frame buffers: a group's frame is as large as its
+// records, and allocating (and zeroing) one per append showed in profiles.
+var framePool sync.Pool
+
+func getFrame(size int) []byte {
+	if b, ok := framePool.Get().(*[]byte); ok && cap(*b) >= size {
+		return (*b)[:size]
+	}
+	return make([]byte, size)
+}
+
+func putFrame(b []byte) {
+	if cap(b) > 4<<20 {
+		return // keep the pool from pinning rare huge frames
+	}
+	framePool.Put(&b)
 }
 
 // flusher is the only writer of the active segment: it drains every queued
@@ -440,9 +461,17 @@ func (l *Log) writeGroup(batch []*appendReq, buf *[]byte) error {
 				}
 			}
 		}
-		*buf = append(*buf, r.frame...)
+		if len(batch) > 1 {
+			*buf = append(*buf, r.frame...)
+		}
 	}
-	if _, err := l.file.Write(*buf); err != nil {
+	// A single frame (the usual case: one writer per log) is written as
+	// is rather than copied into the group buffer.
+	out := *buf
+	if len(batch) == 1 {
+		out = batch[0].frame
+	}
+	if _, err := l.file.Write(out); err != nil {
 		// A partial write leaves a torn frame: truncate back so the next
 		// group starts on a frame boundary.
 		_ = l.file.Truncate(l.size)
@@ -456,12 +485,12 @@ func (l *Log) writeGroup(batch []*appendReq, buf *[]byte) error {
 	} else {
 		l.dirty = true
 	}
-	l.size += int64(len(*buf))
+	l.size += int64(len(out))
 	l.lastIdx = next - 1
 	l.segments[len(l.segments)-1].last = l.lastIdx
 	l.groups.Add(1)
 	l.records.Add(next - start)
-	l.bytes.Add(uint64(len(*buf)))
+	l.bytes.Add(uint64(len(out)))
 	return nil
 }
 
