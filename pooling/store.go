@@ -104,8 +104,6 @@ func (s *Store) DeleteQueue(ctx context.Context, project, queue string) error {
 // ListQueues pages through the catalogue (one merged, name-ordered listing
 // over all pools), reading each queue's metadata from its pool. Virtual-pool queues are merged in by name.
 func (s *Store) ListQueues(ctx context.Context, project string, opts storage.ListQueuesOptions) ([]storage.QueueInfo, error) {
-	var out []storage.QueueInfo
-	marker := opts.Marker
 	var virtual []storage.QueueInfo
 	if s.o.Default != nil {
 		vo := opts
@@ -116,40 +114,26 @@ func (s *Store) ListQueues(ctx context.Context, project string, opts storage.Lis
 		}
 		virtual = v
 	}
-	for len(out) < opts.Limit {
-		names, err := s.cat.ListQueues(ctx, project, marker, opts.Limit)
-		if err != nil {
-			return nil, unavailable(err)
-		}
-		for _, name := range names {
-			marker = name
-			if opts.Name != "" && !strings.Contains(name, opts.Name) {
-				continue
-			}
+	out, err := storage.PageQueues(opts,
+		func(marker string, n int) ([]string, error) {
+			names, err := s.cat.ListQueues(ctx, project, marker, n)
+			return names, unavailable(err)
+		},
+		func(names []string) ([]storage.Metadata, error) {
 			// Read the metadata even for a plain listing: an entry kept
 			// for subscriptions may outlive its queue.
-			meta, err := s.GetQueueMetadata(ctx, project, name)
-			if errors.Is(err, storage.ErrQueueNotFound) {
-				continue
+			metas := make([]storage.Metadata, len(names))
+			for i, name := range names {
+				meta, err := s.GetQueueMetadata(ctx, project, name)
+				if err != nil && !errors.Is(err, storage.ErrQueueNotFound) {
+					return nil, err
+				}
+				metas[i] = meta
 			}
-			if err != nil {
-				return nil, err
-			}
-			if !meta.Matches(opts.Filter) {
-				continue
-			}
-			info := storage.QueueInfo{Name: name}
-			if opts.Detailed {
-				info.Metadata = meta
-			}
-			out = append(out, info)
-			if len(out) == opts.Limit {
-				break
-			}
-		}
-		if len(names) < opts.Limit {
-			break
-		}
+			return metas, nil
+		})
+	if err != nil {
+		return nil, err
 	}
 	if len(virtual) > 0 {
 		out = mergeByName(out, virtual, opts)

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"sort"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -68,55 +67,32 @@ func (s *Store) DeleteQueue(ctx context.Context, project, queue string) error {
 }
 
 func (s *Store) ListQueues(ctx context.Context, project string, opts storage.ListQueuesOptions) ([]storage.QueueInfo, error) {
-	var out []storage.QueueInfo
-	marker := opts.Marker
-	for len(out) < opts.Limit {
-		min := "-"
-		if marker != "" {
-			min = "(" + marker
-		}
-		names, err := s.rdb.ZRangeByLex(ctx, s.projectIndex(project), &redis.ZRangeBy{Min: min, Max: "+", Count: int64(opts.Limit)}).Result()
-		if err != nil {
-			return nil, s.fail(err)
-		}
-		if len(names) == 0 {
-			break
-		}
-		p := s.rdb.Pipeline()
-		metas := make([]*redis.StringCmd, len(names))
-		for i, n := range names {
-			metas[i] = p.HGet(ctx, s.qk(project, n).q, "meta")
-		}
-		if _, err := p.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
-			return nil, s.fail(err)
-		}
-		for i, n := range names {
-			marker = n
-			raw, err := metas[i].Result()
-			if err != nil {
-				continue // deleted meanwhile
+	return storage.PageQueues(opts,
+		func(marker string, n int) ([]string, error) {
+			min := "-"
+			if marker != "" {
+				min = "(" + marker
 			}
-			if opts.Name != "" && !strings.Contains(n, opts.Name) {
-				continue
+			names, err := s.rdb.ZRangeByLex(ctx, s.projectIndex(project), &redis.ZRangeBy{Min: min, Max: "+", Count: int64(n)}).Result()
+			return names, s.fail(err)
+		},
+		func(names []string) ([]storage.Metadata, error) {
+			p := s.rdb.Pipeline()
+			cmds := make([]*redis.StringCmd, len(names))
+			for i, n := range names {
+				cmds[i] = p.HGet(ctx, s.qk(project, n).q, "meta")
 			}
-			meta := decodeMeta(raw)
-			if !meta.Matches(opts.Filter) {
-				continue
+			if _, err := p.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
+				return nil, s.fail(err)
 			}
-			info := storage.QueueInfo{Name: n}
-			if opts.Detailed {
-				info.Metadata = meta
+			metas := make([]storage.Metadata, len(names))
+			for i, c := range cmds {
+				if raw, err := c.Result(); err == nil {
+					metas[i] = decodeMeta(raw) // else deleted meanwhile: nil
+				}
 			}
-			out = append(out, info)
-			if len(out) == opts.Limit {
-				break
-			}
-		}
-		if len(names) < opts.Limit {
-			break
-		}
-	}
-	return out, nil
+			return metas, nil
+		})
 }
 
 func (s *Store) CountQueues(ctx context.Context, project string) (int64, error) {

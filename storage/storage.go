@@ -256,6 +256,44 @@ type ListQueuesOptions struct {
 	Filter map[string]string
 }
 
+// PageQueues builds a ListQueues answer for stores that keep a
+// name-ordered index of queues apart from their metadata: names returns
+// up to n names after marker, in order; meta returns each name's metadata,
+// nil for a queue that no longer exists. It applies Name, Filter, Limit
+// and Detailed as the contract says.
+func PageQueues(opts ListQueuesOptions, names func(marker string, n int) ([]string, error),
+	meta func(names []string) ([]Metadata, error)) ([]QueueInfo, error) {
+	var out []QueueInfo
+	marker := opts.Marker
+	for len(out) < opts.Limit {
+		page, err := names(marker, opts.Limit)
+		if err != nil || len(page) == 0 {
+			return out, err
+		}
+		metas, err := meta(page)
+		if err != nil {
+			return nil, err
+		}
+		for i, name := range page {
+			marker = name
+			if metas[i] == nil || (opts.Name != "" && !strings.Contains(name, opts.Name)) || !metas[i].Matches(opts.Filter) {
+				continue
+			}
+			info := QueueInfo{Name: name}
+			if opts.Detailed {
+				info.Metadata = metas[i]
+			}
+			if out = append(out, info); len(out) == opts.Limit {
+				break
+			}
+		}
+		if len(page) < opts.Limit {
+			break
+		}
+	}
+	return out, nil
+}
+
 // QueueInfo is one entry of a queue listing.
 type QueueInfo struct {
 	Name     string
