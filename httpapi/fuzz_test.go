@@ -10,6 +10,7 @@ import (
 
 	"github.com/valyala/fasthttp"
 
+	"github.com/zaqar-go/zaqar/catalog"
 	"github.com/zaqar-go/zaqar/engine"
 	"github.com/zaqar-go/zaqar/wal"
 )
@@ -135,5 +136,40 @@ func FuzzSubscriptionBody(f *testing.F) {
 	f.Fuzz(func(t *testing.T, body []byte) {
 		serveFuzz(t, "POST", "/v2/queues/fzs/subscriptions", "application/json", body)
 		serveFuzz(t, "PUT", "/v2/queues/fzs/subscriptions/x/confirm", "application/json", body)
+	})
+}
+
+// FuzzPoolBodies: pool and flavor documents never panic the validators,
+// and what they accept is within Zaqar's schema.
+func FuzzPoolBodies(f *testing.F) {
+	for _, s := range []string{`{"weight": 100, "uri": "badger:///x", "flavor": "f", "options": {}}`, `{"weight": -1}`,
+		`{"weight": 1e40, "uri": 5}`, `{"pool_list": ["a", 1]}`, `{"pool_list": []}`, `{"group": "g"}`, `{"flavor": null}`} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		var doc map[string]any
+		if numberAPI.Unmarshal(body, &doc) != nil || doc == nil {
+			return
+		}
+		var ctx fasthttp.RequestCtx
+		var u catalog.PoolUpdate
+		if poolFields(&ctx, doc, &u) {
+			if u.Weight != nil && (*u.Weight < 0 || *u.Weight > 1<<32-1) {
+				t.Fatalf("weight %d accepted", *u.Weight)
+			}
+			if u.URI != nil && (len(*u.URI) > 255 || *u.URI == "") {
+				t.Fatalf("uri %q accepted", *u.URI)
+			}
+		} else if ctx.Response.StatusCode() != fasthttp.StatusBadRequest {
+			t.Fatalf("rejected with status %d", ctx.Response.StatusCode())
+		}
+		var ctx2 fasthttp.RequestCtx
+		if names, ok := poolList(&ctx2, doc); ok {
+			for _, n := range names {
+				if n == "" || len(n) > maxPoolNameLength {
+					t.Fatalf("pool name %q accepted", n)
+				}
+			}
+		}
 	})
 }
