@@ -4,6 +4,7 @@
 //
 //	zaqar-bench [flags]                 run a workload (see -h)
 //	zaqar-bench compare A.json B.json   compare two --json results
+//	zaqar-bench sink --bind ADDR        a webhook receiver that counts deliveries
 package main
 
 import (
@@ -181,6 +182,9 @@ func isSet(fs *flag.FlagSet, names ...string) bool {
 func run(args []string, stdout, stderr io.Writer) int {
 	if len(args) > 0 && args[0] == "compare" {
 		return compare(args[1:], stdout, stderr)
+	}
+	if len(args) > 0 && args[0] == "sink" {
+		return sink(args[1:], stdout, stderr, nil)
 	}
 	o := newOptions(stderr)
 	if err := o.parse(args); err != nil {
