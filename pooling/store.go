@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/zaqar-go/zaqar/catalog"
 	"github.com/zaqar-go/zaqar/storage"
 )
 
@@ -54,8 +55,10 @@ func (s *Store) SetQueueMetadata(ctx context.Context, project, queue string, met
 		return st.SetQueueMetadata(ctx, project, queue, meta)
 	}
 	if newFlavor != "" {
-		if _, err := s.cat.GetFlavor(ctx, project, newFlavor); err != nil {
+		if _, err := s.cat.GetFlavor(ctx, project, newFlavor); errors.Is(err, catalog.ErrFlavorNotFound) {
 			return &storage.FlavorNotFoundError{Flavor: newFlavor}
+		} else if err != nil {
+			return unavailable(err)
 		}
 	}
 	if err := s.cat.Deregister(ctx, project, queue); err != nil {
