@@ -34,8 +34,14 @@ func TestParseURI(t *testing.T) {
 	if err != nil || o.Addrs[0] != "/run/redis.sock" || o.Dialer == nil {
 		t.Fatalf("socket: %+v %v", o, err)
 	}
-	if o, err := ParseURI("rediss://h:6380"); err != nil || o.TLSConfig == nil {
+	if o, err := ParseURI("rediss://h:6380"); err != nil || o.TLSConfig == nil || o.TLSConfig.ServerName != "h" {
 		t.Fatalf("tls: %+v %v", o, err)
+	}
+	if o, err := ParseURI("redis://[::1]"); err != nil || o.Addrs[0] != "[::1]:6379" {
+		t.Fatalf("ipv6 without port: %+v %v", o, err)
+	}
+	if o, err := ParseURI("redis://[::1]:6380,h2"); err != nil || o.Addrs[0] != "[::1]:6380" || o.Addrs[1] != "h2:6379" {
+		t.Fatalf("ipv6 in a host list: %+v %v", o, err)
 	}
 	for _, bad := range []string{"mongodb://x", "redis://h/notanumber", "redis://h?socket_timeout=-1", "redis://h?master=m&cluster=true", "redis://"} {
 		if _, err := ParseURI(bad); err == nil {

@@ -133,10 +133,11 @@ func (s *Store) QueueStats(ctx context.Context, project, queue string) (storage.
 	st.Claimed, _ = v[2].(int64)
 	st.Free = st.Total - st.Claimed
 	if st.Total > 0 {
-		oc, _ := strconv.ParseInt(v[4].(string), 10, 64)
-		nc, _ := strconv.ParseInt(v[6].(string), 10, 64)
-		st.Oldest = &storage.MessageStat{ID: v[3].(string), Created: time.UnixMilli(oc)}
-		st.Newest = &storage.MessageStat{ID: v[5].(string), Created: time.UnixMilli(nc)}
+		str := func(i int) string { x, _ := v[i].(string); return x }
+		oc, _ := strconv.ParseInt(str(4), 10, 64)
+		nc, _ := strconv.ParseInt(str(6), 10, 64)
+		st.Oldest = &storage.MessageStat{ID: str(3), Created: time.UnixMilli(oc)}
+		st.Newest = &storage.MessageStat{ID: str(5), Created: time.UnixMilli(nc)}
 	}
 	return st, nil
 }
