@@ -23,7 +23,7 @@ func TestParseURI(t *testing.T) {
 		t.Fatalf("single: %+v %v", o, err)
 	}
 	o, err = ParseURI("redis://h1:26379,h2?master=mymaster&dbid=2")
-	if err != nil || o.MasterName != "mymaster" || len(o.Addrs) != 2 || o.Addrs[1] != "h2:6379" || o.DB != 2 {
+	if err != nil || o.MasterName != "mymaster" || len(o.Addrs) != 2 || o.Addrs[1] != "h2:26379" || o.DB != 2 {
 		t.Fatalf("sentinel: %+v %v", o, err)
 	}
 	o, err = ParseURI("redis://h1:7000,h2:7001?cluster=true")

@@ -71,9 +71,13 @@ func ParseURI(uri string) (*redis.UniversalOptions, error) {
 			return d.DialContext(ctx, "unix", addr)
 		}
 	} else {
+		port := "6379"
+		if q.Get("master") != "" {
+			port = "26379" // the hosts are Sentinels
+		}
 		for _, h := range strings.Split(u.Host, ",") {
 			if _, _, err := net.SplitHostPort(h); err != nil {
-				h = net.JoinHostPort(strings.Trim(h, "[]"), "6379")
+				h = net.JoinHostPort(strings.Trim(h, "[]"), port)
 			}
 			o.Addrs = append(o.Addrs, h)
 		}
