@@ -2,6 +2,7 @@ package redisstore
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"net"
 	"strings"
@@ -164,7 +165,9 @@ func TestOutageAnswers503AndRecovers(t *testing.T) {
 		{"PUT", "/v2/queues/other", ""},
 	} {
 		code, body := do(rq[0], rq[1], rq[2])
-		if code != 503 || !strings.Contains(body, `"title":"Service temporarily unavailable"`) {
+		var doc struct{ Title, Description string }
+		if code != 503 || json.Unmarshal([]byte(body), &doc) != nil ||
+			doc.Title != "Service temporarily unavailable" || doc.Description == "" {
 			t.Fatalf("%s %s during the outage: %d %s", rq[0], rq[1], code, body)
 		}
 	}
