@@ -43,7 +43,7 @@ fuzz:
 
 ## bench: Go benchmarks of every layer
 bench:
-	$(GO) test -run '^$$' -bench . -benchmem -benchtime=2000x ./wal/ ./engine/ ./httpapi/ ./loadgen/ ./notify/
+	$(GO) test -run '^$$' -bench . -benchmem -benchtime=2000x ./wal/ ./engine/ ./httpapi/ ./loadgen/ ./notify/ ./redisstore/
 
 ## bench-server: start our server on a temp dir and run zaqar-bench's default profile against it
 bench-server: build

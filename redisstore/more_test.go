@@ -2,6 +2,7 @@ package redisstore
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"net"
 	"strings"
@@ -23,7 +24,7 @@ func TestParseURI(t *testing.T) {
 		t.Fatalf("single: %+v %v", o, err)
 	}
 	o, err = ParseURI("redis://h1:26379,h2?master=mymaster&dbid=2")
-	if err != nil || o.MasterName != "mymaster" || len(o.Addrs) != 2 || o.Addrs[1] != "h2:6379" || o.DB != 2 {
+	if err != nil || o.MasterName != "mymaster" || len(o.Addrs) != 2 || o.Addrs[1] != "h2:26379" || o.DB != 2 {
 		t.Fatalf("sentinel: %+v %v", o, err)
 	}
 	o, err = ParseURI("redis://h1:7000,h2:7001?cluster=true")
@@ -34,8 +35,14 @@ func TestParseURI(t *testing.T) {
 	if err != nil || o.Addrs[0] != "/run/redis.sock" || o.Dialer == nil {
 		t.Fatalf("socket: %+v %v", o, err)
 	}
-	if o, err := ParseURI("rediss://h:6380"); err != nil || o.TLSConfig == nil {
+	if o, err := ParseURI("rediss://h:6380"); err != nil || o.TLSConfig == nil || o.TLSConfig.ServerName != "h" {
 		t.Fatalf("tls: %+v %v", o, err)
+	}
+	if o, err := ParseURI("redis://[::1]"); err != nil || o.Addrs[0] != "[::1]:6379" {
+		t.Fatalf("ipv6 without port: %+v %v", o, err)
+	}
+	if o, err := ParseURI("redis://[::1]:6380,h2"); err != nil || o.Addrs[0] != "[::1]:6380" || o.Addrs[1] != "h2:6379" {
+		t.Fatalf("ipv6 in a host list: %+v %v", o, err)
 	}
 	for _, bad := range []string{"mongodb://x", "redis://h/notanumber", "redis://h?socket_timeout=-1", "redis://h?master=m&cluster=true", "redis://"} {
 		if _, err := ParseURI(bad); err == nil {
@@ -158,7 +165,9 @@ func TestOutageAnswers503AndRecovers(t *testing.T) {
 		{"PUT", "/v2/queues/other", ""},
 	} {
 		code, body := do(rq[0], rq[1], rq[2])
-		if code != 503 || !strings.Contains(body, `"title":"Service temporarily unavailable"`) {
+		var doc struct{ Title, Description string }
+		if code != 503 || json.Unmarshal([]byte(body), &doc) != nil ||
+			doc.Title != "Service temporarily unavailable" || doc.Description == "" {
 			t.Fatalf("%s %s during the outage: %d %s", rq[0], rq[1], code, body)
 		}
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"sort"
 	"strconv"
 	"time"
@@ -21,15 +22,12 @@ const dlqHoldTTL = 60
 // ---- queues
 
 func (s *Store) CreateQueue(ctx context.Context, project, queue string, meta storage.Metadata) (bool, error) {
-	k := s.qk(project, queue)
-	p := s.rdb.Pipeline()
-	p.ZAdd(ctx, s.projectIndex(project), redis.Z{Member: queue})
-	p.ZAdd(ctx, s.allIndex(), redis.Z{Member: member(project, queue)})
-	set := p.HSetNX(ctx, k.q, "meta", encodeMeta(meta))
-	if _, err := p.Exec(ctx); err != nil {
-		return false, s.fail(err)
+	res, err := s.indexedRun(ctx, project, queue, createQueueScript, s.qk(project, queue).list(), nil, metaArgs(meta)...)
+	if err != nil {
+		return false, err
 	}
-	return set.Val(), nil
+	n, err := res.Int()
+	return n == 1, s.fail(err)
 }
 
 func (s *Store) GetQueueMetadata(ctx context.Context, project, queue string) (storage.Metadata, error) {
@@ -44,7 +42,7 @@ func (s *Store) GetQueueMetadata(ctx context.Context, project, queue string) (st
 }
 
 func (s *Store) SetQueueMetadata(ctx context.Context, project, queue string, meta storage.Metadata) error {
-	n, err := setMetaScript.Run(ctx, s.rdb, s.qk(project, queue).list(), encodeMeta(meta)).Int()
+	n, err := setMetaScript.Run(ctx, s.rdb, s.qk(project, queue).list(), metaArgs(meta)...).Int()
 	if err != nil {
 		return s.fail(err)
 	}
@@ -57,13 +55,11 @@ func (s *Store) SetQueueMetadata(ctx context.Context, project, queue string, met
 // DeleteQueue removes the queue, its messages and claims; subscriptions
 // stay (storage contract).
 func (s *Store) DeleteQueue(ctx context.Context, project, queue string) error {
-	k := s.qk(project, queue)
-	p := s.rdb.TxPipeline()
-	p.Del(ctx, k.q, k.m, k.ids, k.c)
-	if _, err := p.Exec(ctx); err != nil {
-		return s.fail(err)
-	}
-	return s.fail(s.rdb.ZRem(ctx, s.projectIndex(project), queue).Err())
+	p := s.rdb.Pipeline()
+	p.Del(ctx, s.qk(project, queue).list()...)
+	p.ZRem(ctx, s.projectIndex(project), queue)
+	_, err := p.Exec(ctx)
+	return s.fail(err)
 }
 
 func (s *Store) ListQueues(ctx context.Context, project string, opts storage.ListQueuesOptions) ([]storage.QueueInfo, error) {
@@ -113,10 +109,11 @@ func (s *Store) QueueStats(ctx context.Context, project, queue string) (storage.
 	st.Claimed, _ = v[2].(int64)
 	st.Free = st.Total - st.Claimed
 	if st.Total > 0 {
-		oc, _ := strconv.ParseInt(v[4].(string), 10, 64)
-		nc, _ := strconv.ParseInt(v[6].(string), 10, 64)
-		st.Oldest = &storage.MessageStat{ID: v[3].(string), Created: time.UnixMilli(oc)}
-		st.Newest = &storage.MessageStat{ID: v[5].(string), Created: time.UnixMilli(nc)}
+		str := func(i int) string { x, _ := v[i].(string); return x }
+		oc, _ := strconv.ParseInt(str(4), 10, 64)
+		nc, _ := strconv.ParseInt(str(6), 10, 64)
+		st.Oldest = &storage.MessageStat{ID: str(3), Created: time.UnixMilli(oc)}
+		st.Newest = &storage.MessageStat{ID: str(5), Created: time.UnixMilli(nc)}
 	}
 	return st, nil
 }
@@ -132,7 +129,7 @@ func (s *Store) PurgeQueue(ctx context.Context, project, queue string, opts stor
 	}
 	var doomed []string
 	if opts.Messages {
-		doomed = append(doomed, k.m, k.ids, k.c)
+		doomed = append(doomed, k.m, k.ids, k.c, k.x, k.cx)
 	}
 	if opts.Subscriptions {
 		doomed = append(doomed, s.subKeys(project, queue)...)
@@ -343,44 +340,34 @@ func (s *Store) PopMessages(ctx context.Context, project, queue string, n int) (
 
 // ---- claims
 
+// CreateClaim is one script run: the dead letter policy is read inside
+// it, from fields kept next to the metadata.
 func (s *Store) CreateClaim(ctx context.Context, project, queue string, opts storage.ClaimOptions) (storage.Claim, error) {
-	k := s.qk(project, queue)
-	var maxClaims int64
-	var dlq string
-	var dlqTTL int64
-	if raw, err := s.rdb.HGet(ctx, k.q, "meta").Result(); err == nil {
-		meta := decodeMeta(raw)
-		if n, ok := meta.Int(storage.MetaMaxClaimCount); ok && n > 0 {
-			if d, ok := meta.String(storage.MetaDeadLetterQueue); ok && d != "" {
-				maxClaims, dlq = n, d
-				dlqTTL, _ = meta.Int(storage.MetaDeadLetterTTL)
-			}
-		}
-	} else if errors.Is(err, redis.Nil) {
-		return storage.Claim{}, nil
-	} else {
-		return storage.Claim{}, s.fail(err)
-	}
 	claimID := uuid.NewString()
 	now := s.now()
-	v, err := claimScript.Run(ctx, s.rdb, k.list(), now, claimID, opts.TTL, opts.Grace, opts.Limit,
-		maxClaims, uuid.NewString(), dlqHoldTTL).Slice()
+	v, err := claimScript.Run(ctx, s.rdb, s.qk(project, queue).list(), now, claimID, opts.TTL, opts.Grace, opts.Limit,
+		uuid.NewString(), dlqHoldTTL).Slice()
 	if err != nil {
 		return storage.Claim{}, s.fail(err)
 	}
-	split := len(v)
+	split := -1
 	for i, x := range v {
 		if x == "--" {
 			split = i
 			break
 		}
 	}
+	if split < 0 || split+2 >= len(v) {
+		return storage.Claim{}, nil // no such queue
+	}
 	taken, _, err := pairs(v[:split], now)
 	if err != nil {
 		return storage.Claim{}, err
 	}
-	if split+1 < len(v) {
-		moving, _, err := pairs(v[split+1:], now)
+	if split+3 < len(v) {
+		dlq, _ := v[split+1].(string)
+		dlqTTL, _ := strconv.ParseInt(fmt.Sprint(v[split+2]), 10, 64)
+		moving, _, err := pairs(v[split+3:], now)
 		if err != nil {
 			return storage.Claim{}, err
 		}
@@ -623,7 +610,7 @@ func (s *Store) Sweep(ctx context.Context) (int64, error) {
 			continue
 		}
 		keys := append(s.qk(project, queue).list(), s.subKeys(project, queue)...)
-		v, err := sweepScript.Run(ctx, s.rdb, keys, now, 1000).Slice()
+		v, err := sweepScript.Run(ctx, s.rdb, keys, now, s.o.SweepBatch).Slice()
 		if err != nil {
 			return removed, s.fail(err)
 		}

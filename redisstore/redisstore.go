@@ -36,6 +36,10 @@ type Options struct {
 	SweepInterval time.Duration
 	// SweepQueues bounds the queues visited per sweep (default 200).
 	SweepQueues int
+	// SweepBatch bounds the expired messages, claims and subscriptions
+	// removed from one queue per sweep (default 1000), so one script never
+	// blocks Redis for long; the rest goes on the next sweeps.
+	SweepBatch int
 }
 
 // Store is the Redis message store.
@@ -72,6 +76,9 @@ func Open(uri string, o Options) (*Store, error) {
 	}
 	if o.SweepQueues <= 0 {
 		o.SweepQueues = 200
+	}
+	if o.SweepBatch <= 0 {
+		o.SweepBatch = 1000
 	}
 	logOnce.Do(func() { redis.SetLogger(driverLogger{o.Logger}) })
 	s := &Store{rdb: redis.NewUniversalClient(uo), o: o, log: o.Logger, stop: make(chan struct{})}
@@ -118,7 +125,7 @@ func (s *Store) now() int64 { return s.o.Clock().UnixMilli() }
 
 // keys
 
-type queueKeys struct{ q, m, ids, c string }
+type queueKeys struct{ q, m, ids, c, x, cx string }
 
 func (s *Store) tag(project, queue string) string {
 	return "{" + s.o.Prefix + ":" + strconv.Itoa(len(project)) + ":" + project + "/" + queue + "}"
@@ -126,14 +133,15 @@ func (s *Store) tag(project, queue string) string {
 
 func (s *Store) qk(project, queue string) queueKeys {
 	t := s.tag(project, queue)
-	return queueKeys{q: t + ":q", m: t + ":m", ids: t + ":ids", c: t + ":c"}
+	return queueKeys{q: t + ":q", m: t + ":m", ids: t + ":ids", c: t + ":c", x: t + ":x", cx: t + ":cx"}
 }
 
-func (k queueKeys) list() []string { return []string{k.q, k.m, k.ids, k.c} }
+// list is the KEYS order of the queue scripts (scripts.go).
+func (k queueKeys) list() []string { return []string{k.q, k.m, k.ids, k.c, k.x, k.cx} }
 
 func (s *Store) subKeys(project, queue string) []string {
 	t := s.tag(project, queue)
-	return []string{t + ":s", t + ":so", t + ":sx"}
+	return []string{t + ":s", t + ":so", t + ":sx", t + ":se"}
 }
 
 // projectIndex lists a project's queues (lexicographic zset); allIndex
@@ -215,5 +223,20 @@ func nonce() string {
 }
 
 func encodeMeta(m storage.Metadata) string { return m.Text() }
+
+// metaArgs are the ARGV of createQueue and setMeta: the metadata and the
+// dead letter policy it sets, with the engine's reading of it (a policy
+// needs both a positive max claim count and a queue name).
+func metaArgs(m storage.Metadata) []any {
+	var maxc, ttl int64
+	var dlq string
+	if n, ok := m.Int(storage.MetaMaxClaimCount); ok && n > 0 {
+		if d, ok := m.String(storage.MetaDeadLetterQueue); ok && d != "" {
+			maxc, dlq = n, d
+			ttl, _ = m.Int(storage.MetaDeadLetterTTL)
+		}
+	}
+	return []any{encodeMeta(m), maxc, dlq, ttl}
+}
 
 func decodeMeta(raw string) storage.Metadata { return storage.ParseMetadata(raw) }

@@ -24,9 +24,15 @@ var (
 // whose keys are removed when the test ends.
 func open(t testing.TB, clock storage.Clock) *Store {
 	t.Helper()
+	return openWith(t, Options{Clock: clock, SweepInterval: -1})
+}
+
+func openWith(t testing.TB, o Options) *Store {
+	t.Helper()
 	uri := testenv.RedisURI(t)
 	prefix := fmt.Sprintf("zqtest-%d-%d", runID, seq.Add(1))
-	s, err := Open(uri, Options{Clock: clock, Logger: quiet, Prefix: prefix, SweepInterval: -1})
+	o.Prefix, o.Logger = prefix, quiet
+	s, err := Open(uri, o)
 	if err != nil {
 		t.Fatal(err)
 	}

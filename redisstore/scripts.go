@@ -13,28 +13,17 @@ import "github.com/redis/go-redis/v9"
 //	         ci claim id, ce claim expires
 //	claim:   t ttl, g grace, u updated, e expires, ids
 //
-// KEYS for queue scripts: 1 queue hash (meta, seq), 2 messages hash,
-// 3 ids zset (score = seq), 4 claims hash.
+// KEYS for queue scripts: 1 queue hash (meta, seq, and the dead letter
+// policy maxc, dlq, dlqttl copied out of meta so a claim needs no JSON
+// parsing and no extra round trip), 2 messages hash, 3 ids zset (score =
+// seq), 4 claims hash, 5 message expiry zset (score = expires), 6 claim
+// expiry zset. The expiry zsets let the sweeper find expired data without
+// walking live data.
 
 const luaHelpers = `
 local function live(m, now) return m.e > now end
 local function held(m, now) return m.ci ~= "" and m.ce > now end
 local function free(m, now) return live(m, now) and not held(m, now) and m.d <= now end
--- each calls fn(id, record) for the queue's messages in FIFO order, a
--- window at a time, until fn returns false.
-local function each(window, fn)
-  local after = '-inf'
-  while true do
-    local ids = redis.call('ZRANGEBYSCORE', KEYS[3], after, '+inf', 'LIMIT', 0, window)
-    if #ids == 0 then return end
-    local recs = redis.call('HMGET', KEYS[2], unpack(ids))
-    for i, id in ipairs(ids) do
-      if recs[i] and fn(id, recs[i]) == false then return end
-    end
-    if #ids < window then return end
-    after = '(' .. redis.call('ZSCORE', KEYS[3], ids[#ids])
-  end
-end
 `
 
 // post: ARGV now, client, then per message body, ttl, delay, checksum,
@@ -56,6 +45,7 @@ for i = 0, n - 1 do
   redis.call('HSET', KEYS[2], id, cjson.encode({s = seq, b = ARGV[a], t = ttl, c = now, e = now + ttl * 1000,
     d = d, cl = ARGV[2], ck = ARGV[a + 3], cc = 0, ci = "", ce = 0}))
   redis.call('ZADD', KEYS[3], seq, id)
+  redis.call('ZADD', KEYS[5], now + ttl * 1000, id)
   ids[#ids + 1] = id
 end
 return ids
@@ -74,43 +64,61 @@ end
 return out
 `)
 
-// claim: ARGV now, claim id, ttl, grace, limit, max claim count (0 =
-// none), hold id, hold ttl. Takes up to limit free messages in FIFO
-// order; with a max claim count, messages claimed that often are held
-// under the hold id instead (for the dead letter move). Returns
-// {taken records..., "--", moving records...} with ids.
+// claim: ARGV now, claim id, ttl, grace, limit, hold id, hold ttl.
+// Takes up to limit free messages in FIFO order; under a dead letter
+// policy, messages claimed max claim count times are held under the hold
+// id instead (for the move to the dead letter queue). Returns {} when the
+// queue does not exist, else {taken id, record..., "--", dead letter
+// queue, its ttl, moving id, record...}.
 var claimScript = redis.NewScript(luaHelpers + `
 local now, cid, ttl, grace = tonumber(ARGV[1]), ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
-local limit, maxc, hold, holdttl = tonumber(ARGV[5]), tonumber(ARGV[6]), ARGV[7], tonumber(ARGV[8])
-if redis.call('HEXISTS', KEYS[1], 'meta') == 0 then return {} end
+local limit, hold, holdttl = tonumber(ARGV[5]), ARGV[6], tonumber(ARGV[7])
+local pol = redis.call('HMGET', KEYS[1], 'meta', 'maxc', 'dlq', 'dlqttl')
+if not pol[1] then return {} end
+local maxc = tonumber(pol[2]) or 0
 local taken, moving, tids = {}, {}, {}
+local after = '-inf'
 local picked = 0
-if limit > 0 then
-  each(200, function(id, raw)
-    local m = cjson.decode(raw)
-    if not free(m, now) then return true end
-    picked = picked + 1
-    if maxc > 0 and m.cc >= maxc then
-      m.ci, m.ce = hold, now + holdttl * 1000
-      local enc = cjson.encode(m)
-      redis.call('HSET', KEYS[2], id, enc)
-      moving[#moving + 1] = id; moving[#moving + 1] = enc
-    else
-      m.ci, m.ce, m.cc = cid, now + ttl * 1000, m.cc + 1
-      local untl = now + (ttl + grace) * 1000
-      if m.e < untl then m.e, m.t = untl, ttl + grace end
-      local enc = cjson.encode(m)
-      redis.call('HSET', KEYS[2], id, enc)
-      taken[#taken + 1] = id; taken[#taken + 1] = enc
-      tids[#tids + 1] = id
+while picked < limit do
+  local ids = redis.call('ZRANGEBYSCORE', KEYS[3], after, '+inf', 'LIMIT', 0, 200)
+  if #ids == 0 then break end
+  local recs = redis.call('HMGET', KEYS[2], unpack(ids))
+  for i, id in ipairs(ids) do
+    if picked >= limit then break end
+    if recs[i] then
+      local m = cjson.decode(recs[i])
+      if free(m, now) then
+        picked = picked + 1
+        if maxc > 0 and m.cc >= maxc then
+          m.ci, m.ce = hold, now + holdttl * 1000
+          local enc = cjson.encode(m)
+          redis.call('HSET', KEYS[2], id, enc)
+          moving[#moving + 1] = id; moving[#moving + 1] = enc
+        else
+          m.ci, m.ce, m.cc = cid, now + ttl * 1000, m.cc + 1
+          local untl = now + (ttl + grace) * 1000
+          if m.e < untl then
+            m.e, m.t = untl, ttl + grace
+            redis.call('ZADD', KEYS[5], m.e, id)
+          end
+          local enc = cjson.encode(m)
+          redis.call('HSET', KEYS[2], id, enc)
+          taken[#taken + 1] = id; taken[#taken + 1] = enc
+          tids[#tids + 1] = id
+        end
+      end
     end
-    return picked < limit
-  end)
+  end
+  if #ids < 200 then break end
+  after = '(' .. redis.call('ZSCORE', KEYS[3], ids[#ids])
 end
 if #tids > 0 then
   redis.call('HSET', KEYS[4], cid, cjson.encode({t = ttl, g = grace, u = now, e = now + ttl * 1000, ids = tids}))
+  redis.call('ZADD', KEYS[6], now + ttl * 1000, cid)
 end
 taken[#taken + 1] = '--'
+taken[#taken + 1] = pol[3] or ''
+taken[#taken + 1] = pol[4] or '0'
 for _, v in ipairs(moving) do taken[#taken + 1] = v end
 return taken
 `)
@@ -145,6 +153,7 @@ local c = cjson.decode(raw)
 if c.e <= now then return 0 end
 c.t, c.g, c.u, c.e = ttl, grace, now, now + ttl * 1000
 redis.call('HSET', KEYS[4], cid, cjson.encode(c))
+redis.call('ZADD', KEYS[6], c.e, cid)
 if #c.ids == 0 then return 1 end
 local recs = redis.call('HMGET', KEYS[2], unpack(c.ids))
 for i, id in ipairs(c.ids) do
@@ -153,7 +162,10 @@ for i, id in ipairs(c.ids) do
     if m.ci == cid then
       m.ce = c.e
       local untl = now + (ttl + grace) * 1000
-      if m.e < untl then m.e, m.t = untl, ttl + grace end
+      if m.e < untl then
+        m.e, m.t = untl, ttl + grace
+        redis.call('ZADD', KEYS[5], m.e, id)
+      end
       redis.call('HSET', KEYS[2], id, cjson.encode(m))
     end
   end
@@ -168,6 +180,7 @@ local raw = redis.call('HGET', KEYS[4], cid)
 if not raw then return 0 end
 local c = cjson.decode(raw)
 redis.call('HDEL', KEYS[4], cid)
+redis.call('ZREM', KEYS[6], cid)
 if #c.ids == 0 then return 1 end
 local recs = redis.call('HMGET', KEYS[2], unpack(c.ids))
 for i, id in ipairs(c.ids) do
@@ -201,6 +214,7 @@ else
 end
 redis.call('HDEL', KEYS[2], id)
 redis.call('ZREM', KEYS[3], id)
+redis.call('ZREM', KEYS[5], id)
 return 0
 `)
 
@@ -230,6 +244,7 @@ end
 if #doomed > 0 then
   redis.call('HDEL', KEYS[2], unpack(doomed))
   redis.call('ZREM', KEYS[3], unpack(doomed))
+  redis.call('ZREM', KEYS[5], unpack(doomed))
 end
 return 0
 `)
@@ -239,18 +254,28 @@ var popScript = redis.NewScript(luaHelpers + `
 local now, n = tonumber(ARGV[1]), tonumber(ARGV[2])
 if redis.call('HEXISTS', KEYS[1], 'meta') == 0 then return {} end
 local out, doomed = {}, {}
-if n > 0 then
-  each(200, function(id, raw)
-    if free(cjson.decode(raw), now) then
-      doomed[#doomed + 1] = id
-      out[#out + 1] = id; out[#out + 1] = raw
+local after = '-inf'
+while #doomed < n do
+  local ids = redis.call('ZRANGEBYSCORE', KEYS[3], after, '+inf', 'LIMIT', 0, 200)
+  if #ids == 0 then break end
+  local recs = redis.call('HMGET', KEYS[2], unpack(ids))
+  for i, id in ipairs(ids) do
+    if #doomed >= n then break end
+    if recs[i] then
+      local m = cjson.decode(recs[i])
+      if free(m, now) then
+        doomed[#doomed + 1] = id
+        out[#out + 1] = id; out[#out + 1] = recs[i]
+      end
     end
-    return #doomed < n
-  end)
+  end
+  if #ids < 200 then break end
+  after = '(' .. redis.call('ZSCORE', KEYS[3], ids[#ids])
 end
 if #doomed > 0 then
   redis.call('HDEL', KEYS[2], unpack(doomed))
   redis.call('ZREM', KEYS[3], unpack(doomed))
+  redis.call('ZREM', KEYS[5], unpack(doomed))
 end
 return out
 `)
@@ -262,28 +287,59 @@ local now = tonumber(ARGV[1])
 if redis.call('HEXISTS', KEYS[1], 'meta') == 0 then return {0} end
 local total, claimed = 0, 0
 local oid, oc, nid, nc = '', 0, '', 0
-each(500, function(id, raw)
-  local m = cjson.decode(raw)
-  if live(m, now) then
-    total = total + 1
-    if held(m, now) then claimed = claimed + 1 end
-    if oid == '' then oid, oc = id, m.c end
-    nid, nc = id, m.c
+local after = '-inf'
+while true do
+  local ids = redis.call('ZRANGEBYSCORE', KEYS[3], after, '+inf', 'LIMIT', 0, 500)
+  if #ids == 0 then break end
+  local recs = redis.call('HMGET', KEYS[2], unpack(ids))
+  for i, id in ipairs(ids) do
+    if recs[i] then
+      local m = cjson.decode(recs[i])
+      if live(m, now) then
+        total = total + 1
+        if held(m, now) then claimed = claimed + 1 end
+        if oid == '' then oid, oc = id, m.c end
+        nid, nc = id, m.c
+      end
+    end
   end
-end)
+  if #ids < 500 then break end
+  after = '(' .. redis.call('ZSCORE', KEYS[3], ids[#ids])
+end
 return {1, total, claimed, oid, tostring(oc), nid, tostring(nc)}
 `)
 
-// setMeta: ARGV meta. Returns 0 when the queue does not exist.
-var setMetaScript = redis.NewScript(`
+// The dead letter policy fields follow meta in one place for both
+// scripts below: ARGV meta, max claim count (0 = no policy), dead letter
+// queue, its messages' ttl.
+const luaSetMeta = `
+local function setmeta()
+  redis.call('HSET', KEYS[1], 'meta', ARGV[1])
+  if tonumber(ARGV[2]) > 0 then
+    redis.call('HSET', KEYS[1], 'maxc', ARGV[2], 'dlq', ARGV[3], 'dlqttl', ARGV[4])
+  else
+    redis.call('HDEL', KEYS[1], 'maxc', 'dlq', 'dlqttl')
+  end
+end
+`
+
+// createQueue: returns 1 when created, 0 when it existed (unchanged).
+var createQueueScript = redis.NewScript(luaSetMeta + `
+if redis.call('HEXISTS', KEYS[1], 'meta') == 1 then return 0 end
+setmeta()
+return 1
+`)
+
+// setMeta: returns 0 when the queue does not exist.
+var setMetaScript = redis.NewScript(luaSetMeta + `
 if redis.call('HEXISTS', KEYS[1], 'meta') == 0 then return 0 end
-redis.call('HSET', KEYS[1], 'meta', ARGV[1])
+setmeta()
 return 1
 `)
 
 // Subscription keys: 1 subscriptions hash (id -> record without
 // options), 2 options hash (id -> raw JSON), 3 subscriber index hash
-// (subscriber -> id). Record: sub, t ttl, c created, e expires, ok
+// (subscriber -> id), 4 expiry zset (score = expires). Record: sub, t ttl, c created, e expires, ok
 // confirmed.
 
 // subCreate: ARGV now, new id, subscriber, ttl, options. Returns {id,
@@ -298,6 +354,7 @@ end
 redis.call('HSET', KEYS[1], id, cjson.encode({sub = sub, t = ttl, c = now, e = now + ttl * 1000, ok = false}))
 redis.call('HSET', KEYS[2], id, ARGV[5])
 redis.call('HSET', KEYS[3], sub, id)
+redis.call('ZADD', KEYS[4], now + ttl * 1000, id)
 return {id, 1}
 `)
 
@@ -321,7 +378,10 @@ if ARGV[3] ~= '' and ARGV[3] ~= s.sub then
   redis.call('HSET', KEYS[3], s.sub, id)
 end
 local ttl = tonumber(ARGV[4])
-if ttl >= 0 then s.t, s.c, s.e = ttl, now, now + ttl * 1000 end
+if ttl >= 0 then
+  s.t, s.c, s.e = ttl, now, now + ttl * 1000
+  redis.call('ZADD', KEYS[4], s.e, id)
+end
 if ARGV[5] ~= '' then redis.call('HSET', KEYS[2], id, ARGV[5]) end
 if ARGV[6] ~= '' then s.ok = ARGV[6] == '1' end
 redis.call('HSET', KEYS[1], id, cjson.encode(s))
@@ -335,44 +395,60 @@ if not raw then return 0 end
 local s = cjson.decode(raw)
 redis.call('HDEL', KEYS[1], ARGV[1])
 redis.call('HDEL', KEYS[2], ARGV[1])
+redis.call('ZREM', KEYS[4], ARGV[1])
 if redis.call('HGET', KEYS[3], s.sub) == ARGV[1] then redis.call('HDEL', KEYS[3], s.sub) end
 return 1
 `)
 
-// sweep: queue KEYS 1-4 then subscription KEYS 5-7; ARGV now, max
-// messages to look at. Removes expired messages (FIFO head first),
-// expired claims and expired subscriptions. Returns {removed, queue
-// still exists or has subscriptions (0/1)}.
+// sweep: queue KEYS 1-6 then subscription KEYS 7-10; ARGV now, budget.
+// Removes up to budget expired messages, claims and subscriptions each,
+// found through the expiry zsets (an entry whose record was extended
+// since is re-scored). Returns {messages removed, queue still exists or
+// has subscriptions (0/1)}.
 var sweepScript = redis.NewScript(`
 local now, budget = tonumber(ARGV[1]), tonumber(ARGV[2])
+local function due(zset)
+  return redis.call('ZRANGEBYSCORE', zset, '-inf', now, 'LIMIT', 0, budget)
+end
 local removed = 0
-local ids = redis.call('ZRANGE', KEYS[3], 0, budget - 1)
+local ids = due(KEYS[5])
 if #ids > 0 then
   local recs = redis.call('HMGET', KEYS[2], unpack(ids))
   local doomed = {}
   for i, id in ipairs(ids) do
-    if not recs[i] or cjson.decode(recs[i]).e <= now then doomed[#doomed + 1] = id end
+    local e = recs[i] and cjson.decode(recs[i]).e or 0
+    if e > now then redis.call('ZADD', KEYS[5], e, id) else doomed[#doomed + 1] = id end
   end
   if #doomed > 0 then
     redis.call('HDEL', KEYS[2], unpack(doomed))
     redis.call('ZREM', KEYS[3], unpack(doomed))
+    redis.call('ZREM', KEYS[5], unpack(doomed))
     removed = #doomed
   end
 end
-local claims = redis.call('HGETALL', KEYS[4])
-for i = 1, #claims, 2 do
-  if cjson.decode(claims[i + 1]).e <= now then redis.call('HDEL', KEYS[4], claims[i]) end
-end
-local subs = redis.call('HGETALL', KEYS[5])
-for i = 1, #subs, 2 do
-  local s = cjson.decode(subs[i + 1])
-  if s.e <= now then
-    redis.call('HDEL', KEYS[5], subs[i])
-    redis.call('HDEL', KEYS[6], subs[i])
-    if redis.call('HGET', KEYS[7], s.sub) == subs[i] then redis.call('HDEL', KEYS[7], s.sub) end
+for _, cid in ipairs(due(KEYS[6])) do
+  local raw = redis.call('HGET', KEYS[4], cid)
+  local e = raw and cjson.decode(raw).e or 0
+  if e > now then
+    redis.call('ZADD', KEYS[6], e, cid)
+  else
+    redis.call('HDEL', KEYS[4], cid)
+    redis.call('ZREM', KEYS[6], cid)
   end
 end
-local keep = redis.call('EXISTS', KEYS[1]) + redis.call('HLEN', KEYS[5])
+for _, id in ipairs(due(KEYS[10])) do
+  local raw = redis.call('HGET', KEYS[7], id)
+  local s = raw and cjson.decode(raw)
+  if s and s.e > now then
+    redis.call('ZADD', KEYS[10], s.e, id)
+  else
+    redis.call('HDEL', KEYS[7], id)
+    redis.call('HDEL', KEYS[8], id)
+    redis.call('ZREM', KEYS[10], id)
+    if s and redis.call('HGET', KEYS[9], s.sub) == id then redis.call('HDEL', KEYS[9], s.sub) end
+  end
+end
+local keep = redis.call('EXISTS', KEYS[1]) + redis.call('HLEN', KEYS[7])
 if keep > 0 then keep = 1 end
 return {removed, keep}
 `)

@@ -51,7 +51,9 @@ func ParseURI(uri string) (*redis.UniversalOptions, error) {
 	case "redis", "unix":
 	case "rediss":
 		host, _, _ := strings.Cut(hosts, ",")
-		host, _, _ = strings.Cut(host, ":")
+		if h, _, err := net.SplitHostPort(host); err == nil {
+			host = h
+		}
 		o.TLSConfig = &tls.Config{ServerName: host, MinVersion: tls.VersionTLS12}
 	default:
 		return nil, fmt.Errorf("redisstore: unsupported scheme %q (want redis, rediss or unix)", u.Scheme)
@@ -69,9 +71,13 @@ func ParseURI(uri string) (*redis.UniversalOptions, error) {
 			return d.DialContext(ctx, "unix", addr)
 		}
 	} else {
+		port := "6379"
+		if q.Get("master") != "" {
+			port = "26379" // the hosts are Sentinels
+		}
 		for _, h := range strings.Split(u.Host, ",") {
-			if !strings.Contains(h, ":") {
-				h += ":6379"
+			if _, _, err := net.SplitHostPort(h); err != nil {
+				h = net.JoinHostPort(strings.Trim(h, "[]"), port)
 			}
 			o.Addrs = append(o.Addrs, h)
 		}
