@@ -5,14 +5,12 @@ import (
 	"io"
 	"log/slog"
 	"runtime"
-	"strings"
 	"testing"
 
 	"github.com/zaqar-go/zaqar/storage"
+	"github.com/zaqar-go/zaqar/storage/storagetest"
 	"github.com/zaqar-go/zaqar/wal"
 )
-
-var kib = []byte(`{"event":"bench","payload":"` + strings.Repeat("x", 990) + `"}`)
 
 func benchEngine(b *testing.B, fsync wal.SyncPolicy) *Engine {
 	e := openEngine(b, b.TempDir(), func(o *Options) {
@@ -23,40 +21,22 @@ func benchEngine(b *testing.B, fsync wal.SyncPolicy) *Engine {
 	return e
 }
 
-func batch(n int) []storage.NewMessage {
-	m := make([]storage.NewMessage, n)
-	for i := range m {
-		m[i] = storage.NewMessage{Body: kib, TTL: 3600}
-	}
-	return m
-}
+// BenchmarkPost, BenchmarkClaimDelete, BenchmarkClaimParallel: the shared
+// store benchmarks (storagetest), with each durability setting.
+func BenchmarkPost(b *testing.B)          { perFsync(b, storagetest.BenchPost) }
+func BenchmarkClaimDelete(b *testing.B)   { perFsync(b, storagetest.BenchClaimDelete) }
+func BenchmarkClaimParallel(b *testing.B) { perFsync(b, storagetest.BenchClaimParallel) }
 
-// BenchmarkPost posts 10 x 1 KiB per op from parallel goroutines to one
-// queue (the wrk post10x1k workload without HTTP).
-func BenchmarkPost(b *testing.B) {
+func perFsync(b *testing.B, bench func(*testing.B, storage.Store)) {
 	for _, fsync := range []wal.SyncPolicy{wal.SyncAlways, wal.SyncNever} {
-		b.Run("fsync="+fsync.String(), func(b *testing.B) {
-			e := benchEngine(b, fsync)
-			msgs := batch(10)
-			b.SetBytes(int64(10 * len(kib)))
-			b.ReportAllocs()
-			b.SetParallelism(8)
-			b.RunParallel(func(pb *testing.PB) {
-				for pb.Next() {
-					if _, err := e.PostMessages(ctx, "p", "q", "c", msgs); err != nil {
-						b.Error(err)
-						return
-					}
-				}
-			})
-		})
+		b.Run("fsync="+fsync.String(), func(b *testing.B) { bench(b, benchEngine(b, fsync)) })
 	}
 }
 
 func BenchmarkList(b *testing.B) {
 	e := benchEngine(b, wal.SyncNever)
 	for i := 0; i < 100; i++ {
-		e.PostMessages(ctx, "p", "q", "c", batch(10))
+		e.PostMessages(ctx, "p", "q", "c", storagetest.Batch(10))
 	}
 	b.ReportAllocs()
 	b.ResetTimer()
@@ -65,31 +45,6 @@ func BenchmarkList(b *testing.B) {
 		if err != nil || len(msgs) != 10 {
 			b.Fatalf("%d %v", len(msgs), err)
 		}
-	}
-}
-
-// BenchmarkClaimDelete claims 10 and deletes each with its claim id.
-func BenchmarkClaimDelete(b *testing.B) {
-	for _, fsync := range []wal.SyncPolicy{wal.SyncAlways, wal.SyncNever} {
-		b.Run("fsync="+fsync.String(), func(b *testing.B) {
-			e := benchEngine(b, fsync)
-			for i := 0; i < b.N+1; i++ {
-				e.PostMessages(ctx, "p", "q", "c", batch(10))
-			}
-			b.ReportAllocs()
-			b.ResetTimer()
-			for i := 0; i < b.N; i++ {
-				c, err := e.CreateClaim(ctx, "p", "q", storage.ClaimOptions{TTL: 60, Grace: 60, Limit: 10})
-				if err != nil || len(c.Messages) != 10 {
-					b.Fatalf("claim: %d %v", len(c.Messages), err)
-				}
-				for _, m := range c.Messages {
-					if err := e.DeleteMessage(ctx, "p", "q", m.ID, c.ID); err != nil {
-						b.Fatal(err)
-					}
-				}
-			}
-		})
 	}
 }
 

@@ -4,6 +4,8 @@ import (
 	"io/fs"
 	"path/filepath"
 	"testing"
+
+	"github.com/zaqar-go/zaqar/storage/storagetest"
 )
 
 func walBytes(t *testing.T, dir string) int64 {
@@ -39,11 +41,11 @@ func TestDiskReturnsAfterDrain(t *testing.T) {
 	mut := func(o *Options) { o.SegmentSize = 256 << 10; o.Partitions = 1 }
 	e := openEngine(t, dir, mut)
 	for i := 0; i < 200; i++ {
-		if _, err := e.PostMessages(ctx, "p", "q", "c", batch(10)); err != nil {
+		if _, err := e.PostMessages(ctx, "p", "q", "c", storagetest.Batch(10)); err != nil {
 			t.Fatal(err)
 		}
 	}
-	keep, _ := e.PostMessages(ctx, "p", "keep", "c", batch(3))
+	keep, _ := e.PostMessages(ctx, "p", "keep", "c", storagetest.Batch(3))
 	checkpointNow(e)
 	full := walBytes(t, dir)
 	if full < 2000*1000 {
@@ -69,7 +71,7 @@ func TestDiskReturnsAfterDrain(t *testing.T) {
 	e = openEngine(t, dir, mut)
 	defer e.Close()
 	got, err := e.GetMessages(ctx, "p", "keep", keep)
-	if err != nil || len(got) != 3 || string(got[0].Body) != string(kib) {
+	if err != nil || len(got) != 3 || string(got[0].Body) != string(storagetest.KiB) {
 		t.Fatalf("live messages lost their bodies: %d %v", len(got), err)
 	}
 	if st, _ := e.QueueStats(ctx, "p", "q"); st.Total != 0 {
