@@ -24,6 +24,21 @@ const luaHelpers = `
 local function live(m, now) return m.e > now end
 local function held(m, now) return m.ci ~= "" and m.ce > now end
 local function free(m, now) return live(m, now) and not held(m, now) and m.d <= now end
+-- each calls fn(id, record) for the queue's messages in FIFO order, a
+-- window at a time, until fn returns false.
+local function each(window, fn)
+  local after = '-inf'
+  while true do
+    local ids = redis.call('ZRANGEBYSCORE', KEYS[3], after, '+inf', 'LIMIT', 0, window)
+    if #ids == 0 then return end
+    local recs = redis.call('HMGET', KEYS[2], unpack(ids))
+    for i, id in ipairs(ids) do
+      if recs[i] and fn(id, recs[i]) == false then return end
+    end
+    if #ids < window then return end
+    after = '(' .. redis.call('ZSCORE', KEYS[3], ids[#ids])
+  end
+end
 `
 
 // post: ARGV now, client, then per message body, ttl, delay, checksum,
@@ -77,40 +92,31 @@ local pol = redis.call('HMGET', KEYS[1], 'meta', 'maxc', 'dlq', 'dlqttl')
 if not pol[1] then return {} end
 local maxc = tonumber(pol[2]) or 0
 local taken, moving, tids = {}, {}, {}
-local after = '-inf'
 local picked = 0
-while picked < limit do
-  local ids = redis.call('ZRANGEBYSCORE', KEYS[3], after, '+inf', 'LIMIT', 0, 200)
-  if #ids == 0 then break end
-  local recs = redis.call('HMGET', KEYS[2], unpack(ids))
-  for i, id in ipairs(ids) do
-    if picked >= limit then break end
-    if recs[i] then
-      local m = cjson.decode(recs[i])
-      if free(m, now) then
-        picked = picked + 1
-        if maxc > 0 and m.cc >= maxc then
-          m.ci, m.ce = hold, now + holdttl * 1000
-          local enc = cjson.encode(m)
-          redis.call('HSET', KEYS[2], id, enc)
-          moving[#moving + 1] = id; moving[#moving + 1] = enc
-        else
-          m.ci, m.ce, m.cc = cid, now + ttl * 1000, m.cc + 1
-          local untl = now + (ttl + grace) * 1000
-          if m.e < untl then
-            m.e, m.t = untl, ttl + grace
-            redis.call('ZADD', KEYS[5], m.e, id)
-          end
-          local enc = cjson.encode(m)
-          redis.call('HSET', KEYS[2], id, enc)
-          taken[#taken + 1] = id; taken[#taken + 1] = enc
-          tids[#tids + 1] = id
-        end
+if limit > 0 then
+  each(200, function(id, raw)
+    local m = cjson.decode(raw)
+    if not free(m, now) then return true end
+    picked = picked + 1
+    if maxc > 0 and m.cc >= maxc then
+      m.ci, m.ce = hold, now + holdttl * 1000
+      local enc = cjson.encode(m)
+      redis.call('HSET', KEYS[2], id, enc)
+      moving[#moving + 1] = id; moving[#moving + 1] = enc
+    else
+      m.ci, m.ce, m.cc = cid, now + ttl * 1000, m.cc + 1
+      local untl = now + (ttl + grace) * 1000
+      if m.e < untl then
+        m.e, m.t = untl, ttl + grace
+        redis.call('ZADD', KEYS[5], m.e, id)
       end
+      local enc = cjson.encode(m)
+      redis.call('HSET', KEYS[2], id, enc)
+      taken[#taken + 1] = id; taken[#taken + 1] = enc
+      tids[#tids + 1] = id
     end
-  end
-  if #ids < 200 then break end
-  after = '(' .. redis.call('ZSCORE', KEYS[3], ids[#ids])
+    return picked < limit
+  end)
 end
 if #tids > 0 then
   redis.call('HSET', KEYS[4], cid, cjson.encode({t = ttl, g = grace, u = now, e = now + ttl * 1000, ids = tids}))
@@ -254,23 +260,14 @@ var popScript = redis.NewScript(luaHelpers + `
 local now, n = tonumber(ARGV[1]), tonumber(ARGV[2])
 if redis.call('HEXISTS', KEYS[1], 'meta') == 0 then return {} end
 local out, doomed = {}, {}
-local after = '-inf'
-while #doomed < n do
-  local ids = redis.call('ZRANGEBYSCORE', KEYS[3], after, '+inf', 'LIMIT', 0, 200)
-  if #ids == 0 then break end
-  local recs = redis.call('HMGET', KEYS[2], unpack(ids))
-  for i, id in ipairs(ids) do
-    if #doomed >= n then break end
-    if recs[i] then
-      local m = cjson.decode(recs[i])
-      if free(m, now) then
-        doomed[#doomed + 1] = id
-        out[#out + 1] = id; out[#out + 1] = recs[i]
-      end
+if n > 0 then
+  each(200, function(id, raw)
+    if free(cjson.decode(raw), now) then
+      doomed[#doomed + 1] = id
+      out[#out + 1] = id; out[#out + 1] = raw
     end
-  end
-  if #ids < 200 then break end
-  after = '(' .. redis.call('ZSCORE', KEYS[3], ids[#ids])
+    return #doomed < n
+  end)
 end
 if #doomed > 0 then
   redis.call('HDEL', KEYS[2], unpack(doomed))
@@ -287,25 +284,15 @@ local now = tonumber(ARGV[1])
 if redis.call('HEXISTS', KEYS[1], 'meta') == 0 then return {0} end
 local total, claimed = 0, 0
 local oid, oc, nid, nc = '', 0, '', 0
-local after = '-inf'
-while true do
-  local ids = redis.call('ZRANGEBYSCORE', KEYS[3], after, '+inf', 'LIMIT', 0, 500)
-  if #ids == 0 then break end
-  local recs = redis.call('HMGET', KEYS[2], unpack(ids))
-  for i, id in ipairs(ids) do
-    if recs[i] then
-      local m = cjson.decode(recs[i])
-      if live(m, now) then
-        total = total + 1
-        if held(m, now) then claimed = claimed + 1 end
-        if oid == '' then oid, oc = id, m.c end
-        nid, nc = id, m.c
-      end
-    end
+each(500, function(id, raw)
+  local m = cjson.decode(raw)
+  if live(m, now) then
+    total = total + 1
+    if held(m, now) then claimed = claimed + 1 end
+    if oid == '' then oid, oc = id, m.c end
+    nid, nc = id, m.c
   end
-  if #ids < 500 then break end
-  after = '(' .. redis.call('ZSCORE', KEYS[3], ids[#ids])
-end
+end)
 return {1, total, claimed, oid, tostring(oc), nid, tostring(nc)}
 `)
 
