@@ -182,13 +182,16 @@ func poolFields(ctx *fasthttp.RequestCtx, doc map[string]any, u *catalog.PoolUpd
 	return true
 }
 
-func (a *API) putPool(ctx *fasthttp.RequestCtx, rq *request) {
-	doc, ok := a.adminBody(ctx)
-	if !ok {
-		return
-	}
+// poolBody reads and validates a pool document.
+func (a *API) poolBody(ctx *fasthttp.RequestCtx) (catalog.PoolUpdate, bool) {
 	var u catalog.PoolUpdate
-	if !poolFields(ctx, doc, &u) {
+	doc, ok := a.adminBody(ctx)
+	return u, ok && poolFields(ctx, doc, &u)
+}
+
+func (a *API) putPool(ctx *fasthttp.RequestCtx, rq *request) {
+	u, ok := a.poolBody(ctx)
+	if !ok {
 		return
 	}
 	if u.URI == nil || u.Weight == nil {
@@ -244,12 +247,8 @@ func (a *API) listPools(ctx *fasthttp.RequestCtx, rq *request) {
 }
 
 func (a *API) patchPool(ctx *fasthttp.RequestCtx, rq *request) {
-	doc, ok := a.adminBody(ctx)
+	u, ok := a.poolBody(ctx)
 	if !ok {
-		return
-	}
-	var u catalog.PoolUpdate
-	if !poolFields(ctx, doc, &u) {
 		return
 	}
 	if u.URI == nil && u.Weight == nil && u.Flavor == nil && u.Options == nil {
