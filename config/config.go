@@ -118,6 +118,12 @@ var openSections = map[string]bool{"storage": true}
 var foreignSections = map[string]bool{"keystone_authtoken": true, "cors": true, "oslo_policy": true,
 	"profiler": true, "oslo_messaging_notifications": true, "healthcheck": true, "trustee": true}
 
+// FileList is the repeatable --config-file flag (later files win).
+type FileList []string
+
+func (f *FileList) String() string     { return strings.Join(*f, ",") }
+func (f *FileList) Set(v string) error { *f = append(*f, v); return nil }
+
 // Config holds resolved values by "section.name".
 type Config struct {
 	values   map[string]string

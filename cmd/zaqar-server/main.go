@@ -42,17 +42,12 @@ const (
 	exitConfig  = 2
 )
 
-type multiFlag []string
-
-func (m *multiFlag) String() string     { return strings.Join(*m, ",") }
-func (m *multiFlag) Set(v string) error { *m = append(*m, v); return nil }
-
 func main() { os.Exit(run(os.Args[1:], os.Stderr)) }
 
 func run(args []string, stderr io.Writer) int {
 	fs := flag.NewFlagSet("zaqar-server", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	var files multiFlag
+	var files config.FileList
 	fs.Var(&files, "config-file", "configuration file (repeatable; later files win)")
 	dir := fs.String("config-dir", "", "directory of *.conf files read after --config-file")
 	bind := fs.String("bind", "", "override [drivers:transport:wsgi] bind")

@@ -14,7 +14,6 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"strings"
 	"time"
 
 	"github.com/zaqar-go/zaqar/catalog"
@@ -24,15 +23,10 @@ import (
 
 func main() { os.Exit(run(os.Args[1:], os.Stdout, os.Stderr)) }
 
-type multiFlag []string
-
-func (m *multiFlag) String() string     { return strings.Join(*m, ",") }
-func (m *multiFlag) Set(v string) error { *m = append(*m, v); return nil }
-
 func run(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("zaqar-sql-db-manage", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	var files multiFlag
+	var files config.FileList
 	fs.Var(&files, "config-file", "configuration file (repeatable; later files win)")
 	dir := fs.String("config-dir", "", "directory of *.conf files read after --config-file")
 	uri := fs.String("uri", "", "override [drivers:management_store:sqlalchemy] uri")
