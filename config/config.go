@@ -75,6 +75,7 @@ var Options = []Option{
 	{Section: "pooling:catalog", Name: "cache_ttl", Kind: Duration, Default: "10s", Help: "How long a queue's pool is remembered before the catalogue is asked again."},
 	{Section: "notification", Name: "max_notifier_workers", Kind: Int, Default: "10", Min: minOf(1), Help: "Workers delivering notifications."},
 	{Section: "notification", Name: "handoff_size", Kind: Int, Default: "1024", Min: minOf(1), Help: "Notification tasks queued in memory; beyond it tasks are deferred (counted), never dropped."},
+	{Section: "notification", Name: "yield_to_posts", Kind: Duration, Default: "20ms", Help: "While posts are being served a delivery waits up to this long for a pause, so subscribers barely slow posting; 0 = never wait."},
 	{Section: "notification", Name: "webhook_timeout", Kind: Duration, Default: "10s", Help: "Timeout of one webhook POST."},
 	{Section: "notification", Name: "require_confirmation", Kind: Bool, Default: "false", Help: "New subscriptions get a confirmation request and receive messages only once confirmed (needs [signed_url] secret_key)."},
 	{Section: "notification", Name: "external_confirmation_url", Kind: String, Default: "", Help: "Page that confirmation emails link to."},

@@ -105,6 +105,17 @@ func (e *Engine) ListSubscriptions(ctx context.Context, project, name, marker st
 	return out, nil
 }
 
+// HasSubscriptions implements storage.SubscriptionPresence.
+func (e *Engine) HasSubscriptions(ctx context.Context, project, name string) (bool, error) {
+	if err := e.usable(); err != nil {
+		return false, err
+	}
+	p := e.partition(project, name)
+	p.subsMu.RLock()
+	defer p.subsMu.RUnlock()
+	return len(p.subs[qkey(project, name)]) > 0, nil
+}
+
 // UpdateSubscription implements storage.SubscriptionStore.
 func (e *Engine) UpdateSubscription(ctx context.Context, project, name, id string, u storage.SubscriptionUpdate) error {
 	return e.changeSub(project, name, id, func(p *partition, qk string, now int64, next *storedSub) error {

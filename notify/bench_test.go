@@ -7,6 +7,7 @@ import (
 	"net/http/httptest"
 	"sync/atomic"
 	"testing"
+	"time"
 )
 
 // BenchmarkPost measures POST of 10 x 1 KiB messages through the HTTP API
@@ -22,18 +23,18 @@ func BenchmarkPost(b *testing.B) {
 		bodies[i] = body
 	}
 	for _, tc := range []struct {
-		name    string
-		subs    int
-		hold    bool
-		workers int
+		name  string
+		subs  int
+		hold  bool
+		yield time.Duration
 	}{
-		{"subscribers=0", 0, false, 4},
-		{"subscribers=3/delivering", 3, false, 4},
-		{"subscribers=3/delivering/workers=1", 3, false, 1},
-		{"subscribers=3/held", 3, true, 4},
+		{"subscribers=0", 0, false, 20 * time.Millisecond},
+		{"subscribers=3/delivering", 3, false, 20 * time.Millisecond},
+		{"subscribers=3/delivering/no-yield", 3, false, 0},
+		{"subscribers=3/held", 3, true, 20 * time.Millisecond},
 	} {
 		b.Run(tc.name, func(b *testing.B) {
-			e := newEnv(b, nil, func(o *Options) { o.Workers = tc.workers })
+			e := newEnv(b, nil, func(o *Options) { o.Workers, o.YieldToPosts = 4, tc.yield })
 			// Receivers only count: the figure is the server's cost.
 			var delivered atomic.Int64
 			release := make(chan struct{})

@@ -142,6 +142,7 @@ type metrics struct {
 	attempts        *prometheus.CounterVec
 	deferred        prometheus.Counter
 	deferredBacklog prometheus.Gauge
+	yields          prometheus.Counter
 }
 
 func newMetrics(reg *prometheus.Registry) (*metrics, error) {
@@ -153,9 +154,11 @@ func newMetrics(reg *prometheus.Registry) (*metrics, error) {
 			Help: "Notification tasks deferred because the in-memory hand-off was full."}),
 		deferredBacklog: prometheus.NewGauge(prometheus.GaugeOpts{Name: "zaqar_notification_deferred_backlog",
 			Help: "Notification tasks currently deferred."}),
+		yields: prometheus.NewCounter(prometheus.CounterOpts{Name: "zaqar_notification_yields_total",
+			Help: "Times a delivery waited for posting to pause (see yield_to_posts)."}),
 	}
 	if reg != nil {
-		for _, c := range []prometheus.Collector{m.attempts, m.deferred, m.deferredBacklog} {
+		for _, c := range []prometheus.Collector{m.attempts, m.deferred, m.deferredBacklog, m.yields} {
 			if err := reg.Register(c); err != nil {
 				return nil, err
 			}

@@ -14,6 +14,7 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -34,9 +35,15 @@ type Options struct {
 	// ExternalConfirmationURL is where email confirmation links point.
 	ExternalConfirmationURL string
 	WebhookTimeout          time.Duration // webhook_timeout (default 10s)
-	Mail                    MailOptions
-	Registry                *prometheus.Registry // nil = not exported
-	Logger                  *slog.Logger
+	// YieldToPosts (yield_to_posts) is how long a delivery may wait for a
+	// pause in posting before it goes ahead anyway: deliveries give the
+	// CPU to posts while posts are being served, so subscribers barely
+	// slow posting down, and still progress under a saturating load.
+	// 0 disables yielding; negative values are treated as 0.
+	YieldToPosts time.Duration
+	Mail         MailOptions
+	Registry     *prometheus.Registry // nil = not exported
+	Logger       *slog.Logger
 	// After runs f after d (default time.AfterFunc); tests shorten the
 	// policy's delays with it.
 	After func(d time.Duration, f func())
@@ -57,6 +64,9 @@ type Notifier struct {
 	stop     chan struct{}
 	wg       sync.WaitGroup
 	closed   bool
+
+	posting  atomic.Int64 // posts being served
+	lastPost atomic.Int64 // unix ns when the last post finished
 
 	m *metrics
 	// fannedOut, when set (tests), is told each time a batch has been
@@ -187,6 +197,8 @@ func (n *Notifier) drainDeferred() {
 
 func (n *Notifier) worker() {
 	defer n.wg.Done()
+	pause := time.NewTimer(time.Hour)
+	pause.Stop()
 	for {
 		select {
 		case <-n.stop:
@@ -194,27 +206,46 @@ func (n *Notifier) worker() {
 		case t := <-n.tasks:
 			switch {
 			case t.payload != nil:
+				n.yield(pause)
 				n.attempt(t.payload)
 			case t.sub != nil:
-				n.deliverAll(t)
+				n.deliverAll(t, pause)
 			default:
+				n.yield(pause)
 				n.fanOut(t)
 			}
 		}
 	}
 }
 
-// PostMessages stores the batch, then hands it to the notifier.
+// PostMessages stores the batch, then hands it to the notifier unless the
+// queue has no subscriptions.
 func (n *Notifier) PostMessages(ctx context.Context, project, queue, clientID string, msgs []storage.NewMessage) ([]string, error) {
+	n.posting.Add(1)
+	defer func() {
+		n.lastPost.Store(time.Now().UnixNano())
+		n.posting.Add(-1)
+	}()
 	ids, err := n.Store.PostMessages(ctx, project, queue, clientID, msgs)
 	if err != nil {
 		return ids, err
 	}
+	if has, err := storage.HasSubscriptions(ctx, n.Store, project, queue); err == nil && !has {
+		return ids, nil
+	}
 	now := time.Now()
+	// The caller's body buffers are only valid during the call: copy the
+	// bodies, into one allocation.
+	size := 0
+	for _, m := range msgs {
+		size += len(m.Body)
+	}
+	bodies := make([]byte, 0, size)
 	copies := make([]storage.Message, len(msgs))
 	for i, m := range msgs {
-		// The caller's body buffer is only valid during the call.
-		copies[i] = storage.Message{ID: ids[i], Body: append([]byte(nil), m.Body...), TTL: m.TTL,
+		start := len(bodies)
+		bodies = append(bodies, m.Body...)
+		copies[i] = storage.Message{ID: ids[i], Body: bodies[start:len(bodies):len(bodies)], TTL: m.TTL,
 			Created: now, ClientID: clientID}
 		if m.Delay > 0 {
 			copies[i].DelayUntil = now.Add(time.Duration(m.Delay) * time.Second)
@@ -222,6 +253,36 @@ func (n *Notifier) PostMessages(ctx context.Context, project, queue, clientID st
 	}
 	n.submit(task{project: project, queue: queue, ids: ids, msgs: copies})
 	return ids, nil
+}
+
+// postsBusy reports whether posts are being served or one finished within
+// the last millisecond (closed-loop clients send the next one at once).
+func (n *Notifier) postsBusy() bool {
+	return n.posting.Load() > 0 || time.Now().UnixNano()-n.lastPost.Load() < int64(time.Millisecond)
+}
+
+// yield holds a worker's next piece of work while posts are busy, for at
+// most YieldToPosts: under a saturating post load every worker still does
+// one piece of work per YieldToPosts.
+func (n *Notifier) yield(t *time.Timer) {
+	if n.o.YieldToPosts <= 0 || !n.postsBusy() {
+		return
+	}
+	n.m.yields.Inc()
+	deadline := time.Now().Add(n.o.YieldToPosts)
+	for n.postsBusy() {
+		wait := time.Until(deadline)
+		if wait <= 0 {
+			return
+		}
+		t.Reset(min(wait, time.Millisecond))
+		select {
+		case <-n.stop:
+			t.Stop()
+			return
+		case <-t.C:
+		}
+	}
 }
 
 // fanOut turns a batch into one task per live (and, when required,
@@ -282,7 +343,7 @@ func (n *Notifier) retryLater(t task, d time.Duration) {
 }
 
 // deliverAll sends each message of the batch to one subscriber.
-func (n *Notifier) deliverAll(t task) {
+func (n *Notifier) deliverAll(t task, pause *time.Timer) {
 	var queuePolicy any
 	if meta, err := n.Store.GetQueueMetadata(context.Background(), t.project, t.queue); err == nil {
 		queuePolicy = meta[storage.MetaRetryPolicy]
@@ -294,6 +355,7 @@ func (n *Notifier) deliverAll(t task) {
 			n.log.Warn("notification: cannot build delivery", "subscription", t.sub.ID, "err", err)
 			continue
 		}
+		n.yield(pause)
 		n.attempt(d)
 	}
 }

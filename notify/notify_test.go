@@ -361,7 +361,7 @@ func TestLoadThreeSubscribers(t *testing.T) {
 	if testing.Short() {
 		t.Skip("load test")
 	}
-	e := newEnv(t, nil, nil)
+	e := newEnv(t, nil, func(o *Options) { o.YieldToPosts = 20 * time.Millisecond })
 	receivers := []*receiver{newReceiver(t, nil), newReceiver(t, nil), newReceiver(t, nil)}
 	for _, r := range receivers {
 		e.subscribe("load", r.URL, `{}`)
@@ -406,5 +406,53 @@ func TestLoadThreeSubscribers(t *testing.T) {
 		if len(seen) != len(posted) {
 			t.Fatalf("receiver %d got %d of %d", i, len(seen), len(posted))
 		}
+	}
+}
+
+// TestQueueWithoutSubscribersCostsNothing: a post to a queue without
+// subscriptions is never handed to the workers. One worker takes tasks in
+// order, so the first batch it fans out is the later post's.
+func TestQueueWithoutSubscribersCostsNothing(t *testing.T) {
+	fanned := make(chan string, 10)
+	e := newEnv(t, nil, func(o *Options) { o.Workers = 1 })
+	e.n.fannedOut = func(queue string, _ int) { fanned <- queue }
+	r := newReceiver(t, nil)
+	e.subscribe("watched", r.URL, `{}`)
+	e.post("quiet", `1`, `2`)
+	e.post("watched", `3`)
+	if q := <-fanned; q != "watched" {
+		t.Fatalf("the worker fanned out a batch of %q, a queue without subscribers", q)
+	}
+	r.wait(t, 1)
+}
+
+// TestDeliveriesYieldToPosts: while a post is in flight a delivery waits,
+// and goes ahead as soon as posting pauses.
+func TestDeliveriesYieldToPosts(t *testing.T) {
+	e := newEnv(t, nil, func(o *Options) { o.Workers, o.YieldToPosts = 1, time.Hour })
+	r := newReceiver(t, nil)
+	e.subscribe("q", r.URL, `{}`)
+	e.n.posting.Add(1) // a post that does not finish
+	e.post("q", `"held"`)
+	e.eventually("the worker to yield", func() bool { return e.counter("zaqar_notification_yields_total", nil) >= 1 })
+	if _, _, attempts := r.snapshot(); attempts != 0 {
+		t.Fatalf("%d deliveries while a post was in flight", attempts)
+	}
+	e.n.posting.Add(-1)
+	r.wait(t, 1)
+}
+
+// TestYieldIsBounded: under posting that never pauses, each piece of work
+// waits at most YieldToPosts, so deliveries still arrive.
+func TestYieldIsBounded(t *testing.T) {
+	e := newEnv(t, nil, func(o *Options) { o.Workers, o.YieldToPosts = 1, 20*time.Millisecond })
+	r := newReceiver(t, nil)
+	e.subscribe("q", r.URL, `{}`)
+	e.n.posting.Add(1)
+	defer e.n.posting.Add(-1)
+	e.post("q", `1`, `2`, `3`)
+	r.wait(t, 3)
+	if y := e.counter("zaqar_notification_yields_total", nil); y < 4 { // the fan-out, then each delivery
+		t.Fatalf("%v yields, want one per piece of work (4)", y)
 	}
 }

@@ -346,6 +346,14 @@ func (s *Store) ListSubscriptions(ctx context.Context, project, queue, marker st
 	})
 }
 
+// HasSubscriptions implements storage.SubscriptionPresence for the
+// queue's pool (an unregistered queue has none).
+func (s *Store) HasSubscriptions(ctx context.Context, project, queue string) (bool, error) {
+	return routed(s, ctx, project, queue, none[bool](nil), func(st storage.Store) (bool, error) {
+		return storage.HasSubscriptions(ctx, st, project, queue)
+	})
+}
+
 func (s *Store) UpdateSubscription(ctx context.Context, project, queue, id string, u storage.SubscriptionUpdate) error {
 	_, err := routed(s, ctx, project, queue, none[struct{}](storage.ErrSubscriptionNotFound), func(st storage.Store) (struct{}, error) {
 		return struct{}{}, st.UpdateSubscription(ctx, project, queue, id, u)

@@ -131,6 +131,24 @@ type SubscriptionStore interface {
 	ConfirmSubscription(ctx context.Context, project, queue, id string, confirmed bool) error
 }
 
+// SubscriptionPresence is an optional capability of a Store: telling
+// cheaply, without listing them, whether a queue may have subscriptions.
+// The notifier asks on every post, so queues without subscribers cost it
+// nothing. False means certainly none; true may include subscriptions
+// that have expired but are not yet removed.
+type SubscriptionPresence interface {
+	HasSubscriptions(ctx context.Context, project, queue string) (bool, error)
+}
+
+// HasSubscriptions asks s through SubscriptionPresence, answering true
+// (ask by listing) when s cannot tell cheaply.
+func HasSubscriptions(ctx context.Context, s Store, project, queue string) (bool, error) {
+	if sp, ok := s.(SubscriptionPresence); ok {
+		return sp.HasSubscriptions(ctx, project, queue)
+	}
+	return true, nil
+}
+
 // Clock gives the current time. Stores take one in their options so tests
 // can drive TTL and claim expiry without sleeping.
 type Clock func() time.Time

@@ -355,7 +355,7 @@ func notifyOptions(cfg *config.Config, logger *slog.Logger, reg *prometheus.Regi
 	}
 	return notify.Options{
 		Workers: int(cfg.Int(n, "max_notifier_workers")), HandoffSize: int(cfg.Int(n, "handoff_size")),
-		WebhookTimeout: cfg.Duration(n, "webhook_timeout"), RequireConfirmation: cfg.Bool(n, "require_confirmation"),
+		WebhookTimeout: cfg.Duration(n, "webhook_timeout"), YieldToPosts: cfg.Duration(n, "yield_to_posts"), RequireConfirmation: cfg.Bool(n, "require_confirmation"),
 		ExternalConfirmationURL: cfg.String(n, "external_confirmation_url"), SecretKey: cfg.String("signed_url", "secret_key"),
 		Mail: notify.MailOptions{
 			Mode: cfg.String(n, "smtp_mode"), Command: cfg.String(n, "smtp_command"), Host: cfg.String(n, "smtp_host"),
