@@ -3,6 +3,7 @@ package engine
 import (
 	"encoding/binary"
 	"fmt"
+	"sort"
 	"time"
 
 	"github.com/dgraph-io/badger/v4"
@@ -12,12 +13,14 @@ import (
 // then periodically checkpoints: Badger is synced, the last covered WAL
 // index is recorded, and WAL segments it covers are deleted. Messages
 // deleted before their post reaches the flusher never cost a Badger write.
+// Jobs queued while the previous write ran share one Badger batch.
 func (p *partition) flusher() {
 	defer close(p.flusherDone)
 	ckptEvery := p.eng.opts.CheckpointInterval
 	tick := time.NewTicker(ckptEvery)
 	defer tick.Stop()
 	var pending uint64 // last WAL index written to Badger, not yet checkpointed
+	jobs := make([]flushJob, 0, maxFlushJobs)
 	for {
 		select {
 		case job, ok := <-p.flushes:
@@ -27,143 +30,115 @@ func (p *partition) flusher() {
 				}
 				return
 			}
-			if err := p.persist(job); err != nil {
+			jobs = append(jobs[:0], job)
+		gather:
+			for len(jobs) < maxFlushJobs {
+				select {
+				case job, ok := <-p.flushes:
+					if !ok {
+						break gather // the next receive sees the close
+					}
+					jobs = append(jobs, job)
+				default:
+					break gather
+				}
+			}
+			if err := p.persist(jobs...); err != nil {
 				p.logger.Error("badger write failed", "err", err)
 				p.broken.Store(&err)
+				for _, job := range jobs {
+					if job.sync != nil {
+						close(job.sync)
+					}
+				}
 				continue
 			}
-			if job.last > 0 {
-				pending = job.last
+			for _, job := range jobs {
+				if job.last > 0 {
+					pending = job.last
+				}
+				if job.sync != nil {
+					p.checkpoint(pending)
+					close(job.sync)
+				}
 			}
-			if job.sync != nil {
-				p.checkpoint(pending)
-				close(job.sync)
-			}
+			clear(jobs)
 		case <-tick.C:
 			p.checkpoint(pending)
 		}
 	}
 }
 
-// persist writes one job's effects to Badger.
-func (p *partition) persist(job flushJob) error {
+// maxFlushJobs bounds how many flush jobs share one Badger batch.
+const maxFlushJobs = 64
+
+// batchRef names one posted batch of a queue, whose 'g' key holds the
+// index of its live messages.
+type batchRef struct {
+	qk    string
+	first uint64
+}
+
+// persist writes the jobs' effects to Badger in one batch. Message index
+// values are not taken from the records but re-encoded, one value per
+// posted batch, from the current in-memory entries of every batch the
+// jobs touched: memory is never behind the log, so Badger ends up at
+// least as new as the last record persisted.
+func (p *partition) persist(jobs ...flushJob) error {
 	wb := p.db.NewWriteBatch()
 	defer wb.Cancel()
 	var flushed []*entry
-	for _, r := range job.recs {
-		qk := qkey(r.Project, r.Queue)
-		q := p.queue(qk)
-		if q == nil && needsQueue(r.Type) {
-			// The queue was deleted and reaped before this older record
-			// reached disk; its delete record (later in this or a
-			// following job) removes whatever is on disk.
-			continue
-		}
-		switch r.Type {
-		case recPost:
-			if err := wb.Set(queueKey(kNext, qk), binary.BigEndian.AppendUint64(nil, r.Msgs[len(r.Msgs)-1].Seq+1)); err != nil {
-				return err
-			}
-			if r.created {
-				if err := wb.Set(queueKey(kQueue, qk), []byte("{}")); err != nil {
-					return err
-				}
-			}
-			for i := range r.Msgs {
-				m := &r.Msgs[i]
-				var e *entry
-				if q != nil {
-					e = find(q.snapshot(), m.Seq)
-				}
-				if e == nil || e.deleted.Load() {
-					continue // gone before it reached disk
-				}
-				if err := wb.Set(childKey(kMeta, qk, seqBytes(m.Seq)), encodeMsgMeta(e)); err != nil {
-					return err
-				}
-				if e.seg != 0 {
-					continue // the body stays in the log; Badger keeps the index
-				}
-				if err := wb.Set(childKey(kBody, qk, seqBytes(m.Seq)), m.Body); err != nil {
-					return err
-				}
-				flushed = append(flushed, e)
-			}
-		case recDelete:
-			for _, s := range r.Seqs {
-				if err := deleteMessageKeys(wb, qk, s); err != nil {
-					return err
-				}
-			}
-		case recClaim, recClaimUpdate:
-			c := q.getClaim(r.ClaimID)
-			if c == nil {
-				continue
-			}
-			if err := wb.Set(childKey(kClaim, qk, []byte(r.ClaimID)), encodeClaimState(c.state.Load())); err != nil {
-				return err
-			}
-			entries := q.snapshot()
-			for _, seq := range c.seqs {
-				if e := find(entries, seq); e != nil && e.claim.Load() == c && !e.deleted.Load() {
-					if err := wb.Set(childKey(kMeta, qk, seqBytes(e.seq)), encodeMsgMeta(e)); err != nil {
-						return err
-					}
-				}
-			}
-		case recClaimRelease:
-			if c := q.getClaim(r.ClaimID); c != nil {
-				if err := wb.Set(childKey(kClaim, qk, []byte(r.ClaimID)), encodeClaimState(c.state.Load())); err != nil {
-					return err
-				}
-			}
-		case recQueueCreate, recQueueMeta:
-			if m := q.meta.Load(); m != nil {
-				if err := wb.Set(queueKey(kQueue, qk), encodeMeta(*m)); err != nil {
-					return err
-				}
-			}
-		case recQueueDelete:
-			if err := p.deletePrefixes(wb, qk, kQueue, kNext, kMeta, kBody, kClaim); err != nil {
-				return err
-			}
-		case recPurge:
-			if r.Flag&1 != 0 {
-				if err := p.deletePrefixes(wb, qk, kMeta, kBody, kClaim); err != nil {
-					return err
-				}
-			}
-			if r.Flag&2 != 0 {
-				if err := p.deletePrefixes(wb, qk, kSub); err != nil {
-					return err
-				}
-			}
-		case recSubCreate, recSubUpdate:
-			s, err := decodeSub(r.Meta)
-			if err != nil {
-				continue
-			}
-			if err := wb.Set(childKey(kSub, qk, []byte(s.ID)), r.Meta); err != nil {
-				return err
-			}
-			if r.created {
-				if err := wb.Set(queueKey(kQueue, qk), []byte("{}")); err != nil {
-					return err
-				}
-			}
-		case recSubDelete:
-			if err := wb.Delete(childKey(kSub, qk, []byte(r.SubID))); err != nil {
+	dirty := map[batchRef]struct{}{}
+	next := map[string]uint64{}
+	var last uint64
+	for _, job := range jobs {
+		for _, r := range job.recs {
+			if err := p.persistRecord(wb, r, dirty, next, &flushed); err != nil {
 				return err
 			}
 		}
+		for _, rp := range job.reap {
+			if err := forget(wb, rp.qk, rp.e, dirty); err != nil {
+				return err
+			}
+		}
+		last = max(last, job.last)
 	}
-	for _, rp := range job.reap {
-		if err := deleteMessageKeys(wb, rp.qk, rp.seq); err != nil {
+	for qk, seq := range next {
+		if err := wb.Set(queueKey(kNext, qk), binary.BigEndian.AppendUint64(nil, seq)); err != nil {
 			return err
 		}
 	}
-	if job.last > 0 {
-		if err := wb.Set(ckptKey(p.id), binary.BigEndian.AppendUint64(nil, job.last)); err != nil {
+	var buf []byte
+	var live []*entry
+	for ref := range dirty {
+		live = live[:0]
+		if q := p.queue(ref.qk); q != nil {
+			ents := q.snapshot()
+			i := sort.Search(len(ents), func(i int) bool { return ents[i].seq >= ref.first })
+			for ; i < len(ents) && ents[i].batch() == ref.first; i++ {
+				if !ents[i].deleted.Load() {
+					live = append(live, ents[i])
+				}
+			}
+		}
+		key := childKey(kBatch, ref.qk, seqBytes(ref.first))
+		if len(live) == 0 {
+			if err := wb.Delete(key); err != nil {
+				return err
+			}
+			continue
+		}
+		// Earlier values stay valid when buf grows: the batch holds them
+		// until Flush, and nothing writes over them.
+		start := len(buf)
+		buf = appendBatch(buf, ref.first, live)
+		if err := wb.Set(key, buf[start:len(buf):len(buf)]); err != nil {
+			return err
+		}
+	}
+	if last > 0 {
+		if err := wb.Set(ckptKey(p.id), binary.BigEndian.AppendUint64(nil, last)); err != nil {
 			return err
 		}
 	}
@@ -177,6 +152,104 @@ func (p *partition) persist(job flushJob) error {
 	return nil
 }
 
+// persistRecord adds one record's effects to wb; message index changes
+// are collected in dirty and next-sequence values in next.
+func (p *partition) persistRecord(wb *badger.WriteBatch, r *record, dirty map[batchRef]struct{}, next map[string]uint64, flushed *[]*entry) error {
+	qk := qkey(r.Project, r.Queue)
+	q := p.queue(qk)
+	if q == nil && needsQueue(r.Type) {
+		// The queue was deleted and reaped before this older record
+		// reached disk; its delete record (later in this or a
+		// following job) removes whatever is on disk.
+		return nil
+	}
+	switch r.Type {
+	case recPost:
+		next[qk] = max(next[qk], r.Msgs[len(r.Msgs)-1].Seq+1)
+		if r.created {
+			if err := wb.Set(queueKey(kQueue, qk), []byte("{}")); err != nil {
+				return err
+			}
+		}
+		dirty[batchRef{qk, r.Msgs[0].Seq}] = struct{}{}
+		for i, e := range r.ents {
+			if e == nil || e.deleted.Load() || e.seg != 0 {
+				continue // gone before it reached disk, or the body stays in the log
+			}
+			if err := wb.Set(childKey(kBody, qk, seqBytes(e.seq)), r.Msgs[i].Body); err != nil {
+				return err
+			}
+			*flushed = append(*flushed, e)
+		}
+	case recDelete:
+		for _, e := range r.gone {
+			if err := forget(wb, qk, e, dirty); err != nil {
+				return err
+			}
+		}
+	case recClaim, recClaimUpdate:
+		c := q.getClaim(r.ClaimID)
+		if c == nil {
+			return nil
+		}
+		if err := wb.Set(childKey(kClaim, qk, []byte(r.ClaimID)), encodeClaimState(c.state.Load())); err != nil {
+			return err
+		}
+		entries := q.snapshot()
+		for _, seq := range c.seqs {
+			if e := find(entries, seq); e != nil && e.claim.Load() == c && !e.deleted.Load() {
+				dirty[batchRef{qk, e.batch()}] = struct{}{}
+			}
+		}
+	case recClaimRelease:
+		if c := q.getClaim(r.ClaimID); c != nil {
+			if err := wb.Set(childKey(kClaim, qk, []byte(r.ClaimID)), encodeClaimState(c.state.Load())); err != nil {
+				return err
+			}
+		}
+	case recQueueCreate, recQueueMeta:
+		if m := q.meta.Load(); m != nil {
+			if err := wb.Set(queueKey(kQueue, qk), encodeMeta(*m)); err != nil {
+				return err
+			}
+		}
+	case recQueueDelete:
+		delete(next, qk)
+		if err := p.deletePrefixes(wb, qk, kQueue, kNext, kBatch, kMeta, kBody, kClaim); err != nil {
+			return err
+		}
+	case recPurge:
+		if r.Flag&1 != 0 {
+			if err := p.deletePrefixes(wb, qk, kBatch, kMeta, kBody, kClaim); err != nil {
+				return err
+			}
+		}
+		if r.Flag&2 != 0 {
+			if err := p.deletePrefixes(wb, qk, kSub); err != nil {
+				return err
+			}
+		}
+	case recSubCreate, recSubUpdate:
+		s, err := decodeSub(r.Meta)
+		if err != nil {
+			return nil
+		}
+		if err := wb.Set(childKey(kSub, qk, []byte(s.ID)), r.Meta); err != nil {
+			return err
+		}
+		if r.created {
+			if err := wb.Set(queueKey(kQueue, qk), []byte("{}")); err != nil {
+				return err
+			}
+		}
+	case recSubDelete:
+		if err := wb.Delete(childKey(kSub, qk, []byte(r.SubID))); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // needsQueue reports record types whose persistence reads queue state.
 func needsQueue(t byte) bool {
 	switch t {
@@ -186,11 +259,14 @@ func needsQueue(t byte) bool {
 	return false
 }
 
-func deleteMessageKeys(wb *badger.WriteBatch, qk string, seq uint64) error {
-	if err := wb.Delete(childKey(kMeta, qk, seqBytes(seq))); err != nil {
-		return err
+// forget marks the batch of a message that stopped being live for
+// rewriting, and deletes its body if Badger holds it.
+func forget(wb *badger.WriteBatch, qk string, e *entry, dirty map[batchRef]struct{}) error {
+	dirty[batchRef{qk, e.batch()}] = struct{}{}
+	if e.seg != 0 {
+		return nil
 	}
-	return wb.Delete(childKey(kBody, qk, seqBytes(seq)))
+	return wb.Delete(childKey(kBody, qk, seqBytes(e.seq)))
 }
 
 // deletePrefixes deletes every key of the queue with the given kinds.
@@ -283,7 +359,7 @@ func (p *partition) reap(now int64) []reaped {
 		for _, e := range q.compact(now) {
 			if !e.deleted.Swap(true) { // expired: deletes already went through the log
 				p.released(e)
-				out = append(out, reaped{qk: k.(string), seq: e.seq})
+				out = append(out, reaped{qk: k.(string), e: e})
 			}
 		}
 		q.dropDeadClaims(now)

@@ -30,6 +30,10 @@ type entry struct {
 	seg  uint64
 	off  int64
 	blen uint32
+	// batchOff is seq minus the first sequence of the post that created
+	// the entry: Badger keeps one index value per posted batch (see
+	// batchKey), so a change to a message rewrites its batch's value.
+	batchOff uint32
 
 	expires    atomic.Int64 // unix ns
 	ttl        atomic.Int64 // seconds, raised by claims
@@ -67,6 +71,9 @@ func (e *entry) liveClaim(now int64) *claimRef {
 	}
 	return nil
 }
+
+// batch is the first sequence of the post that created e.
+func (e *entry) batch() uint64 { return e.seq - uint64(e.batchOff) }
 
 func (e *entry) visible(now int64) bool {
 	return !e.deleted.Load() && e.expires.Load() > now

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sort"
 
 	"github.com/dgraph-io/badger/v4"
@@ -23,6 +24,7 @@ func (e *Engine) load() error {
 		id string
 	}
 	var claimed []pendingClaim
+	var legacy []legacyMessage // per-message 'm' keys to migrate
 	err := e.db.View(func(txn *badger.Txn) error {
 		opt := badger.DefaultIteratorOptions
 		opt.PrefetchValues = false
@@ -52,6 +54,22 @@ func (e *Engine) load() error {
 				if len(v) == 8 {
 					q.nextSeq = max(q.nextSeq, binary.BigEndian.Uint64(v))
 				}
+			case kBatch:
+				if len(child) != 8 {
+					continue
+				}
+				first := binary.BigEndian.Uint64(child)
+				ents, claimIDs, err := decodeBatch(first, v)
+				if err != nil {
+					return fmt.Errorf("messages %d+ of %q: %w", first, name, err)
+				}
+				for i, ent := range ents {
+					q.entries = append(q.entries, ent)
+					q.nextSeq = max(q.nextSeq, ent.seq+1)
+					if claimIDs[i] != "" {
+						claimed = append(claimed, pendingClaim{q: q, e: ent, id: claimIDs[i]})
+					}
+				}
 			case kMeta:
 				if len(child) != 8 {
 					continue
@@ -61,11 +79,12 @@ func (e *Engine) load() error {
 				if err != nil {
 					return fmt.Errorf("message %d of %q: %w", seq, name, err)
 				}
-				q.entries = append(q.entries, ent) // keys iterate in seq order
+				q.entries = append(q.entries, ent)
 				q.nextSeq = max(q.nextSeq, seq+1)
 				if claimID != "" {
 					claimed = append(claimed, pendingClaim{q: q, e: ent, id: claimID})
 				}
+				legacy = append(legacy, legacyMessage{qkey(project, name), ent})
 			case kClaim:
 				st, err := decodeClaimState(v)
 				if err != nil {
@@ -107,10 +126,45 @@ func (e *Engine) load() error {
 		p.queues.Range(func(_, v any) bool {
 			q := v.(*queue)
 			sort.Slice(q.entries, func(i, j int) bool { return q.entries[i].seq < q.entries[j].seq })
+			// A migration cut short leaves a message under both kinds.
+			q.entries = slices.CompactFunc(q.entries, func(a, b *entry) bool { return a.seq == b.seq })
 			q.publish()
 			return true
 		})
 	}
+	return e.migrateMessageKeys(legacy)
+}
+
+type legacyMessage struct {
+	qk string
+	e  *entry
+}
+
+// migrateMessageKeys rewrites per-message 'm' keys (the format before
+// batch keys) as batches of one, then syncs: later changes rewrite 'g'
+// keys only, so an 'm' key left behind would bring a deleted message back.
+func (e *Engine) migrateMessageKeys(legacy []legacyMessage) error {
+	if len(legacy) == 0 {
+		return nil
+	}
+	wb := e.db.NewWriteBatch()
+	defer wb.Cancel()
+	for _, m := range legacy {
+		seq := seqBytes(m.e.seq)
+		if err := wb.Set(childKey(kBatch, m.qk, seq), appendBatch(nil, m.e.seq, []*entry{m.e})); err != nil {
+			return fmt.Errorf("%w: migrate: %v", storage.ErrUnavailable, err)
+		}
+		if err := wb.Delete(childKey(kMeta, m.qk, seq)); err != nil {
+			return fmt.Errorf("%w: migrate: %v", storage.ErrUnavailable, err)
+		}
+	}
+	if err := wb.Flush(); err != nil {
+		return fmt.Errorf("%w: migrate: %v", storage.ErrUnavailable, err)
+	}
+	if err := e.db.Sync(); err != nil {
+		return fmt.Errorf("%w: migrate: %v", storage.ErrUnavailable, err)
+	}
+	e.opts.Logger.Info("migrated message index to batch keys", "messages", len(legacy))
 	return nil
 }
 

@@ -35,8 +35,8 @@ type flushJob struct {
 }
 
 type reaped struct {
-	qk  string
-	seq uint64
+	qk string
+	e  *entry
 }
 
 // partition owns the queues that hash to it.
@@ -296,7 +296,8 @@ func (p *partition) apply(r *record) {
 			if m.Seq < q.nextSeq {
 				continue // already applied, or applied and removed since
 			}
-			e := &entry{seq: m.Seq, nonce: m.Nonce, created: r.Time, client: m.Client, checksum: m.Checksum}
+			e := &entry{seq: m.Seq, nonce: m.Nonce, created: r.Time, client: m.Client, checksum: m.Checksum,
+				batchOff: uint32(m.Seq - r.Msgs[0].Seq)}
 			e.expires.Store(r.Time + m.TTL*int64(time.Second))
 			e.ttl.Store(m.TTL)
 			if m.Delay > 0 {
@@ -309,9 +310,11 @@ func (p *partition) apply(r *record) {
 			q.nextSeq = m.Seq + 1
 		}
 	case recDelete:
+		r.gone = r.gone[:0]
 		for _, s := range r.Seqs {
 			if e := find(q.entries, s); e != nil && !e.deleted.Swap(true) {
 				p.released(e)
+				r.gone = append(r.gone, e)
 			}
 		}
 	case recClaim:

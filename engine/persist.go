@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"time"
 
 	"github.com/dgraph-io/badger/v4"
@@ -17,7 +18,10 @@ import (
 //
 //	'q' qk            queue metadata (JSON)
 //	'n' qk            next sequence (8 bytes big endian)
-//	'm' qk 0 seq      message metadata (msgMeta encoding), kept in the LSM
+//	'g' qk 0 first    index of the live messages of the batch posted at
+//	                  sequence first (batch encoding), kept in the LSM
+//	'm' qk 0 seq      one message's index (msgMeta encoding): the format
+//	                  before 'g', migrated to 'g' at open
 //	'b' qk 0 seq      message body, in the value log when larger than 256 B
 //	'c' qk 0 claimid  claim state
 //	's' qk 0 subid    subscription (JSON)
@@ -26,6 +30,7 @@ import (
 const (
 	kQueue = 'q'
 	kNext  = 'n'
+	kBatch = 'g'
 	kMeta  = 'm'
 	kBody  = 'b'
 	kClaim = 'c'
@@ -71,8 +76,8 @@ func splitKey(k []byte) (kind byte, project, queue string, child []byte, ok bool
 	return kind, project, string(rest), nil, true
 }
 
-func encodeMsgMeta(e *entry) []byte {
-	b := make([]byte, 0, 64)
+// appendMsgMeta appends the index value of one message.
+func appendMsgMeta(b []byte, e *entry) []byte {
 	b = binary.LittleEndian.AppendUint64(b, e.nonce)
 	b = binary.AppendVarint(b, e.created)
 	b = binary.AppendVarint(b, e.expires.Load())
@@ -91,27 +96,82 @@ func encodeMsgMeta(e *entry) []byte {
 	return binary.AppendUvarint(b, uint64(e.blen))
 }
 
-func decodeMsgMeta(seq uint64, b []byte) (*entry, string, error) {
-	if len(b) < 8 {
-		return nil, "", errBadRecord
-	}
-	e := &entry{seq: seq, nonce: binary.LittleEndian.Uint64(b)}
-	d := &decoder{b: b[8:]}
+// readMsgMeta decodes what appendMsgMeta wrote. prevClient, when equal,
+// is shared rather than allocated again: a batch has one client id.
+func readMsgMeta(d *decoder, seq uint64, prevClient string) (*entry, string) {
+	e := &entry{seq: seq, nonce: d.fixed64()}
 	e.created = d.varint()
 	e.expires.Store(d.varint())
 	e.ttl.Store(d.varint())
 	e.delayUntil = d.varint()
 	e.claimCount.Store(int32(d.varint()))
 	claimID := d.string()
-	e.client = d.string()
+	if client := d.view(); string(client) == prevClient {
+		e.client = prevClient
+	} else {
+		e.client = string(client)
+	}
 	e.checksum = d.string()
 	e.seg = d.uvarint()
 	e.off = d.varint()
 	e.blen = uint32(d.uvarint())
+	return e, claimID
+}
+
+// decodeMsgMeta decodes a legacy per-message 'm' value.
+func decodeMsgMeta(seq uint64, b []byte) (*entry, string, error) {
+	d := &decoder{b: b}
+	e, claimID := readMsgMeta(d, seq, "")
 	if d.err != nil {
 		return nil, "", d.err
 	}
 	return e, claimID, nil
+}
+
+// batchFormat leads every 'g' value so the encoding can evolve.
+const batchFormat = 1
+
+// appendBatch appends the index value of a batch: its live entries, each
+// as its offset from first and its message index.
+func appendBatch(b []byte, first uint64, live []*entry) []byte {
+	b = append(b, batchFormat)
+	b = binary.AppendUvarint(b, uint64(len(live)))
+	for _, e := range live {
+		b = binary.AppendUvarint(b, e.seq-first)
+		b = appendMsgMeta(b, e)
+	}
+	return b
+}
+
+// decodeBatch returns the entries of a 'g' value and the claim id of each
+// ("" when unclaimed).
+func decodeBatch(first uint64, b []byte) ([]*entry, []string, error) {
+	if len(b) == 0 || b[0] != batchFormat {
+		return nil, nil, errBadRecord
+	}
+	d := &decoder{b: b[1:]}
+	n := d.uvarint()
+	if d.err != nil || n > uint64(len(b)) {
+		return nil, nil, errBadRecord
+	}
+	ents := make([]*entry, 0, n)
+	claims := make([]string, 0, n)
+	client := ""
+	for i := uint64(0); i < n && d.err == nil; i++ {
+		off := d.uvarint()
+		if off > math.MaxUint32 {
+			return nil, nil, errBadRecord
+		}
+		e, claimID := readMsgMeta(d, first+off, client)
+		e.batchOff = uint32(off)
+		client = e.client
+		ents = append(ents, e)
+		claims = append(claims, claimID)
+	}
+	if d.err != nil {
+		return nil, nil, d.err
+	}
+	return ents, claims, nil
 }
 
 func encodeClaimState(s *claimState) []byte {

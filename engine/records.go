@@ -40,6 +40,7 @@ type record struct {
 
 	created  bool     // set by apply when the record created the queue; not logged
 	ents     []*entry // set by apply for recPost: the entry of each message (nil if skipped)
+	gone     []*entry // set by apply for recDelete: the entries it removed
 	bodyOffs []int    // offset of each message body within the encoded record
 }
 
@@ -146,7 +147,32 @@ func (d *decoder) bytes() []byte {
 	return out
 }
 
-func (d *decoder) string() string { return string(d.bytes()) }
+func (d *decoder) string() string { return string(d.view()) }
+
+// view returns the next length-prefixed value without copying it.
+func (d *decoder) view() []byte {
+	n := d.uvarint()
+	if d.err != nil || n > uint64(len(d.b)) {
+		d.err = errBadRecord
+		return nil
+	}
+	out := d.b[:n:n]
+	d.b = d.b[n:]
+	return out
+}
+
+func (d *decoder) fixed64() uint64 {
+	if d.err != nil {
+		return 0
+	}
+	if len(d.b) < 8 {
+		d.err = errBadRecord
+		return 0
+	}
+	v := binary.LittleEndian.Uint64(d.b)
+	d.b = d.b[8:]
+	return v
+}
 
 // bytesAt is bytes that also records where the value starts within whole.
 func (d *decoder) bytesAt(whole []byte, offs *[]int) []byte {
