@@ -66,6 +66,7 @@ var Options = []Option{
 	{Section: "drivers:message_store:badger", Name: "segment_size", Kind: Int, Default: "67108864", Min: minOf(65536), Help: "Log segment size in bytes."},
 	{Section: "drivers:message_store:badger", Name: "compression", Kind: Bool, Default: "false", Help: "S2-compress log frames."},
 	{Section: "drivers:message_store:badger", Name: "reap_interval", Kind: Duration, Default: "1s", Help: "How often expired messages and claims are reclaimed."},
+	{Section: "drivers:message_store:badger", Name: "checkpoint_interval", Kind: Duration, Default: "10s", Help: "How often the index is synced and covered log segments are deleted: longer costs fewer disk stalls, shorter means less log to keep and replay after a crash."},
 	{Section: "drivers:message_store:redis", Name: "uri", Kind: String, Default: "redis://127.0.0.1:6379", Secret: true, Help: "Redis URI for message_store = redis."},
 	{Section: "drivers:management_store:sqlalchemy", Name: "uri", Kind: String, Default: "sqlite:///:memory:", Secret: true, Help: "SQLAlchemy-style URI of the management store."},
 	{Section: "drivers:management_store:sqlalchemy", Name: "mysql_sql_mode", Kind: String, Default: "TRADITIONAL", Help: "Session sql_mode set on every MySQL/MariaDB connection; empty keeps the server's (a non-strict mode is warned about)."},

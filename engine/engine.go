@@ -54,7 +54,7 @@ type Options struct {
 func DefaultOptions(dir string) Options {
 	return Options{
 		Dir: dir, Partitions: 4, Fsync: wal.SyncAlways, FsyncInterval: 50 * time.Millisecond,
-		SegmentSize: 64 << 20, ReapInterval: time.Second, CheckpointInterval: time.Second,
+		SegmentSize: 64 << 20, ReapInterval: time.Second, CheckpointInterval: 10 * time.Second,
 		BadgerCacheBytes: 64 << 20,
 	}
 }

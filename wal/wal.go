@@ -136,7 +136,8 @@ type Log struct {
 	size     int64
 	lastIdx  uint64
 	closed   bool
-	dirty    bool // written since the last sync (interval policy)
+	dirty    bool       // written since the last sync (interval policy)
+	retiring chan error // previous segment's background sync, until awaited
 
 	queue       chan *appendReq
 	stopped     chan struct{}
@@ -245,11 +246,8 @@ func (l *Log) load() error {
 // holds l.mu (or is load, before any goroutine runs).
 func (l *Log) newSegment(first uint64) error {
 	if l.file != nil {
-		if err := l.file.Sync(); err != nil {
-			return fmt.Errorf("wal: sync segment: %w", err)
-		}
-		if err := l.file.Close(); err != nil {
-			return fmt.Errorf("wal: close segment: %w", err)
+		if err := l.retire(l.file); err != nil {
+			return err
 		}
 	}
 	path := filepath.Join(l.opts.Dir, segmentName(first))
@@ -264,6 +262,49 @@ func (l *Log) newSegment(first uint64) error {
 	l.file, l.size = f, 0
 	l.segments = append(l.segments, segment{first: first, last: first - 1, path: path})
 	return nil
+}
+
+// retire closes a full segment. Syncing it can take long (with fsync =
+// never it may hold a whole segment of dirty pages), so it happens in the
+// background; the next sync of the log waits for it, so nothing written
+// after the old segment is made durable before the old segment is.
+// With SyncAlways every frame in it is already fdatasync'ed. Caller holds
+// l.mu.
+func (l *Log) retire(f *os.File) error {
+	if err := l.awaitRetired(); err != nil {
+		f.Close()
+		return err
+	}
+	if l.opts.Sync == SyncAlways {
+		if err := f.Close(); err != nil {
+			return fmt.Errorf("wal: close segment: %w", err)
+		}
+		return nil
+	}
+	done := make(chan error, 1)
+	l.retiring = done
+	go func() {
+		err := f.Sync()
+		if cerr := f.Close(); err == nil && cerr != nil {
+			err = cerr
+		}
+		if err != nil {
+			err = fmt.Errorf("wal: sync segment: %w", err)
+		}
+		done <- err
+	}()
+	return nil
+}
+
+// awaitRetired waits for the previous segment's background sync. Caller
+// holds l.mu.
+func (l *Log) awaitRetired() error {
+	if l.retiring == nil {
+		return nil
+	}
+	err := <-l.retiring
+	l.retiring = nil
+	return err
 }
 
 func syncDir(dir string) error {
@@ -496,6 +537,9 @@ func (l *Log) writeGroup(batch []*appendReq, buf *[]byte) error {
 
 func (l *Log) syncLocked() error {
 	start := time.Now()
+	if err := l.awaitRetired(); err != nil {
+		return err
+	}
 	if err := unix.Fdatasync(int(l.file.Fd())); err != nil {
 		return fmt.Errorf("wal: fdatasync: %w", err)
 	}

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"sync"
 	"testing"
+	"time"
 )
 
 func openTest(t *testing.T, dir string, mut func(*Options)) *Log {
@@ -174,5 +175,43 @@ func TestRecordTooLarge(t *testing.T) {
 	defer l.Close()
 	if _, err := l.Append([][]byte{make([]byte, MaxBatchBytes+1)}); !errors.Is(err, ErrRecordTooLarge) {
 		t.Fatalf("err = %v", err)
+	}
+}
+
+// TestRetiredSegmentSyncedInBackground: a full segment is synced off the
+// append path unless every frame in it is already synced, and the next
+// sync (here Close) waits for it.
+func TestRetiredSegmentSyncedInBackground(t *testing.T) {
+	for _, pol := range []SyncPolicy{SyncNever, SyncInterval, SyncAlways} {
+		t.Run(pol.String(), func(t *testing.T) {
+			dir := t.TempDir()
+			l := openTest(t, dir, func(o *Options) { o.Sync, o.SegmentSize, o.SyncInterval = pol, 512, time.Hour })
+			for i := 0; i < 40; i++ {
+				if _, err := l.Append([][]byte{rec(i)}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			l.mu.Lock()
+			background := l.retiring != nil
+			segs := len(l.segments)
+			l.mu.Unlock()
+			if segs < 3 {
+				t.Fatalf("%d segments: no rotation", segs)
+			}
+			if background != (pol != SyncAlways) {
+				t.Fatalf("background sync pending = %v", background)
+			}
+			if err := l.Close(); err != nil {
+				t.Fatal(err)
+			}
+			if l.retiring != nil {
+				t.Fatal("Close did not wait for the retired segment")
+			}
+			l = openTest(t, dir, nil)
+			defer l.Close()
+			if got := replayAll(t, l, 0); len(got) != 40 {
+				t.Fatalf("replayed %d of 40", len(got))
+			}
+		})
 	}
 }

@@ -153,6 +153,7 @@ func openStore(cfg *config.Config, logger *slog.Logger) (storage.Store, error) {
 		o.SegmentSize = cfg.Int(sec, "segment_size")
 		o.Compression = cfg.Bool(sec, "compression")
 		o.ReapInterval = cfg.Duration(sec, "reap_interval")
+		o.CheckpointInterval = cfg.Duration(sec, "checkpoint_interval")
 		o.Logger = logger
 		e, err := engine.Open(o)
 		if err != nil {
