@@ -22,12 +22,19 @@ func (e *Engine) PostMessages(ctx context.Context, project, name, clientID strin
 	}
 	p := e.partition(project, name)
 	ids := make([]string, len(msgs))
-	// Copy bodies outside the writer: the caller's buffers are only valid
-	// during this call and the writer should do as little as possible.
+	// The caller's buffers are only valid during this call. An uncompressed
+	// log keeps the bodies: the writer copies them into the log frame and
+	// readers find them there, so they need no copy. A compressed log
+	// cannot be read at an offset, so memory holds the body until the
+	// flusher writes it to Badger: copy it outside the writer.
 	rm := make([]recMsg, len(msgs))
 	for i, m := range msgs {
+		body := m.Body
+		if e.opts.Compression {
+			body = bytes.Clone(body)
+		}
 		rm[i] = recMsg{Nonce: rand.Uint64(), TTL: m.TTL, Delay: m.Delay, Client: clientID,
-			Checksum: m.Checksum, Body: bytes.Clone(m.Body)}
+			Checksum: m.Checksum, Body: body}
 	}
 	err := p.do(func(now int64) error {
 		q := p.writerQueue(project, name)

@@ -171,6 +171,15 @@ func (p *partition) run() {
 				for _, o := range batch {
 					o.err = fmt.Errorf("%w: %v", storage.ErrUnavailable, err)
 				}
+				// Bodies may still be the callers' buffers, invalid once
+				// they have their answer: readers must not see them.
+				for _, r := range recs {
+					for _, e := range r.ents {
+						if e != nil {
+							e.body.Store(nil)
+						}
+					}
+				}
 			}
 		}
 		if p.broken.Load() == nil {

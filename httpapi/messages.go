@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"strconv"
 	"time"
+	"unsafe"
 
 	"github.com/bytedance/sonic"
 	"github.com/valyala/fasthttp"
@@ -50,7 +51,8 @@ func rawInt(raw []byte, name string) (int64, bool, string) {
 
 // boundedField reads an optional integer field (def when absent) that must
 // lie in lo..hi, answering Zaqar's errors itself: a wrong type is a body
-// error, a value out of range an API error with rangeText.
+// error, a value out of range an API error with rangeText, a format whose
+// one %d is hi (formatted only then: this runs for every posted message).
 func boundedField(ctx *fasthttp.RequestCtx, raw []byte, name string, def, lo, hi int64, rangeText string) (int64, bool) {
 	n, has, msg := rawInt(raw, name)
 	if msg != "" {
@@ -61,7 +63,7 @@ func boundedField(ctx *fasthttp.RequestCtx, raw []byte, name string, def, lo, hi
 		n = def
 	}
 	if n < lo || n > hi {
-		badRequest(ctx, rangeText)
+		badRequest(ctx, fmt.Sprintf(rangeText, hi))
 		return 0, false
 	}
 	return n, true
@@ -88,7 +90,9 @@ func (a *API) postMessages(ctx *fasthttp.RequestCtx, rq *request) {
 		return
 	}
 	var doc postDoc
-	if err := rawAPI.Unmarshal(body, &doc); err != nil {
+	// Decoded in place: the raw bodies point into the request buffer, which
+	// outlives every use of them (the store copies what it keeps).
+	if err := rawAPI.UnmarshalFromString(unsafe.String(unsafe.SliceData(body), len(body)), &doc); err != nil {
 		badBody(ctx, "Request body could not be parsed.")
 		return
 	}
@@ -113,15 +117,15 @@ func (a *API) postMessages(ctx *fasthttp.RequestCtx, rq *request) {
 			badBody(ctx, `Missing "body" field.`)
 			return
 		}
-		ttl, ok := boundedField(ctx, m.TTL, "ttl", defTTL, 60, a.opts.MaxMessageTTL, fmt.Sprintf(
-			"The TTL for a message may not exceed %d seconds, and must be at least 60 seconds long.", a.opts.MaxMessageTTL))
+		ttl, ok := boundedField(ctx, m.TTL, "ttl", defTTL, 60, a.opts.MaxMessageTTL,
+			"The TTL for a message may not exceed %d seconds, and must be at least 60 seconds long.")
 		if !ok {
 			return
 		}
 		var delay int64
 		if queueDelay > 0 {
-			if delay, ok = boundedField(ctx, m.Delay, "delay", queueDelay, 0, a.opts.MaxMessageDelay, fmt.Sprintf(
-				"The delay for a message may not exceed %d seconds, and must be at least 0 seconds long.", a.opts.MaxMessageDelay)); !ok {
+			if delay, ok = boundedField(ctx, m.Delay, "delay", queueDelay, 0, a.opts.MaxMessageDelay,
+				"The delay for a message may not exceed %d seconds, and must be at least 0 seconds long."); !ok {
 				return
 			}
 		}
