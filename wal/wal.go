@@ -130,14 +130,16 @@ type Log struct {
 	opts Options
 	log  *slog.Logger
 
-	mu       sync.Mutex // guards segments, file, size, lastIndex, closed
-	segments []segment
-	file     *os.File
-	size     int64
-	lastIdx  uint64
-	closed   bool
-	dirty    bool       // written since the last sync (interval policy)
-	retiring chan error // previous segment's background sync, until awaited
+	mu         sync.Mutex // guards segments, file, size, lastIndex, closed
+	segments   []segment
+	file       *os.File
+	size       int64
+	lastIdx    uint64
+	closed     bool
+	dirty      bool       // written since the last sync (interval policy)
+	retiring   chan error // previous segment's background sync, until awaited
+	alloc      int64      // active segment's file size, frames plus preallocated zeros
+	noPrealloc bool       // the file system refused fallocate
 
 	queue       chan *appendReq
 	stopped     chan struct{}
@@ -191,6 +193,7 @@ func (l *Log) load() error {
 		return fmt.Errorf("wal: list segments: %w", err)
 	}
 	sort.Strings(names)
+	var tailEnd int64 // where the last segment's frames end: the rest is preallocated zeros
 	for i, name := range names {
 		var first uint64
 		if _, err := fmt.Sscanf(filepath.Base(name), "%016x.wal", &first); err != nil {
@@ -199,6 +202,9 @@ func (l *Log) load() error {
 		seg := segment{first: first, last: first - 1, path: name}
 		isLast := i == len(names)-1
 		good, last, scanErr := scanSegment(name, first, nil)
+		if isLast {
+			tailEnd = good
+		}
 		if last != 0 {
 			seg.last = last
 		}
@@ -234,11 +240,11 @@ func (l *Log) load() error {
 		f.Close()
 		return fmt.Errorf("wal: stat segment: %w", err)
 	}
-	if _, err := f.Seek(st.Size(), io.SeekStart); err != nil {
+	if _, err := f.Seek(tailEnd, io.SeekStart); err != nil {
 		f.Close()
 		return fmt.Errorf("wal: seek segment: %w", err)
 	}
-	l.file, l.size = f, st.Size()
+	l.file, l.size, l.alloc = f, tailEnd, st.Size()
 	return nil
 }
 
@@ -246,7 +252,7 @@ func (l *Log) load() error {
 // holds l.mu (or is load, before any goroutine runs).
 func (l *Log) newSegment(first uint64) error {
 	if l.file != nil {
-		if err := l.retire(l.file); err != nil {
+		if err := l.retire(l.file, l.size); err != nil {
 			return err
 		}
 	}
@@ -259,32 +265,32 @@ func (l *Log) newSegment(first uint64) error {
 		f.Close()
 		return err
 	}
-	l.file, l.size = f, 0
+	l.file, l.size, l.alloc = f, 0, 0
 	l.segments = append(l.segments, segment{first: first, last: first - 1, path: path})
 	return nil
 }
 
-// retire closes a full segment. Syncing it can take long (with fsync =
-// never it may hold a whole segment of dirty pages), so it happens in the
-// background; the next sync of the log waits for it, so nothing written
-// after the old segment is made durable before the old segment is.
-// With SyncAlways every frame in it is already fdatasync'ed. Caller holds
-// l.mu.
-func (l *Log) retire(f *os.File) error {
+// retire closes a full segment of size bytes of frames. Syncing it can
+// take long (with fsync = never it may hold a whole segment of dirty
+// pages), so it happens in the background; the next sync of the log waits
+// for it, so nothing written after the old segment is made durable before
+// the old segment is. With SyncAlways every frame in it is already
+// fdatasync'ed. Caller holds l.mu.
+func (l *Log) retire(f *os.File, size int64) error {
 	if err := l.awaitRetired(); err != nil {
 		f.Close()
 		return err
 	}
-	if l.opts.Sync == SyncAlways {
-		if err := f.Close(); err != nil {
-			return fmt.Errorf("wal: close segment: %w", err)
-		}
-		return nil
-	}
 	done := make(chan error, 1)
 	l.retiring = done
+	always := l.opts.Sync == SyncAlways
 	go func() {
-		err := f.Sync()
+		// Give back the preallocated space past the last frame. Should a
+		// crash come first, the zeros there read as the end of the log.
+		err := f.Truncate(size)
+		if err == nil && !always {
+			err = f.Sync()
+		}
 		if cerr := f.Close(); err == nil && cerr != nil {
 			err = cerr
 		}
@@ -512,10 +518,12 @@ func (l *Log) writeGroup(batch []*appendReq, buf *[]byte) error {
 	if len(batch) == 1 {
 		out = batch[0].frame
 	}
+	l.preallocate(l.size + int64(len(out)))
 	if _, err := l.file.Write(out); err != nil {
 		// A partial write leaves a torn frame: truncate back so the next
 		// group starts on a frame boundary.
 		_ = l.file.Truncate(l.size)
+		l.alloc = l.size
 		_, _ = l.file.Seek(l.size, io.SeekStart)
 		return fmt.Errorf("wal: write: %w", err)
 	}
@@ -534,6 +542,27 @@ func (l *Log) writeGroup(batch []*appendReq, buf *[]byte) error {
 	l.bytes.Add(uint64(len(out)))
 	return nil
 }
+
+// preallocate extends the active segment with zeros (fallocate) in chunks
+// ahead of the frames, so most syncs write data into allocated space
+// rather than also journaling a new size and new blocks. Where the file
+// system cannot, the log simply grows by its writes. Caller holds l.mu.
+func (l *Log) preallocate(end int64) {
+	if l.noPrealloc || end <= l.alloc {
+		return
+	}
+	chunk := min(int64(preallocChunk), max(l.opts.SegmentSize/4, 4096))
+	want := (end + chunk - 1) / chunk * chunk
+	if err := unix.Fallocate(int(l.file.Fd()), 0, l.alloc, want-l.alloc); err != nil {
+		l.noPrealloc = true
+		l.log.Info("wal: no preallocation", "dir", l.opts.Dir, "err", err)
+		return
+	}
+	l.alloc = want
+}
+
+// preallocChunk is how far ahead of the frames a segment is allocated.
+const preallocChunk = 1 << 20
 
 func (l *Log) syncLocked() error {
 	start := time.Now()
@@ -799,6 +828,13 @@ func (l *Log) Close() error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.closed = true
+	if l.alloc > l.size {
+		// Give back the preallocated space: a clean log ends at its last frame.
+		if err := l.file.Truncate(l.size); err != nil {
+			l.file.Close()
+			return fmt.Errorf("wal: truncate: %w", err)
+		}
+	}
 	if err := l.syncLocked(); err != nil {
 		l.file.Close()
 		return err
