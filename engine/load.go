@@ -25,6 +25,13 @@ func (e *Engine) load() error {
 	}
 	var claimed []pendingClaim
 	var legacy []legacyMessage // per-message 'm' keys to migrate
+	addEntry := func(q *queue, ent *entry, claimID string) {
+		q.entries = append(q.entries, ent)
+		q.nextSeq = max(q.nextSeq, ent.seq+1)
+		if claimID != "" {
+			claimed = append(claimed, pendingClaim{q: q, e: ent, id: claimID})
+		}
+	}
 	err := e.db.View(func(txn *badger.Txn) error {
 		opt := badger.DefaultIteratorOptions
 		opt.PrefetchValues = false
@@ -64,11 +71,7 @@ func (e *Engine) load() error {
 					return fmt.Errorf("messages %d+ of %q: %w", first, name, err)
 				}
 				for i, ent := range ents {
-					q.entries = append(q.entries, ent)
-					q.nextSeq = max(q.nextSeq, ent.seq+1)
-					if claimIDs[i] != "" {
-						claimed = append(claimed, pendingClaim{q: q, e: ent, id: claimIDs[i]})
-					}
+					addEntry(q, ent, claimIDs[i])
 				}
 			case kMeta:
 				if len(child) != 8 {
@@ -79,11 +82,7 @@ func (e *Engine) load() error {
 				if err != nil {
 					return fmt.Errorf("message %d of %q: %w", seq, name, err)
 				}
-				q.entries = append(q.entries, ent)
-				q.nextSeq = max(q.nextSeq, seq+1)
-				if claimID != "" {
-					claimed = append(claimed, pendingClaim{q: q, e: ent, id: claimID})
-				}
+				addEntry(q, ent, claimID)
 				legacy = append(legacy, legacyMessage{qkey(project, name), ent})
 			case kClaim:
 				st, err := decodeClaimState(v)
