@@ -32,7 +32,7 @@ type entry struct {
 	blen uint32
 	// batchOff is seq minus the first sequence of the post that created
 	// the entry: Badger keeps one index value per posted batch (see
-	// batchKey), so a change to a message rewrites its batch's value.
+	// batchRef), so a change to a message rewrites its batch's value.
 	batchOff uint32
 
 	expires    atomic.Int64 // unix ns

@@ -25,13 +25,6 @@ func (e *Engine) load() error {
 	}
 	var claimed []pendingClaim
 	var legacy []legacyMessage // per-message 'm' keys to migrate
-	addEntry := func(q *queue, ent *entry, claimID string) {
-		q.entries = append(q.entries, ent)
-		q.nextSeq = max(q.nextSeq, ent.seq+1)
-		if claimID != "" {
-			claimed = append(claimed, pendingClaim{q: q, e: ent, id: claimID})
-		}
-	}
 	err := e.db.View(func(txn *badger.Txn) error {
 		opt := badger.DefaultIteratorOptions
 		opt.PrefetchValues = false
@@ -61,29 +54,25 @@ func (e *Engine) load() error {
 				if len(v) == 8 {
 					q.nextSeq = max(q.nextSeq, binary.BigEndian.Uint64(v))
 				}
-			case kBatch:
-				if len(child) != 8 {
-					continue
-				}
-				first := binary.BigEndian.Uint64(child)
-				ents, claimIDs, err := decodeBatch(first, v)
-				if err != nil {
-					return fmt.Errorf("messages %d+ of %q: %w", first, name, err)
-				}
-				for i, ent := range ents {
-					addEntry(q, ent, claimIDs[i])
-				}
-			case kMeta:
+			case kBatch, kMeta:
 				if len(child) != 8 {
 					continue
 				}
 				seq := binary.BigEndian.Uint64(child)
-				ent, claimID, err := decodeMsgMeta(seq, v)
+				ents, claimIDs, err := decodeIndex(kind, seq, v)
 				if err != nil {
-					return fmt.Errorf("message %d of %q: %w", seq, name, err)
+					return fmt.Errorf("messages %d+ of %q: %w", seq, name, err)
 				}
-				addEntry(q, ent, claimID)
-				legacy = append(legacy, legacyMessage{qkey(project, name), ent})
+				for i, ent := range ents {
+					q.entries = append(q.entries, ent)
+					q.nextSeq = max(q.nextSeq, ent.seq+1)
+					if claimIDs[i] != "" {
+						claimed = append(claimed, pendingClaim{q: q, e: ent, id: claimIDs[i]})
+					}
+				}
+				if kind == kMeta {
+					legacy = append(legacy, legacyMessage{qkey(project, name), ents[0]})
+				}
 			case kClaim:
 				st, err := decodeClaimState(v)
 				if err != nil {

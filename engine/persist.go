@@ -118,14 +118,19 @@ func readMsgMeta(d *decoder, seq uint64, prevClient string) (*entry, string) {
 	return e, claimID
 }
 
-// decodeMsgMeta decodes a legacy per-message 'm' value.
-func decodeMsgMeta(seq uint64, b []byte) (*entry, string, error) {
+// decodeIndex decodes an index value: a 'g' batch starting at seq, or a
+// legacy 'm' value of message seq (read as a batch of one). It returns the
+// entries and the claim id of each ("" when unclaimed).
+func decodeIndex(kind byte, seq uint64, b []byte) ([]*entry, []string, error) {
+	if kind == kBatch {
+		return decodeBatch(seq, b)
+	}
 	d := &decoder{b: b}
 	e, claimID := readMsgMeta(d, seq, "")
 	if d.err != nil {
-		return nil, "", d.err
+		return nil, nil, d.err
 	}
-	return e, claimID, nil
+	return []*entry{e}, []string{claimID}, nil
 }
 
 // batchFormat leads every 'g' value so the encoding can evolve.

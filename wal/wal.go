@@ -295,7 +295,7 @@ func (l *Log) retire(f *os.File, size int64) error {
 			err = cerr
 		}
 		if err != nil {
-			err = fmt.Errorf("wal: sync segment: %w", err)
+			err = fmt.Errorf("wal: retire segment: %w", err)
 		}
 		done <- err
 	}()
