@@ -6,10 +6,14 @@
 // Queues hash to partitions by (project, queue). A partition has:
 //
 //   - one writer goroutine (partition.run) that owns all mutation. It takes
-//     every request queued while the previous group was being made durable,
-//     validates each against memory, emits records, writes the whole group
-//     with ONE wal.Append (one fdatasync: group commit), publishes the
-//     changes to readers and only then acknowledges;
+//     every request queued meanwhile, validates each against memory, emits
+//     records and writes the whole group as ONE log frame, then goes on
+//     with the next group without waiting for the fdatasync. Groups are
+//     completed in order once durable (see commit): the changes are
+//     published to readers, handed to the flusher and only then
+//     acknowledged. The log's syncer covers every frame written during one
+//     fdatasync with the next (group commit), so applying and writing
+//     overlap with syncing;
 //   - its own write-ahead log (package wal) under Dir/wal/pNN;
 //   - a flusher goroutine that writes the index and state of applied records
 //     to the shared Badger DB in large unsynced batches, then checkpoints:

@@ -207,9 +207,7 @@ func (e *Engine) reaper() {
 		}
 		for _, p := range e.parts {
 			_ = p.do(func(now int64) error {
-				if r := p.reap(now); len(r) > 0 && !p.noFlush {
-					p.flushes <- flushJob{reap: r}
-				}
+				p.reaped = append(p.reaped, p.reap(now)...)
 				return nil
 			})
 		}
@@ -251,6 +249,10 @@ func (e *Engine) shutdown(flush bool) error {
 	for _, p := range e.parts {
 		close(p.stop)
 		<-p.writerDone
+		// Complete the groups still waiting for their sync.
+		if err := p.log.Sync(); err != nil {
+			errs = append(errs, err)
+		}
 		if !flush {
 			p.noFlush = true
 		}

@@ -189,9 +189,10 @@ func TestReaperReclaimsExpired(t *testing.T) {
 	p := e.partition("p", "q")
 	done := make(chan struct{})
 	p.do(func(now int64) error {
-		p.flushes <- flushJob{reap: p.reap(now), sync: done}
+		p.reaped = append(p.reaped, p.reap(now)...)
 		return nil
 	})
+	p.flushes <- flushJob{sync: done}
 	<-done
 	if q := p.queue(qkey("p", "q")); len(q.snapshot()) != 0 {
 		t.Fatalf("reaper left %d entries", len(q.snapshot()))

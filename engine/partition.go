@@ -57,7 +57,10 @@ type partition struct {
 	flushes     chan flushJob
 	touched     map[*queue]struct{} // writer-only, per group
 	group       []*record           // writer-only: records emitted in this group
-	noFlush     bool                // tests: never write to Badger, recover from the WAL alone
+	reaped      []reaped            // writer-only: reaped in this group
+	pipeMu      sync.Mutex
+	pipe        []*commit // groups not yet completed, in order
+	noFlush     bool      // tests: never write to Badger, recover from the WAL alone
 	broken      atomic.Pointer[error]
 	stop        chan struct{}
 	writerDone  chan struct{}
@@ -111,9 +114,10 @@ func (p *partition) do(fn func(now int64) error) error {
 	return err
 }
 
-// run is the partition writer: it takes every op queued while the last
-// group was being made durable, applies them, writes their records with one
-// WAL append (one fsync), publishes the changes and acknowledges.
+// run is the partition writer: it takes every op queued meanwhile,
+// applies them, writes their records as one log frame and hands the group
+// to the pipeline (see commit) without waiting for its fdatasync, so the
+// next group is applied and written while the disk syncs this one.
 func (p *partition) run() {
 	defer close(p.writerDone)
 	const maxGroup = 512
@@ -149,54 +153,143 @@ func (p *partition) run() {
 			}
 			o.err = o.fn(now)
 		}
+		c := &commit{ops: append([]*op(nil), batch...), reap: p.reaped}
+		p.reaped = nil
+		for q := range p.touched {
+			// The writer's entries slice only grows in place past this
+			// length or is replaced, so this view stays as it is now.
+			c.views = append(c.views, view{q: q, entries: q.entries})
+			delete(p.touched, q)
+		}
 		recs := p.group
+		if len(recs) == 0 {
+			p.enqueue(c)
+			p.settle(c, true, true, nil)
+			continue
+		}
+		c.recs = append([]*record(nil), recs...)
 		for _, rec := range recs {
 			start := len(buf)
 			buf = rec.encode(buf)
 			encoded = append(encoded, buf[start:len(buf):len(buf)])
 		}
-		var last uint64
-		if len(encoded) > 0 {
-			var err error
-			if cap(pos) < len(encoded) {
-				pos = make([]wal.Pos, len(encoded))
-			}
-			pos = pos[:len(encoded)]
-			last, err = p.log.AppendAt(encoded, pos)
-			if err != nil {
-				// Memory now holds changes the log does not: stop serving
-				// this partition rather than acknowledge anything more.
-				p.broken.Store(&err)
-				p.logger.Error("wal append failed; partition stopped", "err", err)
-				for _, o := range batch {
-					o.err = fmt.Errorf("%w: %v", storage.ErrUnavailable, err)
-				}
-				// Bodies may still be the callers' buffers, invalid once
-				// they have their answer: readers must not see them.
-				for _, r := range recs {
-					for _, e := range r.ents {
-						if e != nil {
-							e.body.Store(nil)
-						}
+		if cap(pos) < len(encoded) {
+			pos = make([]wal.Pos, len(encoded))
+		}
+		pos = pos[:len(encoded)]
+		// Enqueue before writing: the log may report durability (from its
+		// syncer) before Write returns.
+		p.enqueue(c)
+		last, err := p.log.Write(encoded, pos, func(err error) { p.settle(c, false, true, err) })
+		if err != nil {
+			// Nothing of this group reached the log, but memory holds its
+			// changes: stop serving this partition rather than
+			// acknowledge anything more.
+			p.fail(err)
+			// Bodies may still be the callers' buffers, invalid once
+			// they have their answer: readers must not see them.
+			for _, r := range recs {
+				for _, e := range r.ents {
+					if e != nil {
+						e.body.Store(nil)
 					}
 				}
 			}
+			p.settle(c, true, true, err)
+			continue
 		}
-		if p.broken.Load() == nil {
-			for i, r := range recs {
-				p.placeBodies(r, pos[i])
-			}
+		c.last = last
+		for i, r := range recs {
+			p.placeBodies(r, pos[i])
 		}
-		for q := range p.touched {
-			q.publish()
-			delete(p.touched, q)
+		// Until now the bodies were the callers' buffers: the group may be
+		// acknowledged only from here on.
+		p.settle(c, true, false, nil)
+	}
+}
+
+// commit is a group on its way from the writer to its callers. Groups are
+// completed strictly in order: a group's changes are published, handed to
+// the flusher and acknowledged only after every earlier group's, and only
+// once its records are durable and its bodies placed in the log. A group
+// that wrote nothing (failed validations, reaping) still waits for the
+// groups before it, since what it answered may rest on their changes.
+type commit struct {
+	ops   []*op
+	recs  []*record // records written, nil for a group that wrote none
+	reap  []reaped
+	views []view // entry slices to publish, as the group left them
+	last  uint64 // log index of the last record; set before placed
+	// guarded by pipeMu:
+	placed, synced bool
+	err            error
+}
+
+type view struct {
+	q       *queue
+	entries []*entry
+}
+
+// enqueue appends c to the pipeline. Caller is the writer.
+func (p *partition) enqueue(c *commit) {
+	p.pipeMu.Lock()
+	p.pipe = append(p.pipe, c)
+	p.pipeMu.Unlock()
+}
+
+// settle records that c's bodies are placed and/or its records durable
+// (or failed with err), then completes every ready group at the head of
+// the pipeline, in order.
+func (p *partition) settle(c *commit, placed, synced bool, err error) {
+	p.pipeMu.Lock()
+	defer p.pipeMu.Unlock()
+	if err != nil {
+		p.fail(err)
+		if c.err == nil {
+			c.err = err
 		}
-		if len(recs) > 0 && p.broken.Load() == nil && !p.noFlush {
-			p.flushes <- flushJob{recs: append([]*record(nil), recs...), last: last}
+	}
+	c.placed = c.placed || placed
+	c.synced = c.synced || synced
+	n := 0
+	for _, h := range p.pipe {
+		if !h.placed || !h.synced {
+			break
 		}
-		for _, o := range batch {
+		p.complete(h)
+		n++
+	}
+	if n > 0 {
+		m := copy(p.pipe, p.pipe[n:])
+		clear(p.pipe[m:])
+		p.pipe = p.pipe[:m]
+	}
+}
+
+func (p *partition) complete(c *commit) {
+	if err := c.err; err != nil {
+		for _, o := range c.ops {
+			o.err = fmt.Errorf("%w: %v", storage.ErrUnavailable, c.err)
 			o.done <- struct{}{}
 		}
+		return
+	}
+	for i := range c.views {
+		v := &c.views[i]
+		v.q.published.Store(&v.entries)
+	}
+	if (len(c.recs) > 0 || len(c.reap) > 0) && !p.noFlush {
+		p.flushes <- flushJob{recs: c.recs, last: c.last, reap: c.reap}
+	}
+	for _, o := range c.ops {
+		o.done <- struct{}{}
+	}
+}
+
+// fail stops the partition after a log failure.
+func (p *partition) fail(err error) {
+	if p.broken.CompareAndSwap(nil, &err) {
+		p.logger.Error("wal write failed; partition stopped", "err", err)
 	}
 }
 

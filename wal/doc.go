@@ -20,11 +20,24 @@
 //
 // # Durability
 //
-// Append returns once the frame is written and, with SyncAlways, fdatasync'ed.
-// Concurrent appenders are group-committed: a single flusher goroutine takes
-// every frame queued while the previous sync ran, writes them with one write
-// call and syncs once. SyncInterval syncs in the background; SyncNever never
-// syncs and is unsafe: a crash can lose acknowledged records.
+// Write stamps and writes a frame at once and reports, through a callback,
+// when it is durable; Append waits for that. With SyncAlways a syncer
+// goroutine runs fdatasync back to back: each covers every frame written
+// while the previous one ran (group commit), and the callbacks run in index
+// order after it. Writers never wait for a sync, so a caller can write the
+// next batch while the disk syncs the previous one. SyncInterval syncs in
+// the background; SyncNever never syncs and is unsafe: a crash can lose
+// acknowledged records.
+//
+// # Space
+//
+// The active segment is preallocated ahead of its frames. A busy log also
+// has its next segment ready: a spare file filled with zeros and synced in
+// the background, because overwriting written blocks is the cheapest write
+// a file system can make durable (no allocation or extent conversion to
+// journal). Frames are written padded with zeros to a page boundary, so
+// the kernel never reads a partly overwritten page first. After a crash the
+// zeros past the last frame read as the end of the log.
 //
 // # Recovery
 //

@@ -92,7 +92,7 @@ var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 type Stats struct {
 	Appends      uint64        // Append calls
 	Records      uint64        // records written
-	Groups       uint64        // write+sync groups (fewer than Appends under concurrency)
+	Groups       uint64        // syncs that acknowledged appends (fewer than Appends under concurrency)
 	Bytes        uint64        // frame bytes written
 	Syncs        uint64        // fdatasync calls
 	SyncTotal    time.Duration // time spent in fdatasync
@@ -106,14 +106,17 @@ type segment struct {
 	path  string
 }
 
-type appendReq struct {
-	frame []byte
-	rel   []int // offset of each record's bytes within frame; nil when compressed
-	pos   []Pos // filled by the flusher when the caller asked for positions
-	n     uint64
-	last  uint64
-	err   error
-	done  chan struct{}
+// waiter is a written frame whose writer waits for it to be durable.
+type waiter struct {
+	last    uint64
+	durable func(error)
+}
+
+// retirement is a full segment being truncated, synced and closed in the
+// background.
+type retirement struct {
+	done chan struct{}
+	err  error
 }
 
 // Pos is where a record's bytes lie on disk: in segment Segment (named by
@@ -124,27 +127,32 @@ type Pos struct {
 	Offset  int64
 }
 
-// Log is a segmented write-ahead log. Appends may come from any goroutine;
-// the flusher goroutine owns the active file and the segment list's tail.
+// Log is a segmented write-ahead log. Writes may come from any goroutine
+// and are serialised by mu; the syncer goroutine makes them durable
+// without holding mu, so writing the next frames overlaps the fdatasync of
+// the previous ones.
 type Log struct {
 	opts Options
 	log  *slog.Logger
 
-	mu         sync.Mutex // guards segments, file, size, lastIndex, closed
+	syncMu     sync.Mutex // one sync at a time, so waiters hear in index order
+	mu         sync.Mutex // guards everything below up to rd
 	segments   []segment
 	file       *os.File
 	size       int64
 	lastIdx    uint64
 	closed     bool
-	dirty      bool       // written since the last sync (interval policy)
-	retiring   chan error // previous segment's background sync, until awaited
-	alloc      int64      // active segment's file size, frames plus preallocated zeros
-	noPrealloc bool       // the file system refused fallocate
+	failed     error       // a sync or retirement failed: no more writes
+	dirty      bool        // written since the last sync began
+	waiting    []waiter    // SyncAlways: frames written, callers not yet told, in index order
+	retiring   *retirement // the last segment retired, until its sync is awaited
+	alloc      int64       // active segment's file size, frames plus preallocated zeros
+	noPrealloc bool        // the file system refused fallocate
+	spare      *spare      // the next segment's file, being zero-filled or ready
 
-	queue       chan *appendReq
-	stopped     chan struct{}
-	flusherDone chan struct{} // closed when the flusher has exited
-	wg          sync.WaitGroup
+	wake    chan struct{} // capacity 1: there are frames to sync
+	stopped chan struct{}
+	wg      sync.WaitGroup
 
 	rd readers // read-only files for ReadAt
 
@@ -171,15 +179,13 @@ func Open(opts Options) (*Log, error) {
 	if err := os.MkdirAll(opts.Dir, 0o755); err != nil {
 		return nil, fmt.Errorf("wal: create dir: %w", err)
 	}
-	l := &Log{opts: opts, log: opts.Logger, queue: make(chan *appendReq, 1024), stopped: make(chan struct{}), flusherDone: make(chan struct{})}
+	l := &Log{opts: opts, log: opts.Logger, wake: make(chan struct{}, 1), stopped: make(chan struct{})}
 	if err := l.load(); err != nil {
 		return nil, err
 	}
-	l.wg.Add(1)
-	go l.flusher()
-	if opts.Sync == SyncInterval {
+	if opts.Sync != SyncNever {
 		l.wg.Add(1)
-		go l.intervalSyncer()
+		go l.syncer()
 	}
 	return l, nil
 }
@@ -188,6 +194,9 @@ func segmentName(first uint64) string { return fmt.Sprintf("%016x.wal", first) }
 
 // load lists and validates the segments and opens the last for appending.
 func (l *Log) load() error {
+	if err := os.Remove(filepath.Join(l.opts.Dir, spareName)); err != nil && !os.IsNotExist(err) {
+		return fmt.Errorf("wal: remove spare: %w", err)
+	}
 	names, err := filepath.Glob(filepath.Join(l.opts.Dir, "*.wal"))
 	if err != nil {
 		return fmt.Errorf("wal: list segments: %w", err)
@@ -227,7 +236,7 @@ func (l *Log) load() error {
 		l.segments = append(l.segments, seg)
 	}
 	if len(l.segments) == 0 {
-		return l.newSegment(1)
+		return l.newSegment(1, false)
 	}
 	tail := l.segments[len(l.segments)-1]
 	l.lastIdx = tail.last
@@ -240,32 +249,39 @@ func (l *Log) load() error {
 		f.Close()
 		return fmt.Errorf("wal: stat segment: %w", err)
 	}
-	if _, err := f.Seek(tailEnd, io.SeekStart); err != nil {
-		f.Close()
-		return fmt.Errorf("wal: seek segment: %w", err)
-	}
 	l.file, l.size, l.alloc = f, tailEnd, st.Size()
 	return nil
 }
 
-// newSegment closes the active file and starts a segment at first. Caller
-// holds l.mu (or is load, before any goroutine runs).
-func (l *Log) newSegment(first uint64) error {
+// newSegment closes the active file and starts a segment at first, in the
+// spare if one is ready and full is set (the active segment filled up: the
+// log is busy). Caller holds l.mu (or is load, before any goroutine runs).
+func (l *Log) newSegment(first uint64, full bool) error {
 	if l.file != nil {
 		if err := l.retire(l.file, l.size); err != nil {
 			return err
 		}
 	}
 	path := filepath.Join(l.opts.Dir, segmentName(first))
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR|os.O_TRUNC, 0o644)
-	if err != nil {
-		return fmt.Errorf("wal: create segment: %w", err)
+	var f *os.File
+	var alloc int64
+	if full {
+		f, alloc = l.takeSpare(path)
+	} else {
+		// An idle log keeps no zero-filled space around.
+		l.discardSpare()
+	}
+	if f == nil {
+		var err error
+		if f, err = os.OpenFile(path, os.O_CREATE|os.O_RDWR|os.O_TRUNC, 0o644); err != nil {
+			return fmt.Errorf("wal: create segment: %w", err)
+		}
 	}
 	if err := syncDir(l.opts.Dir); err != nil {
 		f.Close()
 		return err
 	}
-	l.file, l.size, l.alloc = f, 0, 0
+	l.file, l.size, l.alloc = f, 0, alloc
 	l.segments = append(l.segments, segment{first: first, last: first - 1, path: path})
 	return nil
 }
@@ -274,43 +290,42 @@ func (l *Log) newSegment(first uint64) error {
 // take long (with fsync = never it may hold a whole segment of dirty
 // pages), so it happens in the background; the next sync of the log waits
 // for it, so nothing written after the old segment is made durable before
-// the old segment is. With SyncAlways every frame in it is already
-// fdatasync'ed. Caller holds l.mu.
+// the old segment is. Caller holds l.mu.
 func (l *Log) retire(f *os.File, size int64) error {
 	if err := l.awaitRetired(); err != nil {
 		f.Close()
 		return err
 	}
-	done := make(chan error, 1)
-	l.retiring = done
-	always := l.opts.Sync == SyncAlways
+	r := &retirement{done: make(chan struct{})}
+	l.retiring = r
 	go func() {
 		// Give back the preallocated space past the last frame. Should a
 		// crash come first, the zeros there read as the end of the log.
 		err := f.Truncate(size)
-		if err == nil && !always {
+		if err == nil {
 			err = f.Sync()
 		}
 		if cerr := f.Close(); err == nil && cerr != nil {
 			err = cerr
 		}
 		if err != nil {
-			err = fmt.Errorf("wal: retire segment: %w", err)
+			r.err = fmt.Errorf("wal: retire segment: %w", err)
 		}
-		done <- err
+		close(r.done)
 	}()
 	return nil
 }
 
-// awaitRetired waits for the previous segment's background sync. Caller
-// holds l.mu.
+// awaitRetired waits for the last retired segment's background sync.
+// Caller holds l.mu.
 func (l *Log) awaitRetired() error {
-	if l.retiring == nil {
+	r := l.retiring
+	if r == nil {
 		return nil
 	}
-	err := <-l.retiring
+	<-r.done
 	l.retiring = nil
-	return err
+	return r.err
 }
 
 func syncDir(dir string) error {
@@ -347,7 +362,7 @@ func (l *Log) encodeFrame(records [][]byte, rel []int) ([]byte, []int, error) {
 		sealHeader(frame, len(records), flagCompressed)
 		return frame, nil, nil
 	}
-	frame := getFrame(headerSize + size)[:headerSize]
+	frame := getFrame(headerSize + size + pageSize)[:headerSize] // room for padToPage
 	rel = rel[:0]
 	for _, r := range records {
 		frame = binary.AppendUvarint(frame, uint64(len(r)))
@@ -383,6 +398,28 @@ func (l *Log) AppendAt(records [][]byte, pos []Pos) (uint64, error) {
 	if len(records) == 0 {
 		return l.LastIndex(), nil
 	}
+	done := make(chan error, 1)
+	last, err := l.Write(records, pos, func(err error) { done <- err })
+	if err != nil {
+		return 0, err
+	}
+	return last, <-done
+}
+
+// Write writes records as one atomic batch and returns the index of the
+// last one without waiting for a sync. durable (if not nil) is called once
+// the batch is durable per the sync policy, or with the error that
+// prevented it: with SyncAlways from the syncer goroutine, in index order,
+// after the fdatasync that covers it; with the other policies before
+// Write returns. When Write returns an error, durable is not called.
+//
+// Group commit: frames written while an fdatasync runs are all covered by
+// the next one, so a caller that keeps writing while earlier batches sync
+// (a pipeline) keeps both the disk and the CPU busy.
+func (l *Log) Write(records [][]byte, pos []Pos, durable func(error)) (uint64, error) {
+	if len(records) == 0 {
+		return 0, errors.New("wal: empty batch")
+	}
 	var rel []int
 	if pos != nil {
 		rel = make([]int, 0, len(records))
@@ -391,32 +428,33 @@ func (l *Log) AppendAt(records [][]byte, pos []Pos) (uint64, error) {
 	if err != nil {
 		return 0, err
 	}
-	req := &appendReq{frame: frame, rel: rel, pos: pos, n: uint64(len(records)), done: make(chan struct{})}
+	defer putFrame(frame)
 	l.appends.Add(1)
-	select {
-	case l.queue <- req:
-	case <-l.stopped:
-		return 0, ErrClosed
+	always := l.opts.Sync == SyncAlways
+	l.mu.Lock()
+	last, err := l.writeFrame(frame, rel, pos, uint64(len(records)))
+	if err == nil && always && durable != nil {
+		l.waiting = append(l.waiting, waiter{last: last, durable: durable})
 	}
-	select {
-	case <-req.done:
-		// The flusher has written the frame: its buffer can serve the
-		// next append.
-		putFrame(frame)
-		return req.last, req.err
-	case <-l.flusherDone:
-		// The flusher is gone; a request it never took will never finish.
-		select {
-		case <-req.done:
-			return req.last, req.err
-		default:
-			return 0, ErrClosed
+	l.mu.Unlock()
+	if err != nil {
+		return 0, err
+	}
+	if !always {
+		if durable != nil {
+			durable(nil)
 		}
+		return last, nil
 	}
+	select {
+	case l.wake <- struct{}{}:
+	default: // the syncer is already due to run
+	}
+	return last, nil
 }
 
-// framePool recycles frame buffers: a group's frame is as large as its
-// records, and allocating (and zeroing) one per append showed in profiles.
+// framePool recycles frame buffers: allocating (and zeroing) one per
+// append showed in profiles.
 var framePool sync.Pool
 
 func getFrame(size int) []byte {
@@ -433,114 +471,68 @@ func putFrame(b []byte) {
 	framePool.Put(&b)
 }
 
-// flusher is the only writer of the active segment: it drains every queued
-// frame, writes them with one call, syncs once, and wakes their callers.
-func (l *Log) flusher() {
-	defer l.wg.Done()
-	defer close(l.flusherDone)
-	var batch []*appendReq
-	var buf []byte
-	for {
-		var first *appendReq
-		select {
-		case first = <-l.queue:
-		case <-l.stopped:
-			l.failPending(ErrClosed)
-			return
-		}
-		batch = append(batch[:0], first)
-	drain:
-		for {
-			select {
-			case r := <-l.queue:
-				batch = append(batch, r)
-			default:
-				break drain
-			}
-		}
-		buf = buf[:0]
-		err := l.writeGroup(batch, &buf)
-		for _, r := range batch {
-			if err != nil {
-				r.err = err
-			}
-			close(r.done)
-		}
-	}
-}
-
-func (l *Log) failPending(err error) {
-	for {
-		select {
-		case r := <-l.queue:
-			r.err = err
-			close(r.done)
-		default:
-			return
-		}
-	}
-}
-
-func (l *Log) writeGroup(batch []*appendReq, buf *[]byte) error {
-	l.mu.Lock()
-	defer l.mu.Unlock()
+// writeFrame stamps frame with the next index and writes it to the active
+// segment. Caller holds l.mu.
+func (l *Log) writeFrame(frame []byte, rel []int, pos []Pos, n uint64) (uint64, error) {
 	if l.closed {
-		return ErrClosed
+		return 0, ErrClosed
+	}
+	if l.failed != nil {
+		return 0, l.failed
 	}
 	if l.size >= l.opts.SegmentSize {
-		if err := l.newSegment(l.lastIdx + 1); err != nil {
-			return err
+		if err := l.newSegment(l.lastIdx+1, true); err != nil {
+			return 0, err
 		}
 	}
-	start := l.lastIdx + 1
-	next := start
-	seg := l.segments[len(l.segments)-1].first
-	for _, r := range batch {
-		sealFrame(r.frame, next)
-		next += r.n
-		r.last = next - 1
-		frameAt := l.size + int64(len(*buf))
-		if r.pos != nil {
-			for i := range r.pos[:r.n] {
-				r.pos[i] = Pos{Segment: seg, Offset: -1}
-				if r.rel != nil {
-					r.pos[i].Offset = frameAt + int64(r.rel[i])
-				}
+	if l.spare == nil && l.size >= l.opts.SegmentSize/2 && !l.closed {
+		// Busy enough to fill segments: have the next one ready.
+		l.spare = l.prepareSpare()
+	}
+	first := l.lastIdx + 1
+	sealFrame(frame, first)
+	if pos != nil {
+		seg := l.segments[len(l.segments)-1].first
+		for i := range pos[:n] {
+			pos[i] = Pos{Segment: seg, Offset: -1}
+			if rel != nil {
+				pos[i].Offset = l.size + int64(rel[i])
 			}
 		}
-		if len(batch) > 1 {
-			*buf = append(*buf, r.frame...)
-		}
 	}
-	// A single frame (the usual case: one writer per log) is written as
-	// is rather than copied into the group buffer.
-	out := *buf
-	if len(batch) == 1 {
-		out = batch[0].frame
-	}
+	out := padToPage(frame, l.size)
 	l.preallocate(l.size + int64(len(out)))
-	if _, err := l.file.Write(out); err != nil {
+	if _, err := l.file.WriteAt(out, l.size); err != nil {
 		// A partial write leaves a torn frame: truncate back so the next
-		// group starts on a frame boundary.
+		// frame starts on a frame boundary.
 		_ = l.file.Truncate(l.size)
 		l.alloc = l.size
-		_, _ = l.file.Seek(l.size, io.SeekStart)
-		return fmt.Errorf("wal: write: %w", err)
+		return 0, fmt.Errorf("wal: write: %w", err)
 	}
-	if l.opts.Sync == SyncAlways {
-		if err := l.syncLocked(); err != nil {
-			return err
-		}
-	} else {
-		l.dirty = true
-	}
-	l.size += int64(len(out))
-	l.lastIdx = next - 1
+	l.dirty = true
+	l.size += int64(len(frame)) // the padding is not: the next frame overwrites it
+	l.lastIdx = first + n - 1
 	l.segments[len(l.segments)-1].last = l.lastIdx
-	l.groups.Add(1)
-	l.records.Add(next - start)
-	l.bytes.Add(uint64(len(out)))
-	return nil
+	l.records.Add(n)
+	l.bytes.Add(uint64(len(frame)))
+	return l.lastIdx, nil
+}
+
+// padToPage extends frame, written at offset at, with zeros up to the
+// next page boundary. Past the last frame a segment holds only zeros
+// (preallocated, a zero-filled spare, or nothing), so the padding changes
+// no byte of the file; what it saves is the kernel reading the last,
+// partly written page from disk first when the file's blocks are written
+// but not cached (a spare filled with O_DIRECT).
+func padToPage(frame []byte, at int64) []byte {
+	end := at + int64(len(frame))
+	pad := int((pageSize - end%pageSize) % pageSize)
+	if pad == 0 || cap(frame)-len(frame) < pad {
+		return frame
+	}
+	out := frame[:len(frame)+pad]
+	clear(out[len(frame):])
+	return out
 }
 
 // preallocate extends the active segment with zeros (fallocate) in chunks
@@ -561,51 +553,129 @@ func (l *Log) preallocate(end int64) {
 	l.alloc = want
 }
 
+const pageSize = 4096
+
 // preallocChunk is how far ahead of the frames a segment is allocated.
 const preallocChunk = 1 << 20
 
-func (l *Log) syncLocked() error {
-	start := time.Now()
-	if err := l.awaitRetired(); err != nil {
-		return err
-	}
-	if err := unix.Fdatasync(int(l.file.Fd())); err != nil {
-		return fmt.Errorf("wal: fdatasync: %w", err)
-	}
-	d := time.Since(start)
-	l.syncs.Add(1)
-	l.syncTotal.Add(int64(d))
-	for {
-		cur := l.syncMax.Load()
-		if int64(d) <= cur || l.syncMax.CompareAndSwap(cur, int64(d)) {
-			break
-		}
-	}
-	if d > slowSync {
-		l.log.Warn("slow wal fdatasync", "dir", l.opts.Dir, "duration", d)
-	}
-	l.dirty = false
-	return nil
-}
-
-func (l *Log) intervalSyncer() {
+// syncer makes written frames durable: with SyncAlways as soon as there
+// are any, taking after each fdatasync everything written meanwhile (group
+// commit); with SyncInterval every Options.SyncInterval.
+func (l *Log) syncer() {
 	defer l.wg.Done()
-	t := time.NewTicker(l.opts.SyncInterval)
-	defer t.Stop()
+	var tick <-chan time.Time
+	if l.opts.Sync == SyncInterval {
+		t := time.NewTicker(l.opts.SyncInterval)
+		defer t.Stop()
+		tick = t.C
+	}
 	for {
 		select {
-		case <-t.C:
-			l.mu.Lock()
-			if !l.closed && l.dirty {
-				if err := l.syncLocked(); err != nil {
-					l.log.Error("wal interval sync failed", "dir", l.opts.Dir, "err", err)
-				}
-			}
-			l.mu.Unlock()
+		case <-l.wake:
+		case <-tick:
 		case <-l.stopped:
 			return
 		}
+		if err := l.sync(false); err != nil {
+			l.log.Error("wal sync failed", "dir", l.opts.Dir, "err", err)
+		}
 	}
+}
+
+// sync makes every frame written so far durable (unless nothing was
+// written since the last sync and force is false) and then tells their
+// waiters. It holds l.mu only to take its snapshot, so writers go on
+// meanwhile.
+func (l *Log) sync(force bool) error {
+	l.syncMu.Lock()
+	defer l.syncMu.Unlock()
+	l.mu.Lock()
+	if !force && !l.dirty {
+		l.mu.Unlock()
+		return nil
+	}
+	f, waiting, err := l.file, l.waiting, l.failed
+	l.waiting, l.dirty = nil, false
+	l.mu.Unlock()
+
+	start := time.Now()
+	if err == nil {
+		err = fdatasync(f)
+	}
+	if err == nil {
+		// Frames in segments retired before (or during) this sync are
+		// covered by their retirement's sync; the last one waited on
+		// implies all before it.
+		l.mu.Lock()
+		r := l.retiring
+		l.mu.Unlock()
+		if r != nil {
+			<-r.done
+			err = r.err
+			l.mu.Lock()
+			if l.retiring == r {
+				l.retiring = nil
+			}
+			l.mu.Unlock()
+		}
+	}
+	d := time.Since(start)
+	if err != nil {
+		l.mu.Lock()
+		if l.failed == nil {
+			// After a failed fdatasync the kernel may have dropped the
+			// dirty pages: nothing written since can be trusted either.
+			l.failed = err
+		}
+		l.mu.Unlock()
+	} else {
+		l.syncs.Add(1)
+		l.syncTotal.Add(int64(d))
+		for {
+			cur := l.syncMax.Load()
+			if int64(d) <= cur || l.syncMax.CompareAndSwap(cur, int64(d)) {
+				break
+			}
+		}
+		if d > slowSync {
+			l.log.Warn("slow wal fdatasync", "dir", l.opts.Dir, "duration", d)
+		}
+	}
+	if len(waiting) > 0 {
+		l.groups.Add(1)
+	}
+	for _, w := range waiting {
+		w.durable(err)
+	}
+	return err
+}
+
+// Sync makes every frame written so far durable, whatever the policy, and
+// tells their waiters.
+func (l *Log) Sync() error { return l.sync(true) }
+
+// fdatasync syncs f unless it was closed meanwhile, which only a
+// retirement does after syncing it itself.
+func fdatasync(f *os.File) error {
+	rc, err := f.SyscallConn()
+	if err != nil {
+		return fmt.Errorf("wal: fdatasync: %w", err)
+	}
+	var serr error
+	// Control holds a reference on the descriptor: a concurrent Close
+	// waits, and Control fails without calling us if Close came first.
+	_ = rc.Control(func(fd uintptr) {
+		for {
+			serr = unix.Fdatasync(int(fd))
+			if serr != unix.EINTR {
+				break
+			}
+		}
+	})
+	if serr != nil {
+		return fmt.Errorf("wal: fdatasync: %w", serr)
+	}
+	return nil
 }
 
 // Replay calls fn in index order for every record with index > after.
@@ -777,7 +847,7 @@ func (l *Log) Rotate() error {
 	if l.size == 0 {
 		return nil
 	}
-	return l.newSegment(l.lastIdx + 1)
+	return l.newSegment(l.lastIdx+1, false)
 }
 
 // FirstIndex is the lowest index still on disk (0 when the log is empty).
@@ -809,13 +879,15 @@ func (l *Log) Stats() Stats {
 	}
 }
 
-// Close flushes, syncs (whatever the policy) and closes the log.
+// Close syncs (whatever the policy), tells every waiter, and closes the
+// log. Writes after Close fail with ErrClosed.
 func (l *Log) Close() error {
 	l.mu.Lock()
 	if l.closed {
 		l.mu.Unlock()
 		return nil
 	}
+	l.closed = true
 	l.mu.Unlock()
 	close(l.stopped)
 	l.wg.Wait()
@@ -826,18 +898,18 @@ func (l *Log) Close() error {
 	}
 	l.rd.mu.Unlock()
 	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.closed = true
+	l.discardSpare()
 	if l.alloc > l.size {
 		// Give back the preallocated space: a clean log ends at its last frame.
-		if err := l.file.Truncate(l.size); err != nil {
-			l.file.Close()
-			return fmt.Errorf("wal: truncate: %w", err)
+		if err := l.file.Truncate(l.size); err != nil && l.failed == nil {
+			l.failed = fmt.Errorf("wal: truncate: %w", err)
 		}
+		l.alloc = l.size
 	}
-	if err := l.syncLocked(); err != nil {
-		l.file.Close()
-		return err
+	l.mu.Unlock()
+	err := l.sync(true)
+	if cerr := l.file.Close(); err == nil && cerr != nil {
+		err = cerr
 	}
-	return l.file.Close()
+	return err
 }

@@ -230,6 +230,9 @@ func serve(cfg *config.Config, logger *slog.Logger) error {
 	if err != nil {
 		return err
 	}
+	if e, ok := store.(*engine.Engine); ok {
+		registerEngineMetrics(reg, e)
+	}
 	notifier, err := notify.Wrap(store, notifyOptions(cfg, logger, reg))
 	if err != nil {
 		store.Close()
