@@ -25,7 +25,12 @@ func repairTail(path string, good int64, log *slog.Logger, cause error) error {
 	if err != nil {
 		return fmt.Errorf("wal: repair backup: %w", err)
 	}
-	if _, err := io.Copy(b, io.NewSectionReader(f, good, st.Size()-good)); err != nil {
+	end, err := dataEnd(f, good, st.Size())
+	if err != nil {
+		b.Close()
+		return fmt.Errorf("wal: repair scan: %w", err)
+	}
+	if _, err := io.Copy(b, io.NewSectionReader(f, good, end-good)); err != nil {
 		b.Close()
 		return fmt.Errorf("wal: repair backup: %w", err)
 	}
@@ -40,6 +45,27 @@ func repairTail(path string, good int64, log *slog.Logger, cause error) error {
 	if err := f.Sync(); err != nil {
 		return fmt.Errorf("wal: repair sync: %w", err)
 	}
-	log.Warn("wal: truncated torn tail", "segment", path, "offset", good, "dropped_bytes", st.Size()-good, "backup", broken, "cause", cause)
+	log.Warn("wal: truncated torn tail", "segment", path, "offset", good, "dropped_bytes", end-good, "backup", broken, "cause", cause)
 	return nil
+}
+
+// dataEnd is the offset just past the last non-zero byte of f in
+// [from, size): a segment's preallocated or zero-filled space need not be
+// kept as evidence.
+func dataEnd(f *os.File, from, size int64) (int64, error) {
+	buf := make([]byte, 1<<20)
+	for end := size; end > from; {
+		start := max(from, end-int64(len(buf)))
+		chunk := buf[:end-start]
+		if _, err := f.ReadAt(chunk, start); err != nil {
+			return 0, err
+		}
+		for i := len(chunk) - 1; i >= 0; i-- {
+			if chunk[i] != 0 {
+				return start + int64(i) + 1, nil
+			}
+		}
+		end = start
+	}
+	return from, nil
 }

@@ -172,3 +172,27 @@ func TestPreallocatedTailAfterCrash(t *testing.T) {
 		t.Fatalf("replayed %d records, last %q", len(got), got[11])
 	}
 }
+
+// TestBackupOmitsZeroTail: a torn frame in a zero-filled segment keeps only
+// the damaged bytes as evidence, not megabytes of zeros.
+func TestBackupOmitsZeroTail(t *testing.T) {
+	dir := t.TempDir()
+	path, lastStart := writeLog(t, dir, 5)
+	data, _ := os.ReadFile(path)
+	data[lastStart+25] ^= 0xff
+	frameEnd := len(data)
+	for len(data) > 0 && data[len(data)-1] == 0 {
+		frameEnd--
+		data = data[:len(data)-1]
+	}
+	os.WriteFile(path, append(data, make([]byte, 4<<20)...), 0o644)
+	l := openTest(t, dir, nil)
+	defer l.Close()
+	if l.LastIndex() != 4 {
+		t.Fatalf("last = %d", l.LastIndex())
+	}
+	backup, err := os.ReadFile(path + ".broken")
+	if err != nil || !bytes.Equal(backup, data[lastStart:frameEnd]) {
+		t.Fatalf("backup is %d bytes, want the %d bytes of the torn frame (err %v)", len(backup), int64(frameEnd)-lastStart, err)
+	}
+}
