@@ -31,8 +31,8 @@
 //
 // # Space
 //
-// The active segment is preallocated ahead of its frames. A busy log also
-// has its next segment ready: a spare file filled with zeros and synced in
+// The active segment is preallocated ahead of its frames. A busy log with
+// SyncAlways also has its next segment ready: a spare file filled with zeros and synced in
 // the background, because overwriting written blocks is the cheapest write
 // a file system can make durable (no allocation or extent conversion to
 // journal). Frames are written padded with zeros to a page boundary, so

@@ -196,3 +196,56 @@ func TestBackupOmitsZeroTail(t *testing.T) {
 		t.Fatalf("backup is %d bytes, want the %d bytes of the torn frame (err %v)", len(backup), int64(frameEnd)-lastStart, err)
 	}
 }
+
+// TestTornTailBeforeEmptySegment: a crash just after the next segment was
+// started, before the full one's tail was durable, leaves a torn frame in
+// front of an empty (or zero-filled) segment. Nothing after the tear was
+// acknowledged, so Open repairs it as the log's tail instead of refusing
+// to start; a segment holding frames after a tear is still corruption.
+func TestTornTailBeforeEmptySegment(t *testing.T) {
+	for _, next := range []struct {
+		name string
+		data []byte
+	}{{"empty", nil}, {"zero-filled", make([]byte, 64<<10)}, {"frames", nil}} {
+		t.Run(next.name, func(t *testing.T) {
+			dir := t.TempDir()
+			path, lastStart := writeLog(t, dir, 5)
+			if err := os.Truncate(path, lastStart+10); err != nil {
+				t.Fatal(err)
+			}
+			nextPath := filepath.Join(dir, segmentName(6))
+			data := next.data
+			if next.name == "frames" {
+				frame, _, err := (&Log{}).encodeFrame([][]byte{[]byte("later")}, nil)
+				if err != nil {
+					t.Fatal(err)
+				}
+				sealFrame(frame, 6)
+				data = frame
+			}
+			if err := os.WriteFile(nextPath, data, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			l, err := Open(Options{Dir: dir})
+			if next.name == "frames" {
+				if !errors.Is(err, ErrCorrupt) {
+					t.Fatalf("open = %v, want ErrCorrupt", err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer l.Close()
+			if l.LastIndex() != 4 || !l.Stats().RepairedTail {
+				t.Fatalf("last = %d, repaired = %v", l.LastIndex(), l.Stats().RepairedTail)
+			}
+			if _, err := os.Stat(nextPath); !os.IsNotExist(err) {
+				t.Fatalf("empty segment after the tear kept: %v", err)
+			}
+			if last, err := l.Append([][]byte{[]byte("after")}); err != nil || last != 5 {
+				t.Fatalf("append = %d, %v", last, err)
+			}
+		})
+	}
+}
