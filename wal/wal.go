@@ -202,7 +202,7 @@ func (l *Log) load() error {
 		return fmt.Errorf("wal: list segments: %w", err)
 	}
 	sort.Strings(names)
-	var tailEnd int64 // where the last segment's frames end: the rest is preallocated zeros
+	var tailEnd int64                 // where the last segment's frames end: the rest is preallocated zeros
 	for i := 0; i < len(names); i++ { // the loop may shorten names
 		name := names[i]
 		var first uint64
