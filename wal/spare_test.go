@@ -323,6 +323,7 @@ func TestFramesPaddedToPage(t *testing.T) {
 			defer l.Close()
 			l.mu.Lock()
 			l.noPrealloc = !prealloc
+			l.padWrites = true // as in a segment taken from a spare
 			path := l.segments[len(l.segments)-1].path
 			l.mu.Unlock()
 			var want [][]byte
