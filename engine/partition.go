@@ -269,14 +269,16 @@ func (p *partition) settle(c *commit, placed, synced bool, err error) {
 func (p *partition) complete(c *commit) {
 	if err := c.err; err != nil {
 		for _, o := range c.ops {
-			o.err = fmt.Errorf("%w: %v", storage.ErrUnavailable, c.err)
+			o.err = fmt.Errorf("%w: %v", storage.ErrUnavailable, err)
 			o.done <- struct{}{}
 		}
 		return
 	}
-	for i := range c.views {
-		v := &c.views[i]
-		v.q.published.Store(&v.entries)
+	for _, v := range c.views {
+		// A pointer of its own: one into c would keep the whole group,
+		// request buffers included, alive as long as the queue is idle.
+		entries := v.entries
+		v.q.published.Store(&entries)
 	}
 	if (len(c.recs) > 0 || len(c.reap) > 0) && !p.noFlush {
 		p.flushes <- flushJob{recs: c.recs, last: c.last, reap: c.reap}
