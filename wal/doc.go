@@ -20,11 +20,11 @@
 //
 // # Durability
 //
-// Write stamps and writes a frame at once and reports, through a callback,
-// when it is durable; Append waits for that. With SyncAlways a syncer
-// goroutine runs fdatasync back to back: each covers every frame written
-// while the previous one ran (group commit), and the callbacks run in index
-// order after it. Writers never wait for a sync, so a caller can write the
+// Write stamps a frame at once and reports, through a callback, when it is
+// durable; Append waits for that. With SyncAlways a syncer goroutine runs
+// back to back: it writes every frame stamped while the previous fdatasync
+// ran with one write call, fdatasyncs once (group commit), and runs their
+// callbacks in index order. Writers never wait for a sync, so a caller can write the
 // next batch while the disk syncs the previous one. SyncInterval syncs in
 // the background; SyncNever never syncs and is unsafe: a crash can lose
 // acknowledged records.

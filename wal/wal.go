@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -139,7 +140,9 @@ type Log struct {
 	mu         sync.Mutex // guards everything below up to rd
 	segments   []segment
 	file       *os.File
-	size       int64
+	size       int64  // end of the active segment's frames, pending ones included
+	written    int64  // end of the frames written to the file
+	pending    []byte // SyncAlways: frames stamped but not written yet, up to size
 	lastIdx    uint64
 	closed     bool
 	failed     error       // a sync or retirement failed: no more writes
@@ -266,7 +269,7 @@ func (l *Log) load() error {
 		f.Close()
 		return fmt.Errorf("wal: stat segment: %w", err)
 	}
-	l.file, l.size, l.alloc = f, tailEnd, st.Size()
+	l.file, l.size, l.written, l.alloc = f, tailEnd, tailEnd, st.Size()
 	return nil
 }
 
@@ -290,6 +293,9 @@ func framelessAfter(names []string) bool {
 // log is busy). Caller holds l.mu (or is load, before any goroutine runs).
 func (l *Log) newSegment(first uint64, full bool) error {
 	if l.file != nil {
+		if err := l.flushPending(); err != nil {
+			return err
+		}
 		if err := l.retire(l.file, l.size); err != nil {
 			return err
 		}
@@ -313,7 +319,7 @@ func (l *Log) newSegment(first uint64, full bool) error {
 		f.Close()
 		return err
 	}
-	l.file, l.size, l.alloc, l.padWrites = f, 0, alloc, alloc > 0
+	l.file, l.size, l.written, l.alloc, l.padWrites = f, 0, 0, alloc, alloc > 0
 	l.segments = append(l.segments, segment{first: first, last: first - 1, path: path})
 	return nil
 }
@@ -549,25 +555,56 @@ func (l *Log) writeFrame(frame []byte, rel []int, pos []Pos, n uint64) (uint64, 
 			}
 		}
 	}
-	out := frame
-	if l.padWrites {
-		out = padToPage(frame, l.size)
-	}
-	l.preallocate(l.size + int64(len(out)))
-	if _, err := l.file.WriteAt(out, l.size); err != nil {
-		// A partial write leaves a torn frame: truncate back so the next
-		// frame starts on a frame boundary.
-		_ = l.file.Truncate(l.size)
-		l.alloc = l.size
-		return 0, fmt.Errorf("wal: write: %w", err)
+	if l.opts.Sync == SyncAlways {
+		// The syncer writes the pending frames just before its fdatasync:
+		// one write per sync however many frames, and the writer never
+		// waits for I/O.
+		l.pending = append(l.pending, frame...)
+	} else if err := l.writeOut(frame); err != nil {
+		return 0, err
 	}
 	l.dirty = true
-	l.size += int64(len(frame)) // the padding is not: the next frame overwrites it
+	l.size += int64(len(frame))
 	l.lastIdx = first + n - 1
 	l.segments[len(l.segments)-1].last = l.lastIdx
 	l.records.Add(n)
 	l.bytes.Add(uint64(len(frame)))
 	return l.lastIdx, nil
+}
+
+// writeOut writes frames at the end of what the active segment holds.
+// Caller holds l.mu.
+func (l *Log) writeOut(frames []byte) error {
+	out := frames
+	if l.padWrites {
+		out = padToPage(frames, l.written)
+	}
+	l.preallocate(l.written + int64(len(out)))
+	if _, err := l.file.WriteAt(out, l.written); err != nil {
+		// A partial write leaves a torn frame: truncate back so the next
+		// frame starts on a frame boundary.
+		_ = l.file.Truncate(l.written)
+		l.alloc = l.written
+		return fmt.Errorf("wal: write: %w", err)
+	}
+	l.written += int64(len(frames)) // the padding is not: the next frame overwrites it
+	return nil
+}
+
+// flushPending writes the frames waiting for the next sync. Their writers
+// were already given indexes, so a failure fails the log. Caller holds
+// l.mu.
+func (l *Log) flushPending() error {
+	if len(l.pending) == 0 {
+		return nil
+	}
+	l.pending = slices.Grow(l.pending, pageSize) // room for padToPage
+	err := l.writeOut(l.pending)
+	l.pending = l.pending[:0]
+	if err != nil && l.failed == nil {
+		l.failed = err
+	}
+	return err
 }
 
 // padToPage extends frame, written at offset at, with zeros up to the
@@ -647,6 +684,7 @@ func (l *Log) sync(force bool) error {
 		l.mu.Unlock()
 		return nil
 	}
+	_ = l.flushPending() // a failure is in l.failed
 	f, waiting, err := l.file, l.waiting, l.failed
 	l.waiting, l.dirty = nil, false
 	l.mu.Unlock()
@@ -959,6 +997,7 @@ func (l *Log) Close() error {
 	l.rd.mu.Unlock()
 	l.mu.Lock()
 	l.discardSpare()
+	_ = l.flushPending() // a failure is in l.failed, which the sync below reports
 	if l.alloc > l.size {
 		// Give back the preallocated space: a clean log ends at its last frame.
 		if err := l.file.Truncate(l.size); err != nil && l.failed == nil {
