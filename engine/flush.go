@@ -356,14 +356,16 @@ func (p *partition) reap(now int64) []reaped {
 	var out []reaped
 	p.queues.Range(func(k, v any) bool {
 		q := v.(*queue)
-		for _, e := range q.compact(now) {
-			if !e.deleted.Swap(true) { // expired: deletes already went through the log
-				p.released(e)
-				out = append(out, reaped{qk: k.(string), e: e})
+		if removed := q.compact(now); len(removed) > 0 {
+			for _, e := range removed {
+				if !e.deleted.Swap(true) { // expired: deletes already went through the log
+					p.released(e)
+					out = append(out, reaped{qk: k.(string), e: e})
+				}
 			}
+			p.touched[q] = struct{}{}
 		}
 		q.dropDeadClaims(now)
-		p.touched[q] = struct{}{}
 		if !q.exists && len(q.entries) == 0 {
 			p.queues.Delete(k)
 		}

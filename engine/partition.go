@@ -411,6 +411,7 @@ func (p *partition) apply(r *record) {
 			e.body.Store(&body)
 			r.ents[i] = e
 			q.entries = append(q.entries, e)
+			q.added(e)
 			q.nextSeq = m.Seq + 1
 		}
 	case recDelete:
@@ -419,6 +420,7 @@ func (p *partition) apply(r *record) {
 			if e := find(q.entries, s); e != nil && !e.deleted.Swap(true) {
 				p.released(e)
 				r.gone = append(r.gone, e)
+				q.deletions = true
 			}
 		}
 	case recClaim:

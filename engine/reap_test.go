@@ -1,0 +1,95 @@
+package engine
+
+import (
+	"testing"
+	"time"
+
+	"github.com/zaqar-go/zaqar/storage"
+)
+
+// reapNow runs one reaper pass on q's partition and returns q's entries.
+func reapNow(t *testing.T, e *Engine, name string) []*entry {
+	t.Helper()
+	p := e.partition("p", name)
+	if err := p.do(func(now int64) error {
+		p.reaped = append(p.reaped, p.reap(now)...)
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	var n []*entry
+	_ = p.do(func(int64) error {
+		if q := p.queue(qkey("p", name)); q != nil {
+			n = q.entries
+		}
+		return nil
+	})
+	return n
+}
+
+// TestReaperSkipsQueuesWithNothingToRemove: the reaper runs on the
+// partition writer every second, so it must not scan a queue whose
+// entries cannot have expired and of which nothing was deleted; yet a
+// deletion or the earliest expiry must still be noticed.
+func TestReaperSkipsQueuesWithNothingToRemove(t *testing.T) {
+	clk := &clock{t: time.Unix(1_700_000_000, 0)}
+	e := openEngine(t, t.TempDir(), func(o *Options) { o.Clock = clk.now })
+	defer e.Close()
+	ids := post(t, e, "q", "a", "b", "c") // TTL 300
+	p := e.partition("p", "q")
+	q := p.queue(qkey("p", "q"))
+	if got := len(reapNow(t, e, "q")); got != 3 {
+		t.Fatalf("%d entries after a reap with nothing to remove", got)
+	}
+	want := clk.now().Add(300 * time.Second).UnixNano()
+	var from int64
+	var deletions bool
+	_ = p.do(func(int64) error { from, deletions = q.expiresFrom, q.deletions; return nil })
+	if from != want || deletions {
+		t.Fatalf("bookkeeping after a scan: expiresFrom=%d want %d, deletions=%v", from, want, deletions)
+	}
+
+	clk.advance(10 * time.Second)
+	post(t, e, "q", "d") // expires 10 s after the others: the bound stays
+	if err := e.DeleteMessage(ctx, "p", "q", ids[1], ""); err != nil {
+		t.Fatal(err)
+	}
+	if got := len(reapNow(t, e, "q")); got != 3 {
+		t.Fatalf("deleted entry not reaped: %d entries", got)
+	}
+
+	clk.advance(291 * time.Second) // past a and c, not d
+	if got := len(reapNow(t, e, "q")); got != 1 {
+		t.Fatalf("expired entries not reaped: %d entries", got)
+	}
+}
+
+// TestReaperKeepsLiveClaims: dead claims are forgotten from each claim's
+// own messages, without losing a claim that still holds one.
+func TestReaperKeepsLiveClaims(t *testing.T) {
+	clk := &clock{t: time.Unix(1_700_000_000, 0)}
+	e := openEngine(t, t.TempDir(), func(o *Options) { o.Clock = clk.now })
+	defer e.Close()
+	post(t, e, "q", "a", "b")
+	short, err := e.CreateClaim(ctx, "p", "q", storage.ClaimOptions{TTL: 60, Grace: 60, Limit: 1})
+	if err != nil || len(short.Messages) != 1 {
+		t.Fatalf("claim: %+v %v", short, err)
+	}
+	clk.advance(30 * time.Second)
+	long, err := e.CreateClaim(ctx, "p", "q", storage.ClaimOptions{TTL: 600, Grace: 60, Limit: 1})
+	if err != nil || len(long.Messages) != 1 {
+		t.Fatalf("claim: %+v %v", long, err)
+	}
+	clk.advance(31 * time.Second) // the short claim has expired
+	reapNow(t, e, "q")
+	q := e.partition("p", "q").queue(qkey("p", "q"))
+	if q.getClaim(short.ID) != nil {
+		t.Fatal("expired claim kept")
+	}
+	if q.getClaim(long.ID) == nil {
+		t.Fatal("live claim dropped")
+	}
+	if _, err := e.GetClaim(ctx, "p", "q", long.ID); err != nil {
+		t.Fatalf("live claim after reaping: %v", err)
+	}
+}
