@@ -196,6 +196,15 @@ func Open(opts Options) (*Log, error) {
 
 func segmentName(first uint64) string { return fmt.Sprintf("%016x.wal", first) }
 
+// segmentFirst reads the index of a segment's first record from its name.
+func segmentFirst(path string) (uint64, error) {
+	var first uint64
+	if _, err := fmt.Sscanf(filepath.Base(path), "%016x.wal", &first); err != nil {
+		return 0, fmt.Errorf("%w: unexpected file %s", ErrCorrupt, path)
+	}
+	return first, nil
+}
+
 // load lists and validates the segments and opens the last for appending.
 func (l *Log) load() error {
 	if err := os.Remove(filepath.Join(l.opts.Dir, spareName)); err != nil && !os.IsNotExist(err) {
@@ -209,9 +218,9 @@ func (l *Log) load() error {
 	var tailEnd int64                 // where the last segment's frames end: the rest is preallocated zeros
 	for i := 0; i < len(names); i++ { // the loop may shorten names
 		name := names[i]
-		var first uint64
-		if _, err := fmt.Sscanf(filepath.Base(name), "%016x.wal", &first); err != nil {
-			return fmt.Errorf("%w: unexpected file %s", ErrCorrupt, name)
+		first, err := segmentFirst(name)
+		if err != nil {
+			return err
 		}
 		seg := segment{first: first, last: first - 1, path: name}
 		isLast := i == len(names)-1
@@ -277,8 +286,8 @@ func (l *Log) load() error {
 // (empty, or zeros only).
 func framelessAfter(names []string) bool {
 	for _, name := range names {
-		var first uint64
-		if _, err := fmt.Sscanf(filepath.Base(name), "%016x.wal", &first); err != nil {
+		first, err := segmentFirst(name)
+		if err != nil {
 			return false
 		}
 		if good, _, err := scanSegment(name, first, nil); good != 0 || err != nil {
