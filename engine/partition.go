@@ -395,18 +395,13 @@ func (p *partition) apply(r *record) {
 			q.meta.Store(&m)
 		}
 		r.ents = make([]*entry, len(r.Msgs))
-		// One allocation for the batch's entries rather than one each: a
-		// batch's messages usually live and go together, and the slab
-		// is freed when the last of them is.
-		slab := make([]entry, len(r.Msgs))
 		for i := range r.Msgs {
 			m := &r.Msgs[i]
 			if m.Seq < q.nextSeq {
 				continue // already applied, or applied and removed since
 			}
-			e := &slab[i]
-			e.seq, e.nonce, e.created, e.client, e.checksum = m.Seq, m.Nonce, r.Time, m.Client, m.Checksum
-			e.batchOff = uint32(m.Seq - r.Msgs[0].Seq)
+			e := &entry{seq: m.Seq, nonce: m.Nonce, created: r.Time, client: m.Client, checksum: m.Checksum,
+				batchOff: uint32(m.Seq - r.Msgs[0].Seq)}
 			e.expires.Store(r.Time + m.TTL*int64(time.Second))
 			e.ttl.Store(m.TTL)
 			if m.Delay > 0 {
