@@ -110,11 +110,11 @@ func TestCorruptionInOlderSegmentFailsOpen(t *testing.T) {
 
 func FuzzDecodeFrame(f *testing.F) {
 	l := &Log{opts: DefaultOptions("")}
-	fr, _, _ := l.encodeFrame([][]byte{[]byte("a"), []byte("hello")}, nil)
+	fr, _ := l.appendFrame(nil, [][]byte{[]byte("a"), []byte("hello")}, nil)
 	sealFrame(fr, 7)
 	f.Add(fr)
 	l.opts.Compression = true
-	fr2, _, _ := l.encodeFrame([][]byte{bytes.Repeat([]byte("z"), 300)}, nil)
+	fr2, _ := l.appendFrame(nil, [][]byte{bytes.Repeat([]byte("z"), 300)}, nil)
 	sealFrame(fr2, 1)
 	f.Add(fr2)
 	f.Add([]byte{})
@@ -216,10 +216,7 @@ func TestTornTailBeforeEmptySegment(t *testing.T) {
 			nextPath := filepath.Join(dir, segmentName(6))
 			data := next.data
 			if next.name == "frames" {
-				frame, _, err := (&Log{}).encodeFrame([][]byte{[]byte("later")}, nil)
-				if err != nil {
-					t.Fatal(err)
-				}
+				frame, _ := (&Log{}).appendFrame(nil, [][]byte{[]byte("later")}, nil)
 				sealFrame(frame, 6)
 				data = frame
 			}

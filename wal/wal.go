@@ -143,6 +143,7 @@ type Log struct {
 	size       int64  // end of the active segment's frames, pending ones included
 	written    int64  // end of the frames written to the file
 	pending    []byte // SyncAlways: frames stamped but not written yet, up to size
+	scratch    []byte // other policies: the frame being written
 	lastIdx    uint64
 	closed     bool
 	failed     error       // a sync or retirement failed: no more writes
@@ -401,37 +402,42 @@ func syncDir(dir string) error {
 	return nil
 }
 
-// encodeFrame builds the frame for records; first is filled in later by the
-// flusher, which alone knows the next index.
-func (l *Log) encodeFrame(records [][]byte, rel []int) ([]byte, []int, error) {
+// checkBatch rejects a batch too large for one frame.
+func checkBatch(records [][]byte) error {
 	size := 0
 	for _, r := range records {
 		size += binary.MaxVarintLen32 + len(r)
 	}
 	if size > MaxBatchBytes {
-		return nil, nil, ErrRecordTooLarge
+		return ErrRecordTooLarge
 	}
+	return nil
+}
+
+// appendFrame appends the frame for records to dst; first is stamped
+// later (sealFrame), by the writer that knows the next index. rel receives
+// each record's offset within the frame, unless the frame is compressed.
+func (l *Log) appendFrame(dst []byte, records [][]byte, rel []int) ([]byte, []int) {
+	start := len(dst)
+	dst = append(dst, make([]byte, headerSize)...)
 	if l.opts.Compression {
-		payload := make([]byte, 0, size)
+		var payload []byte
 		for _, r := range records {
 			payload = binary.AppendUvarint(payload, uint64(len(r)))
 			payload = append(payload, r...)
 		}
-		payload = s2.Encode(nil, payload)
-		frame := make([]byte, headerSize, headerSize+len(payload))
-		frame = append(frame, payload...)
-		sealHeader(frame, len(records), flagCompressed)
-		return frame, nil, nil
+		dst = append(dst, s2.Encode(nil, payload)...)
+		sealHeader(dst[start:], len(records), flagCompressed)
+		return dst, nil
 	}
-	frame := getFrame(headerSize + size + pageSize)[:headerSize] // room for padToPage
 	rel = rel[:0]
 	for _, r := range records {
-		frame = binary.AppendUvarint(frame, uint64(len(r)))
-		rel = append(rel, len(frame))
-		frame = append(frame, r...)
+		dst = binary.AppendUvarint(dst, uint64(len(r)))
+		rel = append(rel, len(dst)-start)
+		dst = append(dst, r...)
 	}
-	sealHeader(frame, len(records), 0)
-	return frame, rel, nil
+	sealHeader(dst[start:], len(records), 0)
+	return dst, rel
 }
 
 func sealHeader(frame []byte, n int, flags byte) {
@@ -481,18 +487,16 @@ func (l *Log) Write(records [][]byte, pos []Pos, durable func(error)) (uint64, e
 	if len(records) == 0 {
 		return 0, errors.New("wal: empty batch")
 	}
+	if err := checkBatch(records); err != nil {
+		return 0, err
+	}
 	var rel []int
 	if pos != nil {
 		rel = make([]int, 0, len(records))
 	}
-	frame, rel, err := l.encodeFrame(records, rel)
-	if err != nil {
-		return 0, err
-	}
-	defer putFrame(frame)
 	always := l.opts.Sync == SyncAlways
 	l.mu.Lock()
-	last, err := l.writeFrame(frame, rel, pos, uint64(len(records)))
+	last, err := l.writeFrame(records, rel, pos)
 	if err == nil && always && durable != nil {
 		l.waiting = append(l.waiting, waiter{last: last, durable: durable})
 	}
@@ -514,27 +518,10 @@ func (l *Log) Write(records [][]byte, pos []Pos, durable func(error)) (uint64, e
 	return last, nil
 }
 
-// framePool recycles frame buffers: allocating (and zeroing) one per
-// append showed in profiles.
-var framePool sync.Pool
-
-func getFrame(size int) []byte {
-	if b, ok := framePool.Get().(*[]byte); ok && cap(*b) >= size {
-		return (*b)[:size]
-	}
-	return make([]byte, size)
-}
-
-func putFrame(b []byte) {
-	if cap(b) > 4<<20 {
-		return // keep the pool from pinning rare huge frames
-	}
-	framePool.Put(&b)
-}
-
-// writeFrame stamps frame with the next index and writes it to the active
-// segment. Caller holds l.mu.
-func (l *Log) writeFrame(frame []byte, rel []int, pos []Pos, n uint64) (uint64, error) {
+// writeFrame encodes records as the next frame of the active segment:
+// straight into the pending buffer with SyncAlways, else into a scratch
+// buffer written at once. Caller holds l.mu.
+func (l *Log) writeFrame(records [][]byte, rel []int, pos []Pos) (uint64, error) {
 	if l.closed {
 		return 0, ErrClosed
 	}
@@ -553,6 +540,18 @@ func (l *Log) writeFrame(frame []byte, rel []int, pos []Pos, n uint64) (uint64, 
 		// -10 % POST throughput with fsync=never).
 		l.spare = l.prepareSpare()
 	}
+	always := l.opts.Sync == SyncAlways
+	buf := l.scratch[:0]
+	if always {
+		// The syncer writes the pending frames just before its fdatasync:
+		// one write per sync however many frames, and the writer never
+		// waits for I/O.
+		buf = l.pending
+	}
+	at := len(buf)
+	buf, rel = l.appendFrame(buf, records, rel)
+	frame := buf[at:]
+	n := uint64(len(records))
 	first := l.lastIdx + 1
 	sealFrame(frame, first)
 	if pos != nil {
@@ -564,13 +563,13 @@ func (l *Log) writeFrame(frame []byte, rel []int, pos []Pos, n uint64) (uint64, 
 			}
 		}
 	}
-	if l.opts.Sync == SyncAlways {
-		// The syncer writes the pending frames just before its fdatasync:
-		// one write per sync however many frames, and the writer never
-		// waits for I/O.
-		l.pending = append(l.pending, frame...)
-	} else if err := l.writeOut(frame); err != nil {
-		return 0, err
+	if always {
+		l.pending = buf
+	} else {
+		l.scratch = keepBuffer(buf)
+		if err := l.writeOut(frame); err != nil {
+			return 0, err
+		}
 	}
 	l.dirty = true
 	l.size += int64(len(frame))
@@ -609,11 +608,20 @@ func (l *Log) flushPending() error {
 	}
 	l.pending = slices.Grow(l.pending, pageSize) // room for padToPage
 	err := l.writeOut(l.pending)
-	l.pending = l.pending[:0]
+	l.pending = keepBuffer(l.pending)
 	if err != nil && l.failed == nil {
 		l.failed = err
 	}
 	return err
+}
+
+// keepBuffer empties buf for reuse, unless a rare huge batch made it
+// large enough that keeping it would pin the memory.
+func keepBuffer(buf []byte) []byte {
+	if cap(buf) > 4<<20 {
+		return nil
+	}
+	return buf[:0]
 }
 
 // padToPage extends frame, written at offset at, with zeros up to the
