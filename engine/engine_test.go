@@ -2,13 +2,18 @@ package engine
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"path/filepath"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/dgraph-io/badger/v4"
+
 	"github.com/zaqar-go/zaqar/storage"
+	"github.com/zaqar-go/zaqar/wal"
 )
 
 var ctx = context.Background()
@@ -221,5 +226,63 @@ func TestFlushAfterQueueReaped(t *testing.T) {
 		if err := p.persist(flushJob{recs: []*record{r}}); err != nil {
 			t.Fatalf("record type %d: %v", typ, err)
 		}
+	}
+}
+
+// TestLogEndingBeforeCheckpoint: a log that lost records a checkpoint
+// covers must not hand their indexes out again, or the next replay would
+// skip the new records as covered.
+func TestLogEndingBeforeCheckpoint(t *testing.T) {
+	dir := t.TempDir()
+	e := openEngine(t, dir, nil)
+	post(t, e, "q", "1")
+	checkpointNow(e)
+	pid := e.partitionIndex("p", "q")
+	e.Close()
+
+	db, err := badger.Open(badger.DefaultOptions(filepath.Join(dir, "badger")).WithLogger(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Update(func(txn *badger.Txn) error {
+		return txn.Set(ckptKey(pid), binary.BigEndian.AppendUint64(nil, 1000))
+	}); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+
+	// Nothing reaches Badger from now on: only the log keeps what follows.
+	e = openEngine(t, dir, func(o *Options) { o.noFlush = true })
+	if last := e.parts[pid].log.LastIndex(); last != 1000 {
+		t.Fatalf("log last index = %d, want 1000", last)
+	}
+	late := post(t, e, "q", "2")
+	e.closed.Store(true)
+	close(e.stop)
+	e.bg.Wait()
+	if err := e.shutdown(false); err != nil {
+		t.Fatal(err)
+	}
+	e = openEngine(t, dir, nil)
+	defer e.Close()
+	if _, err := e.GetMessage(ctx, "p", "q", late[0]); err != nil {
+		t.Fatalf("message posted after the skip lost: %v", err)
+	}
+}
+
+// TestCheckpointSyncsUnsyncedLog: Badger's index points into the log, so
+// without fsync=always a checkpoint first makes the log durable.
+func TestCheckpointSyncsUnsyncedLog(t *testing.T) {
+	for _, policy := range []wal.SyncPolicy{wal.SyncNever, wal.SyncAlways} {
+		e := openEngine(t, t.TempDir(), func(o *Options) { o.Fsync = policy })
+		post(t, e, "q", "1")
+		p := e.parts[e.partitionIndex("p", "q")]
+		before := p.log.Stats().Syncs
+		checkpointNow(e)
+		synced := p.log.Stats().Syncs > before
+		if synced != (policy == wal.SyncNever) {
+			t.Errorf("%v: checkpoint synced the log: %v", policy, synced)
+		}
+		e.Close()
 	}
 }

@@ -7,13 +7,15 @@ import (
 	"time"
 
 	"github.com/dgraph-io/badger/v4"
+
+	"github.com/zaqar-go/zaqar/wal"
 )
 
 // flusher writes applied records to Badger in large batches without sync,
 // then periodically checkpoints: Badger is synced, the last covered WAL
 // index is recorded, and WAL segments it covers are deleted. Messages
 // deleted before their post reaches the flusher never cost a Badger write.
-// Jobs queued while the previous write ran share one Badger batch.
+// Jobs arriving within gatherWait share one Badger batch.
 func (p *partition) flusher() {
 	defer close(p.flusherDone)
 	ckptEvery := p.eng.opts.CheckpointInterval
@@ -21,6 +23,8 @@ func (p *partition) flusher() {
 	defer tick.Stop()
 	var pending uint64 // last WAL index written to Badger, not yet checkpointed
 	jobs := make([]flushJob, 0, maxFlushJobs)
+	gatherTimer := time.NewTimer(gatherWait)
+	gatherTimer.Stop()
 	for {
 		select {
 		case job, ok := <-p.flushes:
@@ -30,19 +34,7 @@ func (p *partition) flusher() {
 				}
 				return
 			}
-			jobs = append(jobs[:0], job)
-		gather:
-			for len(jobs) < maxFlushJobs {
-				select {
-				case job, ok := <-p.flushes:
-					if !ok {
-						break gather // the next receive sees the close
-					}
-					jobs = append(jobs, job)
-				default:
-					break gather
-				}
-			}
+			jobs = p.gather(append(jobs[:0], job), gatherTimer)
 			if err := p.persist(jobs...); err != nil {
 				p.logger.Error("badger write failed", "err", err)
 				p.broken.Store(&err)
@@ -69,8 +61,37 @@ func (p *partition) flusher() {
 	}
 }
 
-// maxFlushJobs bounds how many flush jobs share one Badger batch.
-const maxFlushJobs = 64
+// gather adds to jobs what arrives within wait, up to maxFlushJobs, so
+// that one Badger batch carries many posts: a batch's fixed cost (the
+// write pipeline's goroutine hand-offs, its log write) is most of the
+// flusher's CPU when each carries a few small index values. Nobody waits
+// for a flush except a sync job, which ends the gathering at once.
+func (p *partition) gather(jobs []flushJob, timer *time.Timer) []flushJob {
+	timer.Reset(gatherWait)
+	defer timer.Stop()
+	for len(jobs) < maxFlushJobs && jobs[len(jobs)-1].sync == nil {
+		select {
+		case job, ok := <-p.flushes:
+			if !ok {
+				return jobs // the next receive sees the close
+			}
+			jobs = append(jobs, job)
+		case <-timer.C:
+			return jobs
+		}
+	}
+	return jobs
+}
+
+// gatherWait is how long the flusher collects jobs for one Badger batch.
+// Readers never wait for the flusher (memory is never behind the log);
+// only recovery replays a little more log after a crash.
+const gatherWait = 2 * time.Millisecond
+
+// maxFlushJobs bounds how many flush jobs share one Badger batch. The
+// flushes channel holds more, so that the pipeline never blocks on a
+// flusher busy with a full batch.
+const maxFlushJobs = 256
 
 // batchRef names one posted batch of a queue, whose 'g' key holds the
 // index of its live messages.
@@ -129,8 +150,12 @@ func (p *partition) persist(jobs ...flushJob) error {
 			}
 			continue
 		}
-		// Earlier values stay valid when buf grows: the batch holds them
-		// until Flush, and nothing writes over them.
+		// Values are carved out of one chunk until it is full; the
+		// batch holds them until Flush. A new chunk rather than growing
+		// the old one spares copying what is already in it.
+		if need := batchValueBound(live); cap(buf)-len(buf) < need {
+			buf = make([]byte, 0, max(need, valueChunk))
+		}
 		start := len(buf)
 		buf = appendBatch(buf, ref.first, live)
 		if err := wb.Set(key, buf[start:len(buf):len(buf)]); err != nil {
@@ -150,6 +175,22 @@ func (p *partition) persist(jobs ...flushJob) error {
 		e.body.Store(nil)
 	}
 	return nil
+}
+
+// valueChunk is the size of the buffers persist encodes index values in.
+const valueChunk = 64 << 10
+
+// batchValueBound is at least the size of appendBatch's value for live:
+// fixed fields at their widest varint size plus the strings.
+func batchValueBound(live []*entry) int {
+	n := 1 + binary.MaxVarintLen64
+	for _, e := range live {
+		n += 11*binary.MaxVarintLen64 + len(e.client) + len(e.checksum)
+		if c := e.claim.Load(); c != nil {
+			n += len(c.id)
+		}
+	}
+	return n
 }
 
 // persistRecord adds one record's effects to wb; message index changes
@@ -307,6 +348,17 @@ func (p *partition) deletePrefixes(wb *badger.WriteBatch, qk string, kinds ...by
 // too can go once its messages are gone.
 func (p *partition) checkpoint(upTo uint64) {
 	if upTo > p.ckpt.Load() {
+		if p.eng.opts.Fsync != wal.SyncAlways {
+			// Badger's index points into the log: the log must be on
+			// disk up to upTo before a checkpoint says Badger covers it,
+			// or a crash would leave index entries without their bodies
+			// and a log that ends before the checkpoint. With
+			// fsync=always every flushed record is durable already.
+			if err := p.log.Sync(); err != nil {
+				p.logger.Error("wal sync for checkpoint failed", "err", err)
+				return
+			}
+		}
 		if err := p.db.Sync(); err != nil {
 			p.logger.Error("badger sync failed", "err", err)
 			return

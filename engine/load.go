@@ -177,6 +177,16 @@ func (p *partition) recover() error {
 	if first := p.log.FirstIndex(); first > ck+1 {
 		return fmt.Errorf("%w: partition %d: log starts at %d but checkpoint is %d", storage.ErrUnavailable, p.id, first, ck)
 	}
+	if last := p.log.LastIndex(); last < ck {
+		// The log lost records a checkpoint covers (a crash with an
+		// unsynced log, from before checkpoints synced it): Badger has
+		// them. New records must not reuse their indexes, or the next
+		// replay would skip them as covered.
+		p.logger.Warn("log ends before the checkpoint", "log_last", last, "checkpoint", ck)
+		if err := p.log.SkipTo(ck); err != nil {
+			return fmt.Errorf("%w: partition %d: %v", storage.ErrUnavailable, p.id, err)
+		}
+	}
 	var batch []*record
 	var last uint64
 	n := 0

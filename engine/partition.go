@@ -84,7 +84,7 @@ func openPartition(e *Engine, id int) (*partition, error) {
 	p := &partition{
 		id: id, eng: e, db: e.db, log: lg, logger: o.Logger.With("partition", id),
 		subs: map[string]map[string]*storedSub{}, ops: make(chan *op, 4096),
-		flushes: make(chan flushJob, 64), touched: map[*queue]struct{}{}, stop: make(chan struct{}),
+		flushes: make(chan flushJob, 4*maxFlushJobs), touched: map[*queue]struct{}{}, stop: make(chan struct{}),
 		writerDone: make(chan struct{}), flusherDone: make(chan struct{}), segLive: map[uint64]int64{},
 	}
 	return p, nil

@@ -3,6 +3,7 @@ package wal
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
@@ -103,8 +104,12 @@ func TestCorruptionInOlderSegmentFailsOpen(t *testing.T) {
 	data, _ := os.ReadFile(segs[0])
 	data[30] ^= 0xff
 	os.WriteFile(segs[0], data, 0o644)
-	if _, err := Open(DefaultOptions(dir)); !errors.Is(err, ErrCorrupt) {
-		t.Fatalf("open = %v, want ErrCorrupt", err)
+	for _, policy := range []SyncPolicy{SyncAlways, SyncNever} {
+		// Without fsync=always only the last retired segment may be
+		// torn by a crash; damage further back is corruption.
+		if _, err := Open(Options{Dir: dir, Sync: policy}); !errors.Is(err, ErrCorrupt) {
+			t.Fatalf("%v: open = %v, want ErrCorrupt", policy, err)
+		}
 	}
 }
 
@@ -244,5 +249,86 @@ func TestTornTailBeforeEmptySegment(t *testing.T) {
 				t.Fatalf("append = %d, %v", last, err)
 			}
 		})
+	}
+}
+
+// Without fsync=always a retired segment is synced in the background, so a
+// crash can keep the next segment's frames but tear this one's tail: the
+// log is then the prefix before the tear, and the later segment is kept
+// aside rather than failing the open.
+func TestTornTailBeforeFramesWithoutSyncAlways(t *testing.T) {
+	for _, policy := range []SyncPolicy{SyncNever, SyncInterval} {
+		t.Run(policy.String(), func(t *testing.T) {
+			dir := t.TempDir()
+			path, lastStart := writeLog(t, dir, 5)
+			if err := os.Truncate(path, lastStart+10); err != nil {
+				t.Fatal(err)
+			}
+			frame, _ := (&Log{}).appendFrame(nil, [][]byte{[]byte("later")}, nil)
+			sealFrame(frame, 6)
+			nextPath := filepath.Join(dir, segmentName(6))
+			if err := os.WriteFile(nextPath, frame, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			l, err := Open(Options{Dir: dir, Sync: policy})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer l.Close()
+			if l.LastIndex() != 4 || !l.Stats().RepairedTail {
+				t.Fatalf("last = %d, repaired = %v", l.LastIndex(), l.Stats().RepairedTail)
+			}
+			if _, err := os.Stat(nextPath); !os.IsNotExist(err) {
+				t.Fatalf("segment after the tear still in the log: %v", err)
+			}
+			kept, err := os.ReadFile(nextPath + ".broken")
+			if err != nil || !bytes.Equal(kept, frame) {
+				t.Fatalf("segment set aside = %q, %v", kept, err)
+			}
+			if last, err := l.Append([][]byte{[]byte("after")}); err != nil || last != 5 {
+				t.Fatalf("append = %d, %v", last, err)
+			}
+			var got []string
+			if err := l.Replay(0, func(_ uint64, rec []byte) error { got = append(got, string(rec)); return nil }); err != nil {
+				t.Fatal(err)
+			}
+			if len(got) != 5 || got[4] != "after" {
+				t.Fatalf("replay = %q", got)
+			}
+		})
+	}
+}
+
+func TestSkipToSurvivesReopen(t *testing.T) {
+	dir := t.TempDir()
+	l := openTest(t, dir, nil)
+	for i := 1; i <= 3; i++ {
+		if _, err := l.Append([][]byte{rec(i)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := l.SkipTo(2); err != nil || l.LastIndex() != 3 {
+		t.Fatalf("skip backwards: %v, last = %d", err, l.LastIndex())
+	}
+	if err := l.SkipTo(10); err != nil {
+		t.Fatal(err)
+	}
+	l.Close()
+	l = openTest(t, dir, nil)
+	if l.LastIndex() != 10 {
+		t.Fatalf("reopened after skip: last = %d", l.LastIndex())
+	}
+	if last, err := l.Append([][]byte{rec(11)}); err != nil || last != 11 {
+		t.Fatalf("append after skip = %d, %v", last, err)
+	}
+	l.Close()
+	l = openTest(t, dir, nil)
+	defer l.Close()
+	var idx []uint64
+	if err := l.Replay(0, func(i uint64, _ []byte) error { idx = append(idx, i); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if fmt.Sprint(idx) != "[1 2 3 11]" || l.LastIndex() != 11 {
+		t.Fatalf("replay = %v, last = %d", idx, l.LastIndex())
 	}
 }

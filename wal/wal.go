@@ -232,17 +232,32 @@ func (l *Log) load() error {
 		if last != 0 {
 			seg.last = last
 		}
-		if scanErr != nil && !isLast && framelessAfter(names[i+1:]) {
-			// A crash came between starting the next segment and making
-			// this one's tail durable: nothing after the tear was
-			// acknowledged (a sync waits for the full segment's), so this
-			// is the torn tail of the log.
-			for _, later := range names[i+1:] {
-				if err := os.Remove(later); err != nil {
-					return fmt.Errorf("wal: remove empty segment: %w", err)
-				}
+		if scanErr != nil && !isLast {
+			var err error
+			switch {
+			case framelessAfter(names[i+1:]):
+				// A crash came between starting the next segment and
+				// making this one's tail durable: nothing after the
+				// tear was acknowledged (a sync waits for the full
+				// segment's), so this is the torn tail of the log.
+				err = removeSegments(names[i+1:])
+			case l.opts.Sync != SyncAlways && i == len(names)-2:
+				// Without fsync=always the last retired segment is synced
+				// in the background (the one before it was synced before
+				// this one was retired), so writeback may have saved the
+				// active segment's frames but not this one's tail. The
+				// log is the prefix before the tear; the active segment
+				// is kept aside as evidence. No checkpoint covers it: a
+				// checkpoint syncs the log, which waits for the
+				// retirement.
+				err = setAside(names[i+1:], l.log)
+			default:
+				err = fmt.Errorf("%w: segment %s offset %d: %v", ErrCorrupt, name, good, scanErr)
 			}
-			if err := syncDir(l.opts.Dir); err != nil {
+			if err == nil {
+				err = syncDir(l.opts.Dir)
+			}
+			if err != nil {
 				return err
 			}
 			names, isLast, tailEnd = names[:i+1], true, good
@@ -280,6 +295,28 @@ func (l *Log) load() error {
 		return fmt.Errorf("wal: stat segment: %w", err)
 	}
 	l.file, l.size, l.written, l.alloc = f, tailEnd, tailEnd, st.Size()
+	return nil
+}
+
+// removeSegments deletes segments that hold no frame.
+func removeSegments(names []string) error {
+	for _, name := range names {
+		if err := os.Remove(name); err != nil {
+			return fmt.Errorf("wal: remove empty segment: %w", err)
+		}
+	}
+	return nil
+}
+
+// setAside renames segments past a torn frame to "<segment>.broken": they
+// are no longer part of the log, but what they hold is kept.
+func setAside(names []string, log *slog.Logger) error {
+	for _, name := range names {
+		if err := os.Rename(name, name+".broken"); err != nil {
+			return fmt.Errorf("wal: set aside segment: %w", err)
+		}
+		log.Warn("wal: segment after a torn frame set aside", "segment", name, "backup", name+".broken")
+	}
 	return nil
 }
 
@@ -963,6 +1000,26 @@ func (l *Log) Rotate() error {
 		return nil
 	}
 	return l.newSegment(l.lastIdx+1, false)
+}
+
+// SkipTo makes idx the last index, so that the next record gets idx+1. It
+// is for a log that lost its tail in a crash while something outside it
+// (a checkpoint) already covers indexes up to idx: reusing them would hide
+// new records behind that checkpoint. The indexes skipped hold nothing.
+func (l *Log) SkipTo(idx uint64) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closed {
+		return ErrClosed
+	}
+	if idx <= l.lastIdx {
+		return nil
+	}
+	if err := l.newSegment(idx+1, false); err != nil {
+		return err
+	}
+	l.lastIdx = idx
+	return nil
 }
 
 // FirstIndex is the lowest index still on disk (0 when the log is empty).
