@@ -83,10 +83,17 @@ func (e *entry) visible(now int64) bool {
 // messageID is 32 hex digits: the queue sequence then random bits, so a
 // lookup is a binary search and a guessed sequence alone is not an id.
 func messageID(seq, nonce uint64) string {
+	return string(appendMessageID(make([]byte, 0, messageIDLen), seq, nonce))
+}
+
+// messageIDLen is the length of every message id.
+const messageIDLen = 32
+
+func appendMessageID(dst []byte, seq, nonce uint64) []byte {
 	var b [16]byte
 	binary.BigEndian.PutUint64(b[:8], seq)
 	binary.BigEndian.PutUint64(b[8:], nonce)
-	return hex.EncodeToString(b[:])
+	return hex.AppendEncode(dst, b[:])
 }
 
 func parseMessageID(id string) (seq, nonce uint64, ok bool) {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/zaqar-go/zaqar/storage"
@@ -21,7 +22,6 @@ func (e *Engine) PostMessages(ctx context.Context, project, name, clientID strin
 		return nil, nil
 	}
 	p := e.partition(project, name)
-	ids := make([]string, len(msgs))
 	// The caller's buffers are only valid during this call. An uncompressed
 	// log keeps the bodies: the writer copies them into the log frame and
 	// readers find them there, so they need no copy. A compressed log
@@ -40,7 +40,6 @@ func (e *Engine) PostMessages(ctx context.Context, project, name, clientID strin
 		q := p.writerQueue(project, name)
 		for i := range rm {
 			rm[i].Seq = q.nextSeq + uint64(i)
-			ids[i] = messageID(rm[i].Seq, rm[i].Nonce)
 		}
 		p.emit(&record{Type: recPost, Project: project, Queue: name, Time: now, Msgs: rm})
 		return nil
@@ -49,6 +48,18 @@ func (e *Engine) PostMessages(ctx context.Context, project, name, clientID strin
 		return nil, err
 	}
 	e.posted.Add(uint64(len(msgs)))
+	// The ids share one string: one allocation per post, not one per
+	// message, and none on the writer.
+	var all strings.Builder
+	all.Grow(messageIDLen * len(rm))
+	var id [messageIDLen]byte
+	for i := range rm {
+		all.Write(appendMessageID(id[:0], rm[i].Seq, rm[i].Nonce))
+	}
+	ids := make([]string, len(rm))
+	for i, s := 0, all.String(); i < len(rm); i++ {
+		ids[i] = s[i*messageIDLen : (i+1)*messageIDLen]
+	}
 	return ids, nil
 }
 
