@@ -99,6 +99,7 @@ type Stats struct {
 	SyncTotal    time.Duration // time spent in fdatasync
 	SyncMax      time.Duration // slowest fdatasync
 	RepairedTail bool          // Open truncated a torn tail
+	SyncerSlice  time.Duration // the syncer thread's scheduler slice (0: the kernel's default)
 }
 
 type segment struct {
@@ -162,7 +163,7 @@ type Log struct {
 	rd readers // read-only files for ReadAt
 
 	appends, records, groups, bytes, syncs atomic.Uint64
-	syncTotal, syncMax                     atomic.Int64
+	syncTotal, syncMax, syncerSlice        atomic.Int64
 	repaired                               bool
 }
 
@@ -707,6 +708,9 @@ const preallocChunk = 1 << 20
 // commit); with SyncInterval every Options.SyncInterval.
 func (l *Log) syncer() {
 	defer l.wg.Done()
+	if l.opts.Sync == SyncAlways {
+		l.syncerSlice.Store(int64(shortenSlice(syncerSlice)))
+	}
 	var tick <-chan time.Time
 	if l.opts.Sync == SyncInterval {
 		t := time.NewTicker(l.opts.SyncInterval)
@@ -1047,7 +1051,7 @@ func (l *Log) Stats() Stats {
 		Appends: l.appends.Load(), Records: l.records.Load(), Groups: l.groups.Load(),
 		Bytes: l.bytes.Load(), Syncs: l.syncs.Load(),
 		SyncTotal: time.Duration(l.syncTotal.Load()), SyncMax: time.Duration(l.syncMax.Load()),
-		RepairedTail: l.repaired,
+		RepairedTail: l.repaired, SyncerSlice: time.Duration(l.syncerSlice.Load()),
 	}
 }
 
