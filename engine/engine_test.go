@@ -57,6 +57,18 @@ func post(t testing.TB, e *Engine, q string, bodies ...string) []string {
 	return ids
 }
 
+// crash stops e as a kill would: no final flush to Badger, only what the
+// log holds survives.
+func crash(t testing.TB, e *Engine) {
+	t.Helper()
+	e.closed.Store(true)
+	close(e.stop)
+	e.bg.Wait()
+	if err := e.shutdown(false); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func TestPostListClaimDelete(t *testing.T) {
 	e := openEngine(t, t.TempDir(), nil)
 	defer e.Close()
@@ -145,12 +157,7 @@ func TestRecoveryFromLogAlone(t *testing.T) {
 	}
 	c, _ := e.CreateClaim(ctx, "p", "q", storage.ClaimOptions{TTL: 600, Grace: 60, Limit: 1})
 	sub, _, _ := e.CreateSubscription(ctx, "p", "q", storage.NewSubscription{Subscriber: "http://x", TTL: 3600})
-	e.closed.Store(true)
-	close(e.stop)
-	e.bg.Wait()
-	if err := e.shutdown(false); err != nil {
-		t.Fatal(err)
-	}
+	crash(t, e)
 
 	e = openEngine(t, dir, nil)
 	defer e.Close()
@@ -257,12 +264,7 @@ func TestLogEndingBeforeCheckpoint(t *testing.T) {
 		t.Fatalf("log last index = %d, want 1000", last)
 	}
 	late := post(t, e, "q", "2")
-	e.closed.Store(true)
-	close(e.stop)
-	e.bg.Wait()
-	if err := e.shutdown(false); err != nil {
-		t.Fatal(err)
-	}
+	crash(t, e)
 	e = openEngine(t, dir, nil)
 	defer e.Close()
 	if _, err := e.GetMessage(ctx, "p", "q", late[0]); err != nil {
