@@ -61,7 +61,7 @@ func (p *partition) flusher() {
 	}
 }
 
-// gather adds to jobs what arrives within wait, up to maxFlushJobs, so
+// gather adds to jobs what arrives within gatherWait, up to maxFlushJobs, so
 // that one Badger batch carries many posts: a batch's fixed cost (the
 // write pipeline's goroutine hand-offs, its log write) is most of the
 // flusher's CPU when each carries a few small index values. Nobody waits

@@ -44,9 +44,19 @@
 // Open reads every segment. A frame that is short, zero-length or fails its
 // CRC at the end of the LAST segment is a torn write from a crash: the bytes
 // from there on are copied to "<segment>.broken", the segment is truncated to
-// its last good frame, and the log continues (see repair.go). The same damage
-// in an older segment, or a frame whose index does not follow its
-// predecessor, cannot come from a crash and is reported as ErrCorrupt.
+// its last good frame, and the log continues (see repair.go). So is a torn
+// tail followed only by frameless segments (a crash just after a rotation)
+// and, without SyncAlways, a torn tail in the segment retired last (it is
+// synced in the background, so writeback may have saved the active
+// segment first): the log ends at the tear and the active segment becomes
+// "<segment>.broken". Any other damage in an older segment, or a frame
+// whose index does not follow its predecessor, cannot come from a crash
+// and is reported as ErrCorrupt. SkipTo moves the next index past a
+// checkpoint that a log cut short no longer reaches.
+//
+// With SyncAlways the syncer runs on an OS thread of its own with a short
+// scheduler slice where the kernel allows (see sched.go): it then gets a
+// CPU back sooner each time the disk answers.
 //
 // # Life cycle
 //
