@@ -67,15 +67,6 @@ type reply struct {
 	headers map[string]string
 }
 
-func (r reply) json(t *testing.T) map[string]any {
-	t.Helper()
-	var m map[string]any
-	if err := json.Unmarshal([]byte(r.body), &m); err != nil {
-		t.Fatalf("body is not a JSON object: %q", r.body)
-	}
-	return m
-}
-
 // do sends a request; headers are "Name: value" strings overriding the
 // defaults (Client-ID, X-Project-ID, JSON content type); "Name: -" omits.
 func (s *server) do(method, path, body string, headers ...string) reply {

@@ -139,11 +139,7 @@ func TestPreallocatedTailAfterCrash(t *testing.T) {
 	src := t.TempDir()
 	l := openTest(t, src, nil)
 	defer l.Close()
-	for i := 1; i <= 10; i++ {
-		if _, err := l.Append([][]byte{rec(i)}); err != nil {
-			t.Fatal(err)
-		}
-	}
+	appendRecs(t, l, 10)
 	segs, _ := filepath.Glob(filepath.Join(src, "*.wal"))
 	crashed, err := os.ReadFile(segs[0])
 	if err != nil {
@@ -302,11 +298,7 @@ func TestTornTailBeforeFramesWithoutSyncAlways(t *testing.T) {
 func TestSkipToSurvivesReopen(t *testing.T) {
 	dir := t.TempDir()
 	l := openTest(t, dir, nil)
-	for i := 1; i <= 3; i++ {
-		if _, err := l.Append([][]byte{rec(i)}); err != nil {
-			t.Fatal(err)
-		}
-	}
+	appendRecs(t, l, 3)
 	if err := l.SkipTo(2); err != nil || l.LastIndex() != 3 {
 		t.Fatalf("skip backwards: %v, last = %d", err, l.LastIndex())
 	}

@@ -56,6 +56,21 @@ func awaitSpare(t *testing.T, l *Log) bool {
 	return true
 }
 
+// appendUntilSpare appends bigRec(n+1), bigRec(n+2), ... until a spare is
+// ready, checks that it is on disk, and returns the last number appended.
+func appendUntilSpare(t *testing.T, l *Log, dir string, n int) int {
+	t.Helper()
+	for ; !awaitSpare(t, l); n++ {
+		if _, err := l.Append([][]byte{bigRec(n + 1)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if !spareExists(t, dir) {
+		t.Fatal("ready spare not on disk")
+	}
+	return n
+}
+
 // appendThroughSpares appends bigRec(from..) one at a time until the log
 // has moved into a segment taken from a spare rotations times,
 // waiting for each spare so that every rotation finds one ready. It
@@ -118,14 +133,7 @@ func TestSpareBecomesNextSegment(t *testing.T) {
 		t.Fatalf("%d segments after three rotations", segs)
 	}
 	// Half into the current segment a new spare is due: Close must remove it.
-	for ; !awaitSpare(t, l); n++ {
-		if _, err := l.Append([][]byte{bigRec(n + 1)}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if !spareExists(t, dir) {
-		t.Fatalf("ready spare not on disk")
-	}
+	n = appendUntilSpare(t, l, dir, n)
 	if err := l.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -238,16 +246,7 @@ func TestRotateDiscardsSpare(t *testing.T) {
 	dir := t.TempDir()
 	l := openTest(t, dir, spareOpts)
 	defer l.Close()
-	n := 0
-	for !awaitSpare(t, l) {
-		n++
-		if _, err := l.Append([][]byte{bigRec(n)}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if !spareExists(t, dir) {
-		t.Fatal("ready spare not on disk")
-	}
+	n := appendUntilSpare(t, l, dir, 0)
 	if err := l.Rotate(); err != nil {
 		t.Fatal(err)
 	}
@@ -280,11 +279,7 @@ func TestRotateDiscardsSpare(t *testing.T) {
 func TestOpenRemovesLeftoverSpare(t *testing.T) {
 	dir := t.TempDir()
 	l := openTest(t, dir, spareOpts)
-	for i := 1; i <= 5; i++ {
-		if _, err := l.Append([][]byte{rec(i)}); err != nil {
-			t.Fatal(err)
-		}
-	}
+	appendRecs(t, l, 5)
 	if err := l.Close(); err != nil {
 		t.Fatal(err)
 	}

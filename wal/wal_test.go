@@ -23,6 +23,16 @@ func openTest(t *testing.T, dir string, mut func(*Options)) *Log {
 	return l
 }
 
+// appendRecs appends rec(1) to rec(n), one frame each.
+func appendRecs(t *testing.T, l *Log, n int) {
+	t.Helper()
+	for i := 1; i <= n; i++ {
+		if _, err := l.Append([][]byte{rec(i)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
 func rec(i int) []byte {
 	return []byte(fmt.Sprintf("record-%06d-%s", i, bytes.Repeat([]byte{'x'}, i%50)))
 }
@@ -97,11 +107,7 @@ func TestCompactDropsCoveredSegments(t *testing.T) {
 	dir := t.TempDir()
 	l := openTest(t, dir, func(o *Options) { o.SegmentSize = 1024 })
 	defer l.Close()
-	for i := 1; i <= 200; i++ {
-		if _, err := l.Append([][]byte{rec(i)}); err != nil {
-			t.Fatal(err)
-		}
-	}
+	appendRecs(t, l, 200)
 	before, _ := filepath.Glob(filepath.Join(dir, "*.wal"))
 	if err := l.Compact(150); err != nil {
 		t.Fatal(err)
