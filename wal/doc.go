@@ -31,13 +31,14 @@
 //
 // # Space
 //
-// The active segment is preallocated ahead of its frames. A busy log with
-// SyncAlways also has its next segment ready: a spare file filled with zeros and synced in
-// the background, because overwriting written blocks is the cheapest write
-// a file system can make durable (no allocation or extent conversion to
-// journal). Frames are written padded with zeros to a page boundary, so
-// the kernel never reads a partly overwritten page first. After a crash the
-// zeros past the last frame read as the end of the log.
+// The active segment is preallocated ahead of its frames (fallocate, 1
+// MiB at a time), so most syncs journal an extent conversion rather than
+// new blocks and a new size. A retired segment, and the active one at a
+// clean close, gives the space past its last frame back. After a crash the
+// zeros past the last frame read as the end of the log. The next segment
+// is not prepared in advance: writing it full of zeros doubles what the
+// disk writes, and each fdatasync flushes the disk's cache whole, zeros
+// included (measured: syncs during such a fill took 5 ms against 0.5 ms).
 //
 // # Recovery
 //

@@ -10,7 +10,6 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -153,8 +152,6 @@ type Log struct {
 	retiring   *retirement // the last segment retired, until its sync is awaited
 	alloc      int64       // active segment's file size, frames plus preallocated zeros
 	noPrealloc bool        // the file system refused fallocate
-	spare      *spare      // the next segment's file, being zero-filled or ready
-	padWrites  bool        // the active segment is a spare: pad frame writes to a page
 
 	wake    chan struct{} // capacity 1: there are frames to sync
 	stopped chan struct{}
@@ -209,7 +206,7 @@ func segmentFirst(path string) (uint64, error) {
 
 // load lists and validates the segments and opens the last for appending.
 func (l *Log) load() error {
-	if err := os.Remove(filepath.Join(l.opts.Dir, spareName)); err != nil && !os.IsNotExist(err) {
+	if err := os.Remove(filepath.Join(l.opts.Dir, legacySpareName)); err != nil && !os.IsNotExist(err) {
 		return fmt.Errorf("wal: remove spare: %w", err)
 	}
 	names, err := filepath.Glob(filepath.Join(l.opts.Dir, "*.wal"))
@@ -282,7 +279,7 @@ func (l *Log) load() error {
 		l.segments = append(l.segments, seg)
 	}
 	if len(l.segments) == 0 {
-		return l.newSegment(1, false)
+		return l.newSegment(1)
 	}
 	tail := l.segments[len(l.segments)-1]
 	l.lastIdx = tail.last
@@ -336,10 +333,9 @@ func framelessAfter(names []string) bool {
 	return true
 }
 
-// newSegment closes the active file and starts a segment at first, in the
-// spare if one is ready and full is set (the active segment filled up: the
-// log is busy). Caller holds l.mu (or is load, before any goroutine runs).
-func (l *Log) newSegment(first uint64, full bool) error {
+// newSegment closes the active file and starts a segment at first. Caller
+// holds l.mu (or is load, before any goroutine runs).
+func (l *Log) newSegment(first uint64) error {
 	if l.file != nil {
 		if err := l.flushPending(); err != nil {
 			return err
@@ -349,25 +345,15 @@ func (l *Log) newSegment(first uint64, full bool) error {
 		}
 	}
 	path := filepath.Join(l.opts.Dir, segmentName(first))
-	var f *os.File
-	var alloc int64
-	if full {
-		f, alloc = l.takeSpare(path)
-	} else {
-		// An idle log keeps no zero-filled space around.
-		l.discardSpare()
-	}
-	if f == nil {
-		var err error
-		if f, err = os.OpenFile(path, os.O_CREATE|os.O_RDWR|os.O_TRUNC, 0o644); err != nil {
-			return fmt.Errorf("wal: create segment: %w", err)
-		}
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR|os.O_TRUNC, 0o644)
+	if err != nil {
+		return fmt.Errorf("wal: create segment: %w", err)
 	}
 	if err := syncDir(l.opts.Dir); err != nil {
 		f.Close()
 		return err
 	}
-	l.file, l.size, l.written, l.alloc, l.padWrites = f, 0, 0, alloc, alloc > 0
+	l.file, l.size, l.written, l.alloc = f, 0, 0, 0
 	l.segments = append(l.segments, segment{first: first, last: first - 1, path: path})
 	return nil
 }
@@ -567,16 +553,9 @@ func (l *Log) writeFrame(records [][]byte, rel []int, pos []Pos) (uint64, error)
 		return 0, l.failed
 	}
 	if l.size >= l.opts.SegmentSize {
-		if err := l.newSegment(l.lastIdx+1, true); err != nil {
+		if err := l.newSegment(l.lastIdx+1); err != nil {
 			return 0, err
 		}
-	}
-	if l.spare == nil && l.opts.Sync == SyncAlways && l.size >= l.opts.SegmentSize/2 && !l.closed {
-		// Busy enough to fill segments: have the next one ready. Only
-		// frequent small syncs gain from it; without them, writing into
-		// written but uncached blocks costs more than it saves (measured:
-		// -10 % POST throughput with fsync=never).
-		l.spare = l.prepareSpare()
 	}
 	always := l.opts.Sync == SyncAlways
 	buf := l.scratch[:0]
@@ -621,19 +600,15 @@ func (l *Log) writeFrame(records [][]byte, rel []int, pos []Pos) (uint64, error)
 // writeOut writes frames at the end of what the active segment holds.
 // Caller holds l.mu.
 func (l *Log) writeOut(frames []byte) error {
-	out := frames
-	if l.padWrites {
-		out = padToPage(frames, l.written)
-	}
-	l.preallocate(l.written + int64(len(out)))
-	if _, err := l.file.WriteAt(out, l.written); err != nil {
+	l.preallocate(l.written + int64(len(frames)))
+	if _, err := l.file.WriteAt(frames, l.written); err != nil {
 		// A partial write leaves a torn frame: truncate back so the next
 		// frame starts on a frame boundary.
 		_ = l.file.Truncate(l.written)
 		l.alloc = l.written
 		return fmt.Errorf("wal: write: %w", err)
 	}
-	l.written += int64(len(frames)) // the padding is not: the next frame overwrites it
+	l.written += int64(len(frames))
 	return nil
 }
 
@@ -644,7 +619,6 @@ func (l *Log) flushPending() error {
 	if len(l.pending) == 0 {
 		return nil
 	}
-	l.pending = slices.Grow(l.pending, pageSize) // room for padToPage
 	err := l.writeOut(l.pending)
 	l.pending = keepBuffer(l.pending)
 	if err != nil && l.failed == nil {
@@ -660,24 +634,6 @@ func keepBuffer(buf []byte) []byte {
 		return nil
 	}
 	return buf[:0]
-}
-
-// padToPage extends frame, written at offset at, with zeros up to the
-// next page boundary. Past the last frame a segment holds only zeros
-// (preallocated, a zero-filled spare, or nothing), so the padding changes
-// no byte of the file; what it saves is the kernel reading the last,
-// partly written page from disk first when the file's blocks are written
-// but not cached (a spare filled with O_DIRECT). Elsewhere it only adds
-// copying (-7 % POST throughput with fsync=never), so only spares pad.
-func padToPage(frame []byte, at int64) []byte {
-	end := at + int64(len(frame))
-	pad := int((pageSize - end%pageSize) % pageSize)
-	if pad == 0 || cap(frame)-len(frame) < pad {
-		return frame
-	}
-	out := frame[:len(frame)+pad]
-	clear(out[len(frame):])
-	return out
 }
 
 // preallocate extends the active segment with zeros (fallocate) in chunks
@@ -698,7 +654,9 @@ func (l *Log) preallocate(end int64) {
 	l.alloc = want
 }
 
-const pageSize = 4096
+// legacySpareName is a zero-filled next segment that earlier versions
+// prepared; Open removes one left behind.
+const legacySpareName = "next.spare"
 
 // preallocChunk is how far ahead of the frames a segment is allocated.
 const preallocChunk = 1 << 20
@@ -1003,7 +961,7 @@ func (l *Log) Rotate() error {
 	if l.size == 0 {
 		return nil
 	}
-	return l.newSegment(l.lastIdx+1, false)
+	return l.newSegment(l.lastIdx+1)
 }
 
 // SkipTo makes idx the last index, so that the next record gets idx+1. It
@@ -1019,7 +977,7 @@ func (l *Log) SkipTo(idx uint64) error {
 	if idx <= l.lastIdx {
 		return nil
 	}
-	if err := l.newSegment(idx+1, false); err != nil {
+	if err := l.newSegment(idx+1); err != nil {
 		return err
 	}
 	l.lastIdx = idx
@@ -1074,7 +1032,6 @@ func (l *Log) Close() error {
 	}
 	l.rd.mu.Unlock()
 	l.mu.Lock()
-	l.discardSpare()
 	_ = l.flushPending() // a failure is in l.failed, which the sync below reports
 	if l.alloc > l.size {
 		// Give back the preallocated space: a clean log ends at its last frame.
