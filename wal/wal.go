@@ -553,7 +553,7 @@ func (l *Log) writeFrame(records [][]byte, rel []int, pos []Pos) (uint64, error)
 		return 0, l.failed
 	}
 	if l.size >= l.opts.SegmentSize {
-		if err := l.newSegment(l.lastIdx+1); err != nil {
+		if err := l.newSegment(l.lastIdx + 1); err != nil {
 			return 0, err
 		}
 	}
@@ -961,7 +961,7 @@ func (l *Log) Rotate() error {
 	if l.size == 0 {
 		return nil
 	}
-	return l.newSegment(l.lastIdx+1)
+	return l.newSegment(l.lastIdx + 1)
 }
 
 // SkipTo makes idx the last index, so that the next record gets idx+1. It
@@ -977,7 +977,7 @@ func (l *Log) SkipTo(idx uint64) error {
 	if idx <= l.lastIdx {
 		return nil
 	}
-	if err := l.newSegment(idx+1); err != nil {
+	if err := l.newSegment(idx + 1); err != nil {
 		return err
 	}
 	l.lastIdx = idx
