@@ -59,17 +59,70 @@ func BenchmarkAppendParallel(b *testing.B) {
 	b.ReportMetric(float64(st.Appends)/float64(max(st.Syncs, 1)), "appends/sync")
 }
 
-// BenchmarkFdatasync is the substrate: one 1 KiB write plus fdatasync.
+// BenchmarkFdatasync is the substrate: one write plus fdatasync, as the
+// syncer makes them, into space in the states a log can find it in.
+// "append" grows the file, "fallocated" writes into preallocated
+// (unwritten) extents, as the log does, "zeroed" overwrites blocks written
+// beforehand, and "zeroed+fill" also writes as many zeros to another file
+// per round, which is what zero-filling the next segment costs while the
+// log is busy: every fdatasync flushes the disk's cache, zeros included.
 func BenchmarkFdatasync(b *testing.B) {
-	f, err := os.Create(filepath.Join(b.TempDir(), "raw"))
+	for _, size := range []int{1 << 10, 44 << 10} {
+		for _, space := range []string{"append", "fallocated", "zeroed", "zeroed+fill"} {
+			b.Run(fmt.Sprintf("size=%d/%s", size, space), func(b *testing.B) {
+				benchSyncedWrites(b, size, space)
+			})
+		}
+	}
+}
+
+func benchSyncedWrites(b *testing.B, size int, space string) {
+	dir := b.TempDir()
+	f, err := os.Create(filepath.Join(dir, "log"))
 	if err != nil {
 		b.Fatal(err)
 	}
 	defer f.Close()
-	buf := make([]byte, 1024)
-	b.SetBytes(1024)
+	total := int64(size) * int64(b.N)
+	var fill *os.File
+	switch space {
+	case "fallocated":
+		if err := unix.Fallocate(int(f.Fd()), 0, 0, total); err != nil {
+			b.Skipf("fallocate: %v", err)
+		}
+	case "zeroed", "zeroed+fill":
+		zeros := make([]byte, 1<<20)
+		for off := int64(0); off < total; off += int64(len(zeros)) {
+			if _, err := f.WriteAt(zeros[:min(int64(len(zeros)), total-off)], off); err != nil {
+				b.Fatal(err)
+			}
+		}
+		if err := f.Sync(); err != nil {
+			b.Fatal(err)
+		}
+		if space == "zeroed+fill" {
+			if fill, err = os.Create(filepath.Join(dir, "fill")); err != nil {
+				b.Fatal(err)
+			}
+			defer fill.Close()
+		}
+	}
+	buf := make([]byte, size)
+	zeros := make([]byte, size)
+	b.SetBytes(int64(size))
+	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		if _, err := f.Write(buf); err != nil {
+		if fill != nil {
+			// Written back by the kernel in the background, as the
+			// filler's writes reach the disk while the log syncs.
+			if _, err := fill.Write(zeros); err != nil {
+				b.Fatal(err)
+			}
+			if err := unix.SyncFileRange(int(fill.Fd()), int64(i*size), int64(size), unix.SYNC_FILE_RANGE_WRITE); err != nil {
+				b.Fatal(err)
+			}
+		}
+		if _, err := f.WriteAt(buf, int64(i*size)); err != nil {
 			b.Fatal(err)
 		}
 		if err := unix.Fdatasync(int(f.Fd())); err != nil {
