@@ -3,6 +3,7 @@ package engine
 import (
 	"encoding/binary"
 	"errors"
+	"slices"
 )
 
 // Record types. Every change to a partition is one record in its WAL; the
@@ -84,7 +85,7 @@ func (r *record) encode(b []byte) []byte {
 		b = binary.AppendUvarint(b, s)
 	}
 	b = binary.AppendUvarint(b, uint64(len(r.Msgs)))
-	r.bodyOffs = r.bodyOffs[:0]
+	r.bodyOffs = slices.Grow(r.bodyOffs[:0], len(r.Msgs))
 	for i := range r.Msgs {
 		m := &r.Msgs[i]
 		b = binary.AppendUvarint(b, m.Seq)
@@ -218,6 +219,7 @@ func decodeRecord(b []byte) (*record, error) {
 	}
 	if n > 0 {
 		r.Msgs = make([]recMsg, n)
+		r.bodyOffs = make([]int, 0, n)
 		for i := range r.Msgs {
 			m := &r.Msgs[i]
 			m.Seq = d.uvarint()
