@@ -7,6 +7,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unsafe"
 
 	"github.com/dgraph-io/badger/v4"
 
@@ -383,6 +384,17 @@ func (p *partition) writerQueue(project, name string) *queue {
 // apply turns a record into in-memory state. It runs on the writer (live
 // and during recovery) and must be idempotent: recovery may replay records
 // whose effects Badger already holds.
+// entrySlab is how many entries of one post are allocated together: 3
+// allocations instead of 10 for a 10-message post, while a message that
+// outlives its neighbours keeps at most 3 others' entries alive. Four
+// 128-byte entries fill 512 bytes, the largest object the Go allocator
+// keeps without a type header: larger slabs cost 16 more bytes per entry
+// (TestIndexBytesPerMessage: 153 against 138 with slabs of 16).
+const entrySlab = 4
+
+// A slab that outgrew 512 bytes would not compile.
+var _ [512 - entrySlab*unsafe.Sizeof(entry{})]byte
+
 func (p *partition) apply(r *record) {
 	q := p.writerQueue(r.Project, r.Queue)
 	p.touched[q] = struct{}{}
@@ -395,12 +407,18 @@ func (p *partition) apply(r *record) {
 			q.meta.Store(&m)
 		}
 		r.ents = make([]*entry, len(r.Msgs))
+		var slab []entry
 		for i := range r.Msgs {
 			m := &r.Msgs[i]
 			if m.Seq < q.nextSeq {
 				continue // already applied, or applied and removed since
 			}
-			e := &entry{seq: m.Seq, nonce: m.Nonce, created: r.Time, client: m.Client, checksum: m.Checksum,
+			if len(slab) == 0 {
+				slab = make([]entry, min(len(r.Msgs)-i, entrySlab))
+			}
+			e := &slab[0]
+			slab = slab[1:]
+			*e = entry{seq: m.Seq, nonce: m.Nonce, created: r.Time, client: m.Client, checksum: m.Checksum,
 				batchOff: uint32(m.Seq - r.Msgs[0].Seq)}
 			e.expires.Store(r.Time + m.TTL*int64(time.Second))
 			e.ttl.Store(m.TTL)
