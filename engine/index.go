@@ -243,5 +243,6 @@ func (q *queue) holds(c *claimRef, now int64) bool {
 }
 
 func qkey(project, queue string) string {
-	return string(binary.AppendUvarint(nil, uint64(len(project)))) + project + queue
+	var n [binary.MaxVarintLen64]byte
+	return string(n[:binary.PutUvarint(n[:], uint64(len(project)))]) + project + queue
 }

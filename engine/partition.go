@@ -381,9 +381,6 @@ func (p *partition) writerQueue(project, name string) *queue {
 	return q
 }
 
-// apply turns a record into in-memory state. It runs on the writer (live
-// and during recovery) and must be idempotent: recovery may replay records
-// whose effects Badger already holds.
 // entrySlab is how many entries of one post are allocated together: 3
 // allocations instead of 10 for a 10-message post, while a message that
 // outlives its neighbours keeps at most 3 others' entries alive. Four
@@ -395,6 +392,9 @@ const entrySlab = 4
 // A slab that outgrew 512 bytes would not compile.
 var _ [512 - entrySlab*unsafe.Sizeof(entry{})]byte
 
+// apply turns a record into in-memory state. It runs on the writer (live
+// and during recovery) and must be idempotent: recovery may replay records
+// whose effects Badger already holds.
 func (p *partition) apply(r *record) {
 	q := p.writerQueue(r.Project, r.Queue)
 	p.touched[q] = struct{}{}
