@@ -201,10 +201,10 @@ func TestDecodePostLeavesNothingForTheNext(t *testing.T) {
 	// race detector): repeat so that reuse happens.
 	for range 50 {
 		for _, doc := range earlier {
-			_, release, _ := decodePost([]byte(doc))
-			release()
+			pb, _, _ := decodePost([]byte(doc))
+			pb.release()
 		}
-		list, release, err := decodePost([]byte(`{"messages":[{"body":"a"},{"ttl":300}]}`))
+		pb, list, err := decodePost([]byte(`{"messages":[{"body":"a"},{"ttl":300}]}`))
 		if err != nil || len(list) != 2 {
 			t.Fatalf("decode: %d messages, %v", len(list), err)
 		}
@@ -214,13 +214,13 @@ func TestDecodePostLeavesNothingForTheNext(t *testing.T) {
 		if list[1].Body != nil || string(list[1].TTL) != "300" || list[1].Delay != nil {
 			t.Fatalf("second message: body %q ttl %q delay %q", list[1].Body, list[1].TTL, list[1].Delay)
 		}
-		release()
+		pb.release()
 	}
 	for doc, wantList := range map[string]bool{`{}`: false, `{"messages":null}`: false, `{"x":[1]}`: false, `{"messages":[]}`: true} {
-		list, release, err := decodePost([]byte(doc))
+		pb, list, err := decodePost([]byte(doc))
 		if err != nil || (list != nil) != wantList || len(list) != 0 {
 			t.Fatalf("%s: list %v (nil=%v), err %v", doc, list, list == nil, err)
 		}
-		release()
+		pb.release()
 	}
 }
