@@ -197,8 +197,8 @@ func TestDecodePostLeavesNothingForTheNext(t *testing.T) {
 		`{"messages":[{"body":1,"ttl":90,"delay":5},{"body":2,"ttl":`,
 		`{"messages":[{"ttl":77,"delay":7,"body":`,
 	}
-	// The pool may drop what it is given (always, sometimes, under the
-	// race detector): repeat so that reuse happens.
+	// A sync.Pool may drop what it is given (the race detector makes it
+	// drop a share at random): repeat so that reuse happens.
 	for range 50 {
 		for _, doc := range earlier {
 			pb, _, _ := decodePost([]byte(doc))
