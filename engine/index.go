@@ -176,17 +176,14 @@ func (q *queue) compact(now int64) []*entry {
 	}
 	q.deletions = false
 	q.expiresFrom = math.MaxInt64
-	for _, e := range q.entries {
-		if x := e.expires.Load(); x > now && !e.deleted.Load() {
-			q.expiresFrom = min(q.expiresFrom, x)
-		}
-	}
 	first := -1
 	for i, e := range q.entries {
-		if e.deleted.Load() || e.expires.Load() <= now {
+		x := e.expires.Load()
+		if e.deleted.Load() || x <= now {
 			first = i
 			break
 		}
+		q.expiresFrom = min(q.expiresFrom, x)
 	}
 	if first < 0 {
 		return nil // the common case for a busy queue: nothing to copy
@@ -195,10 +192,12 @@ func (q *queue) compact(now int64) []*entry {
 	keep := make([]*entry, first, len(q.entries))
 	copy(keep, q.entries[:first])
 	for _, e := range q.entries[first:] {
-		if e.deleted.Load() || e.expires.Load() <= now {
+		x := e.expires.Load()
+		if e.deleted.Load() || x <= now {
 			removed = append(removed, e)
 			continue
 		}
+		q.expiresFrom = min(q.expiresFrom, x)
 		keep = append(keep, e)
 	}
 	q.entries = keep
