@@ -108,9 +108,10 @@ type batchRef struct {
 func (p *partition) persist(jobs ...flushJob) error {
 	wb := p.db.NewWriteBatch()
 	defer wb.Cancel()
-	var flushed []*entry
-	dirty := map[batchRef]struct{}{}
-	next := map[string]uint64{}
+	st := &p.flushState
+	st.init()
+	defer st.reset()
+	flushed, dirty, next := st.flushed[:0], st.dirty, st.next
 	var last uint64
 	for _, job := range jobs {
 		for _, r := range job.recs {
@@ -130,8 +131,7 @@ func (p *partition) persist(jobs ...flushJob) error {
 			return err
 		}
 	}
-	var buf []byte
-	var live []*entry
+	live := st.live[:0]
 	for ref := range dirty {
 		live = live[:0]
 		if q := p.queue(ref.qk); q != nil {
@@ -143,25 +143,20 @@ func (p *partition) persist(jobs ...flushJob) error {
 				}
 			}
 		}
-		key := childKey(kBatch, ref.qk, seqBytes(ref.first))
+		a := &st.arena
+		a.reserve(2 + len(ref.qk) + 8 + batchValueBound(live))
+		key := a.carve(appendChildKey(a.tail(), kBatch, ref.qk, ref.first))
 		if len(live) == 0 {
 			if err := wb.Delete(key); err != nil {
 				return err
 			}
 			continue
 		}
-		// Values are carved out of one chunk until it is full; the
-		// batch holds them until Flush. A new chunk rather than growing
-		// the old one spares copying what is already in it.
-		if need := batchValueBound(live); cap(buf)-len(buf) < need {
-			buf = make([]byte, 0, max(need, valueChunk))
-		}
-		start := len(buf)
-		buf = appendBatch(buf, ref.first, live)
-		if err := wb.Set(key, buf[start:len(buf):len(buf)]); err != nil {
+		if err := wb.Set(key, a.carve(appendBatch(a.tail(), ref.first, live))); err != nil {
 			return err
 		}
 	}
+	st.live = live
 	if last > 0 {
 		if err := wb.Set(ckptKey(p.id), binary.BigEndian.AppendUint64(nil, last)); err != nil {
 			return err
@@ -174,11 +169,87 @@ func (p *partition) persist(jobs ...flushJob) error {
 	for _, e := range flushed {
 		e.body.Store(nil)
 	}
+	st.flushed = flushed
+	// Badger copied keys and values into its memtable and logs: the
+	// arena's memory serves the next batch.
+	st.arena.recycle()
 	return nil
 }
 
-// valueChunk is the size of the buffers persist encodes index values in.
-const valueChunk = 64 << 10
+// flushState is the flusher's scratch space, kept from one batch to the
+// next so that a steady stream of posts costs the flusher no garbage.
+type flushState struct {
+	arena   flushArena
+	dirty   map[batchRef]struct{}
+	next    map[string]uint64
+	flushed []*entry
+	live    []*entry
+}
+
+func (st *flushState) init() {
+	if st.dirty == nil {
+		st.dirty, st.next = map[batchRef]struct{}{}, map[string]uint64{}
+	}
+}
+
+// reset empties the state after a batch, keeping the memory.
+func (st *flushState) reset() {
+	clear(st.dirty)
+	clear(st.next)
+	clear(st.flushed[:cap(st.flushed)])
+	clear(st.live[:cap(st.live)])
+	st.arena.abandon()
+}
+
+// flushArena hands out the keys and values of one Badger batch, which
+// holds them until Flush. They are appended to one buffer; a buffer too
+// small for the next one is replaced, never grown, so what was handed out
+// stays put. After a successful Flush the buffer is reused.
+type flushArena struct {
+	buf      []byte
+	recycled bool // buf may be reused: nothing handed out is still held
+}
+
+// flushArenaMin and flushArenaMax bound the buffer kept between batches.
+const (
+	flushArenaMin = 64 << 10
+	flushArenaMax = 4 << 20
+)
+
+// reserve makes room for n more bytes.
+func (a *flushArena) reserve(n int) {
+	if cap(a.buf)-len(a.buf) < n {
+		a.buf = make([]byte, 0, max(n, 2*cap(a.buf), flushArenaMin))
+	}
+}
+
+// tail is where the next key or value is appended.
+func (a *flushArena) tail() []byte { return a.buf[len(a.buf):] }
+
+// carve takes b, appended at tail within the reserved room, as handed out.
+func (a *flushArena) carve(b []byte) []byte {
+	n := len(a.buf)
+	a.buf = a.buf[:n+len(b)]
+	return a.buf[n:len(a.buf):len(a.buf)]
+}
+
+// recycle marks what was handed out as no longer held.
+func (a *flushArena) recycle() {
+	if cap(a.buf) > flushArenaMax {
+		a.buf = nil
+	}
+	a.buf = a.buf[:0]
+	a.recycled = true
+}
+
+// abandon drops the buffer unless recycle said it is free: a failed batch
+// may still hold what was handed out.
+func (a *flushArena) abandon() {
+	if !a.recycled {
+		a.buf = nil
+	}
+	a.recycled = false
+}
 
 // batchValueBound is at least the size of appendBatch's value for live:
 // fixed fields at their widest varint size plus the strings.

@@ -71,6 +71,8 @@ type partition struct {
 
 	segMu   sync.Mutex
 	segLive map[uint64]int64 // log segment -> live messages whose body it holds
+
+	flushState flushState // flusher-only scratch space
 }
 
 func openPartition(e *Engine, id int) (*partition, error) {

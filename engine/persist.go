@@ -49,6 +49,14 @@ func childKey(kind byte, qk string, child []byte) []byte {
 	return append(k, child...)
 }
 
+// appendChildKey appends childKey(kind, qk, seqBytes(seq)) to b.
+func appendChildKey(b []byte, kind byte, qk string, seq uint64) []byte {
+	b = append(b, kind)
+	b = append(b, qk...)
+	b = append(b, 0)
+	return binary.BigEndian.AppendUint64(b, seq)
+}
+
 func seqBytes(seq uint64) []byte { return binary.BigEndian.AppendUint64(nil, seq) }
 
 func ckptKey(p int) []byte { return []byte(fmt.Sprintf("xckpt%03d", p)) }
