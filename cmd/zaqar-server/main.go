@@ -11,6 +11,7 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
@@ -45,6 +46,7 @@ const (
 func main() { os.Exit(run(os.Args[1:], os.Stderr)) }
 
 func run(args []string, stderr io.Writer) int {
+	runtime.GOMAXPROCS(schedulerProcs(os.Getenv("GOMAXPROCS"), startProcs))
 	fs := flag.NewFlagSet("zaqar-server", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var files config.FileList
@@ -265,7 +267,8 @@ func serve(cfg *config.Config, logger *slog.Logger) error {
 		return fmt.Errorf("listen %s: %w", addr, err)
 	}
 	logger.Info("zaqar-server listening", "addr", ln.Addr().String(), "version", version,
-		"message_store", cfg.String("drivers", "message_store"), "config_files", cfg.Sources)
+		"message_store", cfg.String("drivers", "message_store"), "config_files", cfg.Sources,
+		"gomaxprocs", runtime.GOMAXPROCS(0))
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
 	sigs := make(chan os.Signal, 1)
