@@ -5,6 +5,7 @@
 //	zaqar-bench [flags]                 run a workload (see -h)
 //	zaqar-bench compare A.json B.json   compare two --json results
 //	zaqar-bench sink --bind ADDR        a webhook receiver that counts deliveries
+//	zaqar-bench stalls TRACE            where a server's goroutines waited for a CPU (Go execution trace)
 package main
 
 import (
@@ -23,6 +24,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/zaqar-go/zaqar/bench"
+	"github.com/zaqar-go/zaqar/bench/stalls"
 	"github.com/zaqar-go/zaqar/loadgen"
 	"github.com/zaqar-go/zaqar/profiles"
 )
@@ -186,6 +188,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if len(args) > 0 && args[0] == "sink" {
 		return sink(args[1:], stdout, stderr, nil)
 	}
+	if len(args) > 0 && args[0] == "stalls" {
+		return stallReport(args[1:], stdout, stderr)
+	}
 	o := newOptions(stderr)
 	if err := o.parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -246,6 +251,43 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "zaqar-bench: delivery check failed: %d lost, %d duplicates\n", l.Lost, l.Duplicates)
 		return exitDelivery
 	}
+	return exitOK
+}
+
+// stallReport analyses an execution trace taken from a server started
+// with --debug, e.g. curl -o t.out 'http://HOST/debug/pprof/trace?seconds=3'
+// while a load runs.
+func stallReport(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("zaqar-bench stalls", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	minStall := fs.Duration("min", 5*time.Millisecond, "a wake-to-run delay at least this long is a stall")
+	top := fs.Int("top", 5, "goroutines listed per stall window")
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "usage: zaqar-bench stalls [-min 5ms] [-top 5] TRACE")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return exitOK
+		}
+		return exitUsage
+	}
+	if fs.NArg() != 1 {
+		fs.Usage()
+		return exitUsage
+	}
+	f, err := os.Open(fs.Arg(0))
+	if err != nil {
+		fmt.Fprintln(stderr, "zaqar-bench:", err)
+		return exitUsage
+	}
+	defer f.Close()
+	r, err := stalls.Analyze(f, stalls.Options{Min: *minStall})
+	if err != nil {
+		fmt.Fprintln(stderr, "zaqar-bench:", err)
+		return exitFailed
+	}
+	r.WriteText(stdout, *top)
 	return exitOK
 }
 

@@ -2,6 +2,9 @@ package main
 
 import (
 	"bytes"
+	"os"
+	"path/filepath"
+	rtrace "runtime/trace"
 	"strings"
 	"testing"
 	"time"
@@ -52,5 +55,37 @@ func TestProfilesLoadAndCommandLineWins(t *testing.T) {
 	}
 	if code := run([]string{"compare", "one.json"}, &bytes.Buffer{}, &stderr); code != exitUsage {
 		t.Fatalf("compare usage: exit %d", code)
+	}
+}
+
+func TestStallsSubcommand(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "trace.out")
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := rtrace.Start(f); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(time.Millisecond)
+	rtrace.Stop()
+	f.Close()
+	var out, errOut bytes.Buffer
+	if code := run([]string{"stalls", "-min", "1ms", path}, &out, &errOut); code != exitOK {
+		t.Fatalf("exit %d: %s", code, errOut.String())
+	}
+	if !strings.Contains(out.String(), "wake-to-run delays") || !strings.Contains(out.String(), "stall windows") {
+		t.Fatalf("report:\n%s", out.String())
+	}
+	garbage := filepath.Join(dir, "garbage")
+	if err := os.WriteFile(garbage, []byte("no trace"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if code := run([]string{"stalls", garbage}, &out, &errOut); code != exitFailed {
+		t.Fatalf("garbage: exit %d, want %d", code, exitFailed)
+	}
+	if code := run([]string{"stalls"}, &out, &errOut); code != exitUsage {
+		t.Fatalf("no file: exit %d, want %d", code, exitUsage)
 	}
 }
