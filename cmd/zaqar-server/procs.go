@@ -20,7 +20,7 @@ var startProcs = runtime.GOMAXPROCS(0)
 // fsync=always, 16 connections, 2 CPUs shared with the load generator:
 // at 10,000 POST 10x1KiB/s (open loop) p99 18.7 -> 8.2 ms, better in each
 // of 6 interleaved pairs; at saturation (wrk) p99 9.3 -> 8.5 ms and 21.5k
-// -> 22.5k req/s; fsync=never throughput unchanged.
+// -> 22.4k req/s; fsync=never throughput unchanged.
 func schedulerProcs(env string, current int) int {
 	if n, err := strconv.Atoi(env); err == nil && n > 0 {
 		return current // the runtime already applied it
