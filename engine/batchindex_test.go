@@ -275,3 +275,34 @@ func TestFlushMemoryReuseKeepsIndexIntact(t *testing.T) {
 		}
 	}
 }
+
+// TestFlushArenaHandsOutStableBytes: what the arena handed out stays as it
+// was while more is carved, also when an append outgrew its reservation.
+func TestFlushArenaHandsOutStableBytes(t *testing.T) {
+	var a flushArena
+	var got [][]byte
+	var want []string
+	for i := range 200 {
+		v := []byte(fmt.Sprintf("value-%03d-", i))
+		n := len(v) * (1 + i%7) * 100
+		if i%50 == 49 {
+			a.reserve(1) // too small: the append moves
+		} else {
+			a.reserve(n)
+		}
+		b := a.tail()
+		for len(b) < n {
+			b = append(b, v...)
+		}
+		got = append(got, a.carve(b))
+		want = append(want, string(b))
+	}
+	for i := range got {
+		if string(got[i]) != want[i] {
+			t.Fatalf("piece %d changed after more was carved", i)
+		}
+		if cap(got[i]) != len(got[i]) {
+			t.Fatalf("piece %d has room to grow into its neighbour", i)
+		}
+	}
+}

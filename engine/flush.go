@@ -226,9 +226,14 @@ func (a *flushArena) reserve(n int) {
 // tail is where the next key or value is appended.
 func (a *flushArena) tail() []byte { return a.buf[len(a.buf):] }
 
-// carve takes b, appended at tail within the reserved room, as handed out.
+// carve takes b, appended at tail, as handed out. Should b have outgrown
+// the reserved room, append moved it elsewhere: it is handed out as it is,
+// outside the buffer.
 func (a *flushArena) carve(b []byte) []byte {
 	n := len(a.buf)
+	if len(b) == 0 || len(b) > cap(a.buf)-n || &a.buf[:n+1][n] != &b[0] {
+		return b[:len(b):len(b)]
+	}
 	a.buf = a.buf[:n+len(b)]
 	return a.buf[n:len(a.buf):len(a.buf)]
 }
