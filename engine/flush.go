@@ -109,7 +109,6 @@ func (p *partition) persist(jobs ...flushJob) error {
 	wb := p.db.NewWriteBatch()
 	defer wb.Cancel()
 	st := &p.flushState
-	st.init()
 	defer st.reset()
 	flushed, dirty, next := st.flushed[:0], st.dirty, st.next
 	var last uint64
@@ -145,7 +144,7 @@ func (p *partition) persist(jobs ...flushJob) error {
 		}
 		a := &st.arena
 		a.reserve(2 + len(ref.qk) + 8 + batchValueBound(live))
-		key := a.carve(appendChildKey(a.tail(), kBatch, ref.qk, ref.first))
+		key := a.carve(binary.BigEndian.AppendUint64(appendChildPrefix(a.tail(), kBatch, ref.qk), ref.first))
 		if len(live) == 0 {
 			if err := wb.Delete(key); err != nil {
 				return err
@@ -186,28 +185,25 @@ type flushState struct {
 	live    []*entry
 }
 
-func (st *flushState) init() {
-	if st.dirty == nil {
-		st.dirty, st.next = map[batchRef]struct{}{}, map[string]uint64{}
-	}
-}
-
 // reset empties the state after a batch, keeping the memory.
 func (st *flushState) reset() {
 	clear(st.dirty)
 	clear(st.next)
 	clear(st.flushed[:cap(st.flushed)])
 	clear(st.live[:cap(st.live)])
-	st.arena.abandon()
+}
+
+func newFlushState() flushState {
+	return flushState{dirty: map[batchRef]struct{}{}, next: map[string]uint64{}}
 }
 
 // flushArena hands out the keys and values of one Badger batch, which
 // holds them until Flush. They are appended to one buffer; a buffer too
 // small for the next one is replaced, never grown, so what was handed out
-// stays put. After a successful Flush the buffer is reused.
+// stays put. Only recycle, after a successful Flush, lets the buffer be
+// written over: after a failed batch the next one appends behind it.
 type flushArena struct {
-	buf      []byte
-	recycled bool // buf may be reused: nothing handed out is still held
+	buf []byte
 }
 
 // flushArenaMin and flushArenaMax bound the buffer kept between batches.
@@ -244,16 +240,6 @@ func (a *flushArena) recycle() {
 		a.buf = nil
 	}
 	a.buf = a.buf[:0]
-	a.recycled = true
-}
-
-// abandon drops the buffer unless recycle said it is free: a failed batch
-// may still hold what was handed out.
-func (a *flushArena) abandon() {
-	if !a.recycled {
-		a.buf = nil
-	}
-	a.recycled = false
 }
 
 // batchValueBound is at least the size of appendBatch's value for live:

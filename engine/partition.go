@@ -89,6 +89,7 @@ func openPartition(e *Engine, id int) (*partition, error) {
 		subs: map[string]map[string]*storedSub{}, ops: make(chan *op, 4096),
 		flushes: make(chan flushJob, 4*maxFlushJobs), touched: map[*queue]struct{}{}, stop: make(chan struct{}),
 		writerDone: make(chan struct{}), flusherDone: make(chan struct{}), segLive: map[uint64]int64{},
+		flushState: newFlushState(),
 	}
 	return p, nil
 }

@@ -42,19 +42,15 @@ func queueKey(kind byte, qk string) []byte {
 }
 
 func childKey(kind byte, qk string, child []byte) []byte {
-	k := make([]byte, 0, 2+len(qk)+len(child))
-	k = append(k, kind)
-	k = append(k, qk...)
-	k = append(k, 0)
-	return append(k, child...)
+	return append(appendChildPrefix(make([]byte, 0, 2+len(qk)+len(child)), kind, qk), child...)
 }
 
-// appendChildKey appends childKey(kind, qk, seqBytes(seq)) to b.
-func appendChildKey(b []byte, kind byte, qk string, seq uint64) []byte {
+// appendChildPrefix appends what every child key of qk of this kind
+// starts with.
+func appendChildPrefix(b []byte, kind byte, qk string) []byte {
 	b = append(b, kind)
 	b = append(b, qk...)
-	b = append(b, 0)
-	return binary.BigEndian.AppendUint64(b, seq)
+	return append(b, 0)
 }
 
 func seqBytes(seq uint64) []byte { return binary.BigEndian.AppendUint64(nil, seq) }
