@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"testing"
+	"time"
 
 	"github.com/dgraph-io/badger/v4"
 
@@ -188,35 +189,158 @@ func TestLegacyMessageKeysMigrate(t *testing.T) {
 	}
 }
 
+// sameEntry reports how two index entries differ in what Badger keeps
+// of them, or "" when they do not.
+func sameEntry(a, b *entry, claimA, claimB string) string {
+	type kept struct {
+		seq, nonce               uint64
+		created, delayUntil, off int64
+		client, checksum, claim  string
+		seg                      uint64
+		blen, batchOff           uint32
+		expires, ttl             int64
+		claimCount               int32
+	}
+	ka := kept{a.seq, a.nonce, a.created, a.delayUntil, a.off, a.client, a.checksum, claimA, a.seg, a.blen, a.batchOff, a.expires.Load(), a.ttl.Load(), a.claimCount.Load()}
+	kb := kept{b.seq, b.nonce, b.created, b.delayUntil, b.off, b.client, b.checksum, claimB, b.seg, b.blen, b.batchOff, b.expires.Load(), b.ttl.Load(), b.claimCount.Load()}
+	if ka != kb {
+		return fmt.Sprintf("%+v != %+v", ka, kb)
+	}
+	return ""
+}
+
+// batchEntries is a post of n messages as the engine indexes it.
+func batchEntries(first uint64, n int) []*entry {
+	const created = int64(1_795_000_000_123_456_789)
+	ents := make([]*entry, n)
+	for i := range ents {
+		e := &entry{seq: first + uint64(i), nonce: 0x9e3779b97f4a7c15 * uint64(i+1), created: created,
+			client: "3a1d6a3e-0000-4000-8000-000000000001", seg: 12, off: 4096 + int64(i)*1100, blen: 1050,
+			batchOff: uint32(i)}
+		e.ttl.Store(3600)
+		e.expires.Store(created + 3600*int64(time.Second))
+		ents[i] = e
+	}
+	return ents
+}
+
+// TestBatchValueRoundTrip: every field, at its usual value or not, comes
+// back as it was.
 func TestBatchValueRoundTrip(t *testing.T) {
-	ents := []*entry{{seq: 7, nonce: 1, client: "c", seg: 3, off: 10, blen: 4}, {seq: 9, nonce: 2, client: "c", checksum: "x"}}
-	ents[0].expires.Store(100)
-	ents[1].ttl.Store(60)
-	ents[1].batchOff = 2
-	got, claims, err := decodeBatch(7, appendBatch(nil, 7, ents))
-	if err != nil || len(got) != 2 || len(claims) != 2 {
-		t.Fatalf("decode: %v %d", err, len(got))
+	ents := batchEntries(7, 6)
+	ents[1].client = "another-client"
+	ents[2].created += 5
+	ents[2].expires.Store(ents[2].created + 60*int64(time.Second))
+	ents[3].ttl.Store(4000) // raised by a claim: expires follows created + ttl no more
+	ents[3].expires.Store(ents[3].created + 3900*int64(time.Second))
+	ents[3].claim.Store(&claimRef{id: "claim-1"})
+	ents[3].claimCount.Store(2)
+	ents[4].delayUntil = ents[4].created + 30*int64(time.Second)
+	ents[4].checksum = "MD5:abc"
+	ents[5].seg, ents[5].off = 0, 0      // body not in the log: offsets go backwards
+	ents = append(ents[:1], ents[2:]...) // a deleted message leaves a gap
+	v := appendBatch(nil, 7, ents)
+	if v[0] != batchFormat {
+		t.Fatalf("format %d", v[0])
 	}
-	if got[1].seq != 9 || got[1].batchOff != 2 || got[1].batch() != 7 || got[1].checksum != "x" || got[1].ttl.Load() != 60 {
-		t.Fatalf("second entry: %+v", got[1])
+	got, claims, err := decodeBatch(7, v)
+	if err != nil || len(got) != len(ents) || len(claims) != len(ents) {
+		t.Fatalf("decode: %v, %d entries", err, len(got))
 	}
-	if got[0].seg != 3 || got[0].off != 10 || got[0].blen != 4 || got[0].expires.Load() != 100 {
-		t.Fatalf("first entry: %+v", got[0])
+	for i, e := range ents {
+		claim := ""
+		if c := e.claim.Load(); c != nil {
+			claim = c.id
+		}
+		if d := sameEntry(e, got[i], claim, claims[i]); d != "" {
+			t.Errorf("entry %d: %s", i, d)
+		}
 	}
-	if got[0].client != "c" || got[1].client != "c" {
-		t.Fatal("client lost")
+	if got[0].batch() != 7 || got[4].batch() != 7 {
+		t.Fatal("batch lost")
 	}
 }
 
+// appendBatchFormat1 is how format 1 values were written.
+func appendBatchFormat1(b []byte, first uint64, live []*entry) []byte {
+	b = append(b, batchFormat1)
+	b = binary.AppendUvarint(b, uint64(len(live)))
+	for _, e := range live {
+		b = binary.AppendUvarint(b, e.seq-first)
+		b = appendMsgMeta(b, e)
+	}
+	return b
+}
+
+// TestBatchFormat1StillReads: values written before format 2 decode to
+// the same entries.
+func TestBatchFormat1StillReads(t *testing.T) {
+	ents := batchEntries(100, 3)
+	ents[1].claim.Store(&claimRef{id: "claim-9"})
+	ents[2].checksum = "MD5:x"
+	got, claims, err := decodeBatch(100, appendBatchFormat1(nil, 100, ents))
+	if err != nil || len(got) != 3 {
+		t.Fatalf("decode: %v, %d entries", err, len(got))
+	}
+	for i, e := range ents {
+		claim := ""
+		if c := e.claim.Load(); c != nil {
+			claim = c.id
+		}
+		if d := sameEntry(e, got[i], claim, claims[i]); d != "" {
+			t.Errorf("entry %d: %s", i, d)
+		}
+	}
+}
+
+// TestBatchValueSize: a post of 10 messages costs Badger about 20 bytes a
+// message, a quarter of format 1, and stays small enough that Badger
+// writes it once, to its value log.
+func TestBatchValueSize(t *testing.T) {
+	ents := batchEntries(1, 10)
+	v := appendBatch(nil, 1, ents)
+	old := appendBatchFormat1(nil, 1, ents)
+	t.Logf("10 messages: %d bytes (format 1: %d)", len(v), len(old))
+	if len(v) > 10*20+60 || len(v) > len(old)/3 {
+		t.Fatalf("10 messages take %d bytes (format 1: %d)", len(v), len(old))
+	}
+	if bound := batchValueBound(ents); len(v) > bound {
+		t.Fatalf("value %d bytes over its bound %d", len(v), bound)
+	}
+}
+
+// FuzzDecodeBatch: no input panics, and what decodes encodes (format 2)
+// and decodes again to the same entries.
 func FuzzDecodeBatch(f *testing.F) {
-	ent := &entry{seq: 5, nonce: 1, client: "3a1d6a3e-0000-4000-8000-000000000001"}
-	f.Add(appendBatch(nil, 5, []*entry{ent}))
+	ents := batchEntries(5, 3)
+	ents[1].claim.Store(&claimRef{id: "c"})
+	ents[2].delayUntil = 9
+	f.Add(appendBatch(nil, 5, ents))
+	f.Add(appendBatchFormat1(nil, 5, ents))
 	f.Add([]byte{batchFormat, 200})
+	f.Add([]byte{batchFormat1, 1, 0})
 	f.Add([]byte{})
 	f.Fuzz(func(t *testing.T, b []byte) {
-		ents, claims, err := decodeBatch(5, b)
-		if err == nil && len(ents) != len(claims) {
-			t.Fatalf("%d entries, %d claim ids", len(ents), len(claims))
+		got, claims, err := decodeBatch(5, b)
+		if err != nil {
+			return
+		}
+		if len(got) != len(claims) {
+			t.Fatalf("%d entries, %d claim ids", len(got), len(claims))
+		}
+		for i, e := range got {
+			if claims[i] != "" {
+				e.claim.Store(&claimRef{id: claims[i]})
+			}
+		}
+		again, claimsAgain, err := decodeBatch(5, appendBatch(nil, 5, got))
+		if err != nil || len(again) != len(got) {
+			t.Fatalf("re-encoded: %v, %d of %d entries", err, len(again), len(got))
+		}
+		for i := range got {
+			if d := sameEntry(got[i], again[i], claims[i], claimsAgain[i]); d != "" {
+				t.Fatalf("entry %d: %s", i, d)
+			}
 		}
 	})
 }

@@ -243,11 +243,14 @@ func (a *flushArena) recycle() {
 }
 
 // batchValueBound is at least the size of appendBatch's value for live:
-// fixed fields at their widest varint size plus the strings.
+// every varint at its widest, every optional field present, the strings.
 func batchValueBound(live []*entry) int {
-	n := 1 + binary.MaxVarintLen64
+	n := 1 + 3*binary.MaxVarintLen64
+	if len(live) > 0 {
+		n += len(live[0].client)
+	}
 	for _, e := range live {
-		n += 11*binary.MaxVarintLen64 + len(e.client) + len(e.checksum)
+		n += 1 + 8 + 13*binary.MaxVarintLen64 + len(e.client) + len(e.checksum)
 		if c := e.claim.Load(); c != nil {
 			n += len(c.id)
 		}

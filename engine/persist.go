@@ -19,10 +19,12 @@ import (
 //	'q' qk            queue metadata (JSON)
 //	'n' qk            next sequence (8 bytes big endian)
 //	'g' qk 0 first    index of the live messages of the batch posted at
-//	                  sequence first (batch encoding), kept in the LSM
+//	                  sequence first (appendBatch), in the value log
+//	                  when larger than valueThreshold
 //	'm' qk 0 seq      one message's index (msgMeta encoding): the format
 //	                  before 'g', migrated to 'g' at open
-//	'b' qk 0 seq      message body, in the value log when larger than 256 B
+//	'b' qk 0 seq      message body, in the value log when larger than
+//	                  valueThreshold
 //	'c' qk 0 claimid  claim state
 //	's' qk 0 subid    subscription (JSON)
 //	'x' "ckpt" p      checkpoint: last WAL index of partition p in Badger
@@ -137,17 +139,103 @@ func decodeIndex(kind byte, seq uint64, b []byte) ([]*entry, []string, error) {
 	return []*entry{e}, []string{claimID}, nil
 }
 
-// batchFormat leads every 'g' value so the encoding can evolve.
-const batchFormat = 1
+// Every 'g' value starts with its format byte so the encoding can evolve.
+// Format 1 spelt out every field of every entry (~80 bytes a message);
+// it is still read. Format 2 is written: what the messages of one post
+// share (client, creation time) is stored once and fields at their usual
+// value cost a flag bit, ~17 bytes a message. Badger's write path (its
+// logs are written through memory maps, page by page) costs in
+// proportion to these bytes, and every post writes one.
+const (
+	batchFormat1 = 1
+	batchFormat  = 2
+)
 
-// appendBatch appends the index value of a batch: its live entries, each
-// as its offset from first and its message index.
+// Flags of a format 2 entry: which optional fields follow.
+const (
+	bfClient     = 1 << iota // client differs from the batch's
+	bfCreated                // created differs from the batch's (varint delta)
+	bfExpires                // expires is not created + ttl (varint delta)
+	bfDelay                  // delayUntil (varint)
+	bfClaimCount             // claimCount (uvarint)
+	bfClaim                  // claim id (string)
+	bfChecksum               // checksum (string)
+)
+
+// appendBatch appends the index value of a batch: its live entries (all
+// from one post, so sharing a first sequence), format 2.
+//
+//	format n client created { seqOff flags nonce ttl seg offDelta blen [optional fields] }*n
 func appendBatch(b []byte, first uint64, live []*entry) []byte {
 	b = append(b, batchFormat)
 	b = binary.AppendUvarint(b, uint64(len(live)))
+	var client string
+	var created int64
+	if len(live) > 0 {
+		client, created = live[0].client, live[0].created
+	}
+	b = appendString(b, client)
+	b = binary.AppendVarint(b, created)
+	var prevOff int64
 	for _, e := range live {
+		ttl := e.ttl.Load()
+		expiresDelta := e.expires.Load() - (e.created + ttl*int64(time.Second))
+		claimCount := e.claimCount.Load()
+		claimID := ""
+		if c := e.claim.Load(); c != nil {
+			claimID = c.id
+		}
+		var flags byte
+		if e.client != client {
+			flags |= bfClient
+		}
+		if e.created != created {
+			flags |= bfCreated
+		}
+		if expiresDelta != 0 {
+			flags |= bfExpires
+		}
+		if e.delayUntil != 0 {
+			flags |= bfDelay
+		}
+		if claimCount != 0 {
+			flags |= bfClaimCount
+		}
+		if claimID != "" {
+			flags |= bfClaim
+		}
+		if e.checksum != "" {
+			flags |= bfChecksum
+		}
 		b = binary.AppendUvarint(b, e.seq-first)
-		b = appendMsgMeta(b, e)
+		b = append(b, flags)
+		b = binary.LittleEndian.AppendUint64(b, e.nonce)
+		b = binary.AppendVarint(b, ttl)
+		b = binary.AppendUvarint(b, e.seg)
+		b = binary.AppendVarint(b, e.off-prevOff)
+		prevOff = e.off
+		b = binary.AppendUvarint(b, uint64(e.blen))
+		if flags&bfClient != 0 {
+			b = appendString(b, e.client)
+		}
+		if flags&bfCreated != 0 {
+			b = binary.AppendVarint(b, e.created-created)
+		}
+		if flags&bfExpires != 0 {
+			b = binary.AppendVarint(b, expiresDelta)
+		}
+		if flags&bfDelay != 0 {
+			b = binary.AppendVarint(b, e.delayUntil)
+		}
+		if flags&bfClaimCount != 0 {
+			b = binary.AppendUvarint(b, uint64(claimCount))
+		}
+		if flags&bfClaim != 0 {
+			b = appendString(b, claimID)
+		}
+		if flags&bfChecksum != 0 {
+			b = appendString(b, e.checksum)
+		}
 	}
 	return b
 }
@@ -155,9 +243,10 @@ func appendBatch(b []byte, first uint64, live []*entry) []byte {
 // decodeBatch returns the entries of a 'g' value and the claim id of each
 // ("" when unclaimed).
 func decodeBatch(first uint64, b []byte) ([]*entry, []string, error) {
-	if len(b) == 0 || b[0] != batchFormat {
+	if len(b) == 0 || (b[0] != batchFormat && b[0] != batchFormat1) {
 		return nil, nil, errBadRecord
 	}
+	format := b[0]
 	d := &decoder{b: b[1:]}
 	n := d.uvarint()
 	if d.err != nil || n > uint64(len(b)) {
@@ -165,15 +254,27 @@ func decodeBatch(first uint64, b []byte) ([]*entry, []string, error) {
 	}
 	ents := make([]*entry, 0, n)
 	claims := make([]string, 0, n)
-	client := ""
+	var client string
+	var created, prevOff int64
+	if format == batchFormat {
+		client = d.string()
+		created = d.varint()
+	}
 	for i := uint64(0); i < n && d.err == nil; i++ {
 		off := d.uvarint()
-		if off > math.MaxUint32 {
+		if off > math.MaxUint32 || first+off < first {
 			return nil, nil, errBadRecord
 		}
-		e, claimID := readMsgMeta(d, first+off, client)
+		var e *entry
+		var claimID string
+		if format == batchFormat1 {
+			e, claimID = readMsgMeta(d, first+off, client)
+			client = e.client
+		} else {
+			e, claimID = readBatchEntry(d, first+off, client, created, prevOff)
+			prevOff = e.off
+		}
 		e.batchOff = uint32(off)
-		client = e.client
 		ents = append(ents, e)
 		claims = append(claims, claimID)
 	}
@@ -181,6 +282,48 @@ func decodeBatch(first uint64, b []byte) ([]*entry, []string, error) {
 		return nil, nil, d.err
 	}
 	return ents, claims, nil
+}
+
+// readBatchEntry decodes one format 2 entry of a batch whose shared
+// client and creation time are given; prevOff is the log offset of the
+// entry before it.
+func readBatchEntry(d *decoder, seq uint64, client string, created, prevOff int64) (*entry, string) {
+	flags := d.byte()
+	e := &entry{seq: seq, client: client, created: created, nonce: d.fixed64()}
+	ttl := d.varint()
+	e.ttl.Store(ttl)
+	e.seg = d.uvarint()
+	e.off = prevOff + d.varint()
+	blen := d.uvarint()
+	if blen > math.MaxUint32 {
+		d.err = errBadRecord
+	}
+	e.blen = uint32(blen)
+	if flags&bfClient != 0 {
+		e.client = d.string()
+	}
+	if flags&bfCreated != 0 {
+		e.created += d.varint()
+	}
+	var expiresDelta int64
+	if flags&bfExpires != 0 {
+		expiresDelta = d.varint()
+	}
+	e.expires.Store(e.created + ttl*int64(time.Second) + expiresDelta)
+	if flags&bfDelay != 0 {
+		e.delayUntil = d.varint()
+	}
+	if flags&bfClaimCount != 0 {
+		e.claimCount.Store(int32(d.uvarint()))
+	}
+	claimID := ""
+	if flags&bfClaim != 0 {
+		claimID = d.string()
+	}
+	if flags&bfChecksum != 0 {
+		e.checksum = d.string()
+	}
+	return e, claimID
 }
 
 func encodeClaimState(s *claimState) []byte {

@@ -162,6 +162,19 @@ func (d *decoder) view() []byte {
 	return out
 }
 
+func (d *decoder) byte() byte {
+	if d.err != nil {
+		return 0
+	}
+	if len(d.b) < 1 {
+		d.err = errBadRecord
+		return 0
+	}
+	v := d.b[0]
+	d.b = d.b[1:]
+	return v
+}
+
 func (d *decoder) fixed64() uint64 {
 	if d.err != nil {
 		return 0
