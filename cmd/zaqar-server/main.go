@@ -109,6 +109,11 @@ func run(args []string, stderr io.Writer) int {
 	for _, w := range cfg.Warnings {
 		logger.Warn(w)
 	}
+	gcPercent, memoryLimit, err := tuneCollector()
+	if err != nil {
+		logger.Warn("no memory limit for the Go heap", "err", err)
+	}
+	logger.Info("go runtime", "gomaxprocs", runtime.GOMAXPROCS(0), "gogc", gcPercent, "memory_limit", memoryLimit)
 	if err := serve(cfg, logger); err != nil {
 		logger.Error("server failed", "err", err)
 		if errors.Is(err, errConfig) {
@@ -267,8 +272,7 @@ func serve(cfg *config.Config, logger *slog.Logger) error {
 		return fmt.Errorf("listen %s: %w", addr, err)
 	}
 	logger.Info("zaqar-server listening", "addr", ln.Addr().String(), "version", version,
-		"message_store", cfg.String("drivers", "message_store"), "config_files", cfg.Sources,
-		"gomaxprocs", runtime.GOMAXPROCS(0))
+		"message_store", cfg.String("drivers", "message_store"), "config_files", cfg.Sources)
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
 	sigs := make(chan os.Signal, 1)
