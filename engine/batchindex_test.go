@@ -117,6 +117,93 @@ func TestBatchIndexAcrossRestart(t *testing.T) {
 	}
 }
 
+// TestFormat1ValuesLoad: a data directory whose batch values were written
+// in format 1 opens with every message as it was: TTLs, delay, checksum,
+// claim; and later changes are written in format 2.
+func TestFormat1ValuesLoad(t *testing.T) {
+	dir := t.TempDir()
+	opts := func(o *Options) { o.Fsync, o.Partitions = wal.SyncNever, 1 }
+	e := openEngine(t, dir, opts)
+	ids, err := e.PostMessages(ctx, "p", "q", "client-a", []storage.NewMessage{
+		{Body: []byte(`"m0"`), TTL: 300}, {Body: []byte(`"m1"`), TTL: 900, Checksum: "MD5:00"},
+		{Body: []byte(`"m2"`), TTL: 600, Delay: 120}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := e.CreateClaim(ctx, "p", "q", storage.ClaimOptions{TTL: 300, Grace: 60, Limit: 1})
+	if err != nil || len(c.Messages) != 1 {
+		t.Fatalf("claim: %v", err)
+	}
+	want := map[string]storage.Message{}
+	for _, id := range ids {
+		m, err := e.GetMessage(ctx, "p", "q", id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want[id] = m
+	}
+	checkpointNow(e)
+	err = e.db.Update(func(txn *badger.Txn) error {
+		key := childKey(kBatch, qkey("p", "q"), seqBytes(1))
+		it, err := txn.Get(key)
+		if err != nil {
+			return err
+		}
+		v, err := it.ValueCopy(nil)
+		if err != nil {
+			return err
+		}
+		ents, claims, err := decodeBatch(1, v)
+		if err != nil {
+			return err
+		}
+		for i, ent := range ents {
+			if claims[i] != "" {
+				ent.claim.Store(&claimRef{id: claims[i]})
+			}
+		}
+		return txn.Set(key, appendBatchFormat1(nil, 1, ents))
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	e = openEngine(t, dir, opts)
+	defer e.Close()
+	for id, w := range want {
+		m, err := e.GetMessage(ctx, "p", "q", id)
+		if err != nil {
+			t.Fatalf("%s after restart: %v", id, err)
+		}
+		if m.TTL != w.TTL || m.ClaimID != w.ClaimID || m.Checksum != w.Checksum || !m.DelayUntil.Equal(w.DelayUntil) ||
+			!m.Created.Equal(w.Created) || string(m.Body) != string(w.Body) {
+			t.Fatalf("%s after restart: %+v, want %+v", id, m, w)
+		}
+	}
+	if err := e.DeleteMessage(ctx, "p", "q", ids[0], c.ID); err != nil {
+		t.Fatal(err)
+	}
+	checkpointNow(e)
+	err = e.db.View(func(txn *badger.Txn) error {
+		it, err := txn.Get(childKey(kBatch, qkey("p", "q"), seqBytes(1)))
+		if err != nil {
+			return err
+		}
+		return it.Value(func(v []byte) error {
+			if v[0] != batchFormat {
+				t.Errorf("rewritten value in format %d", v[0])
+			}
+			return nil
+		})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
 // TestLegacyMessageKeysMigrate: an index written one key per message (the
 // earlier format) loads, is rewritten as batch keys at open, and later
 // changes stick across another restart.
