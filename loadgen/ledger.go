@@ -1,22 +1,37 @@
 package loadgen
 
 import (
-	"hash/maphash"
+	"strconv"
+	"strings"
 	"sync"
 )
 
 // ledger proves delivery: every acknowledged message key is produced once,
-// and each consumption is checked against it. Sharded to keep contention
-// low at high rates.
+// and each consumption is checked against it. Sharded by producer worker
+// to keep contention low at high rates.
+//
+// A run produces millions of keys, so they are kept as ledgerKey (no
+// pointers): the collector need not scan the ledger, whose marking would
+// otherwise stall the workers and be counted, open loop, as server latency.
 type ledger struct {
-	seed   maphash.Seed
+	runID  string
 	shards [64]ledgerShard
+
+	foreignMu sync.Mutex
+	foreign   map[string]bool // consumed keys not of this run (left by another, or malformed)
+}
+
+// ledgerKey names a message of the run: the producer worker and the
+// worker's message number, unique within the run.
+type ledgerKey struct {
+	worker uint32
+	n      uint64
 }
 
 type ledgerShard struct {
 	mu       sync.Mutex
-	produced map[string]bool // key -> consumed
-	unacked  map[string]bool // consumed keys never acknowledged to a producer
+	produced map[ledgerKey]bool // key -> consumed
+	unacked  map[ledgerKey]bool // consumed keys never acknowledged to a producer
 }
 
 // Ledger is the delivery account of a run.
@@ -24,29 +39,63 @@ type Ledger struct {
 	Produced   int64 `json:"produced"`   // messages acknowledged with 201
 	Consumed   int64 `json:"consumed"`   // distinct acknowledged messages consumed
 	Duplicates int64 `json:"duplicates"` // consumptions of a message already consumed (redelivery after a claim expired, or a bug)
-	Unacked    int64 `json:"unacked"`    // consumed messages whose POST never got its 201 (timeouts): at-least-once, not an error
+	Unacked    int64 `json:"unacked"`    // consumed messages whose POST never got its 201 (timeouts), or not of this run
 	Lost       int64 `json:"lost"`       // acknowledged, not consumed, and not left in any queue
 	Remaining  int64 `json:"remaining"`  // messages still in the queues at the end
 	Drained    bool  `json:"drained"`    // the queues were emptied, so Lost is exact
 }
 
-func newLedger() *ledger {
-	l := &ledger{seed: maphash.MakeSeed()}
+func newLedger(runID string) *ledger {
+	l := &ledger{runID: runID, foreign: map[string]bool{}}
 	for i := range l.shards {
-		l.shards[i].produced = map[string]bool{}
-		l.shards[i].unacked = map[string]bool{}
+		l.shards[i].produced = map[ledgerKey]bool{}
+		l.shards[i].unacked = map[ledgerKey]bool{}
 	}
 	return l
 }
 
-func (l *ledger) shard(key string) *ledgerShard {
-	return &l.shards[maphash.String(l.seed, key)%uint64(len(l.shards))]
+// messageKey is the key a message body carries: "<run>.<worker>.<n>".
+func (l *ledger) appendMessageKey(b []byte, worker int, n uint64) []byte {
+	b = append(b, l.runID...)
+	b = append(b, '.')
+	b = strconv.AppendInt(b, int64(worker), 10)
+	b = append(b, '.')
+	return strconv.AppendUint(b, n, 10)
 }
 
-func (l *ledger) produced(keys []string) {
-	for _, k := range keys {
-		s := l.shard(k)
-		s.mu.Lock()
+// parseKey reads a key that appendMessageKey wrote for this run.
+func (l *ledger) parseKey(s string) (ledgerKey, bool) {
+	rest, ok := strings.CutPrefix(s, l.runID+".")
+	if !ok {
+		return ledgerKey{}, false
+	}
+	w, n, ok := strings.Cut(rest, ".")
+	if !ok {
+		return ledgerKey{}, false
+	}
+	worker, err := strconv.ParseUint(w, 10, 32)
+	if err != nil {
+		return ledgerKey{}, false
+	}
+	num, err := strconv.ParseUint(n, 10, 64)
+	if err != nil {
+		return ledgerKey{}, false
+	}
+	return ledgerKey{worker: uint32(worker), n: num}, true
+}
+
+func (l *ledger) shard(worker uint32) *ledgerShard {
+	return &l.shards[worker%uint32(len(l.shards))]
+}
+
+// produced records the acknowledged messages first..first+count-1 of a
+// worker.
+func (l *ledger) produced(worker int, first uint64, count int) {
+	s := l.shard(uint32(worker))
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for n := first; n < first+uint64(count); n++ {
+		k := ledgerKey{worker: uint32(worker), n: n}
 		if s.unacked[k] {
 			// Consumed before the producer saw its 201: a normal race, not
 			// an unacknowledged delivery.
@@ -55,25 +104,35 @@ func (l *ledger) produced(keys []string) {
 		} else if _, seen := s.produced[k]; !seen {
 			s.produced[k] = false
 		}
-		s.mu.Unlock()
 	}
 }
 
-// consumed records one delivery; it reports a duplicate.
+// consumed records one delivery of the message with body key key; it
+// reports a duplicate.
 func (l *ledger) consumed(key string) (duplicate bool) {
-	s := l.shard(key)
+	k, ok := l.parseKey(key)
+	if !ok {
+		l.foreignMu.Lock()
+		defer l.foreignMu.Unlock()
+		if l.foreign[key] {
+			return true
+		}
+		l.foreign[key] = true
+		return false
+	}
+	s := l.shard(k.worker)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	done, known := s.produced[key]
+	done, known := s.produced[k]
 	switch {
 	case known && done:
 		return true
 	case known:
-		s.produced[key] = true
-	case s.unacked[key]:
+		s.produced[k] = true
+	case s.unacked[k]:
 		return true
 	default:
-		s.unacked[key] = true
+		s.unacked[k] = true
 	}
 	return false
 }
@@ -92,6 +151,9 @@ func (l *ledger) account(duplicates, remaining int64, drained bool) Ledger {
 		out.Unacked += int64(len(s.unacked))
 		s.mu.Unlock()
 	}
+	l.foreignMu.Lock()
+	out.Unacked += int64(len(l.foreign))
+	l.foreignMu.Unlock()
 	if drained {
 		out.Lost = out.Produced - out.Consumed
 	}

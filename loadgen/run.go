@@ -48,7 +48,8 @@ func Run(ctx context.Context, cfg Config, progress func(Progress)) (*Result, err
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	r := &runner{cfg: cfg, runID: uuid.NewString()[:8], ledger: newLedger(), live: newLive()}
+	runID := uuid.NewString()[:8]
+	r := &runner{cfg: cfg, runID: runID, ledger: newLedger(runID), live: newLive()}
 	for p := 0; p < cfg.Projects; p++ {
 		for q := 0; q < cfg.Queues; q++ {
 			r.targets = append(r.targets, target{fmt.Sprintf("%s-%d", cfg.ProjectPrefix, p), fmt.Sprintf("%s-%d", cfg.QueuePrefix, q)})
@@ -149,10 +150,8 @@ func (r *runner) produce(ctx context.Context, c *client, rec *recorder, worker i
 		interval = time.Duration(float64(time.Second) * float64(cfg.Producers.Workers) / cfg.Rate)
 	}
 	body := make([]byte, 0, cfg.BatchSize*(len(pad)+96)+32)
-	keys := make([]string, cfg.BatchSize)
-	ids := make([]byte, 0, 64)
 	next := time.Now()
-	for n, t := 0, worker; ; t++ {
+	for n, t := uint64(0), worker; ; t++ {
 		if ctx.Err() != nil || r.stopProduce.Load() {
 			return
 		}
@@ -171,17 +170,11 @@ func (r *runner) produce(ctx context.Context, c *client, rec *recorder, worker i
 		tg := r.targets[t%len(r.targets)]
 		body = append(body[:0], `{"messages":[`...)
 		now := time.Now().UnixNano()
+		first := n
 		for i := 0; i < cfg.BatchSize; i++ {
 			if i > 0 {
 				body = append(body, ',')
 			}
-			ids = append(ids[:0], r.runID...)
-			ids = append(ids, '.')
-			ids = strconv.AppendInt(ids, int64(worker), 10)
-			ids = append(ids, '.')
-			ids = strconv.AppendInt(ids, int64(n), 10)
-			n++
-			keys[i] = tg.project + "/" + tg.queue + "/" + string(ids)
 			size := cfg.MessageSize
 			if cfg.MessageSizeMax > cfg.MessageSize {
 				size += rng.IntN(cfg.MessageSizeMax - cfg.MessageSize + 1)
@@ -189,7 +182,8 @@ func (r *runner) produce(ctx context.Context, c *client, rec *recorder, worker i
 			body = append(body, `{"ttl":`...)
 			body = strconv.AppendInt(body, int64(cfg.MessageTTL), 10)
 			body = append(body, `,"body":{"k":"`...)
-			body = append(body, ids...)
+			body = r.ledger.appendMessageKey(body, worker, n)
+			n++
 			body = append(body, `","ts":`...)
 			body = strconv.AppendInt(body, now, 10)
 			body = append(body, `,"p":"`...)
@@ -201,7 +195,7 @@ func (r *runner) produce(ctx context.Context, c *client, rec *recorder, worker i
 		ok := status == fasthttp.StatusCreated
 		rec.record(OpPost, start, status, ok, cfg.BatchSize)
 		if ok {
-			r.ledger.produced(keys)
+			r.ledger.produced(worker, first, cfg.BatchSize)
 			if cfg.MaxMessages > 0 && r.produced.Add(int64(cfg.BatchSize)) >= cfg.MaxMessages {
 				r.stopProduce.Store(true)
 			}
@@ -278,8 +272,7 @@ func (r *runner) consume(ctx, timed context.Context, producing *atomic.Bool, c *
 			if cfg.Release {
 				continue
 			}
-			key := tg.project + "/" + tg.queue + "/" + m.Body.K
-			if m.Body.K != "" && r.ledger.consumed(key) {
+			if m.Body.K != "" && r.ledger.consumed(m.Body.K) {
 				r.duplicates.Add(1)
 			}
 			rec.delivered(m.Body.TS)
