@@ -7,6 +7,7 @@ import (
 	"sort"
 	"sync"
 	"sync/atomic"
+	"unsafe"
 
 	"github.com/zaqar-go/zaqar/storage"
 )
@@ -126,6 +127,10 @@ type queue struct {
 	// that scan stalled the writer for ~20 ms):
 	expiresFrom int64 // no entry expires before this (unix ns); 0 = unknown
 	deletions   bool  // an entry was deleted since the last compaction
+	// Writer-only: the copy of entries into a larger array made in the
+	// background (see appendEntry). aheadOf is the array being copied.
+	growth  chan grownEntries
+	aheadOf **entry
 
 	mu     sync.RWMutex
 	claims map[string]*claimRef
@@ -139,6 +144,74 @@ func newQueue(project, name string) *queue {
 }
 
 func (q *queue) snapshot() []*entry { return *q.published.Load() }
+
+// growAheadMin is the capacity from which a queue's entries are copied
+// into a larger array ahead of need, off the writer. Growing in append
+// copies every pointer into fresh memory, page faults included, while
+// the writer and every post waiting on it stand still: ~50 ms at 5
+// million messages, measured in a trace of a 60 s wrk run.
+const growAheadMin = 1 << 16
+
+// grownEntries is entries copied into a larger array: to holds the
+// len(from) pointers of from.
+type grownEntries struct {
+	from, to []*entry
+}
+
+// appendEntry appends e to the writer's view of the queue's entries.
+func (q *queue) appendEntry(e *entry) {
+	if len(q.entries) == cap(q.entries) && q.aheadOf != nil {
+		q.adoptGrown()
+	}
+	q.entries = append(q.entries, e)
+	if c := cap(q.entries); c >= growAheadMin && len(q.entries) >= c-c/4 {
+		q.growAhead()
+	}
+}
+
+// growAhead starts copying entries into an array twice as large, unless
+// a copy of this array is under way. Elements below len(entries) are
+// never written again in this array (appends go past them, compaction
+// makes a new one), so the copy may run beside the writer.
+func (q *queue) growAhead() {
+	if q.aheadOf == unsafe.SliceData(q.entries) {
+		return
+	}
+	if q.aheadOf != nil {
+		// A copy of an array that compaction replaced: start anew once
+		// it is done.
+		select {
+		case <-q.growth:
+			q.aheadOf = nil
+		default:
+			return
+		}
+	}
+	if q.growth == nil {
+		q.growth = make(chan grownEntries, 1)
+	}
+	from := q.entries
+	q.aheadOf = unsafe.SliceData(from)
+	go func() {
+		to := make([]*entry, len(from), 2*cap(from))
+		copy(to, from)
+		q.growth <- grownEntries{from: from, to: to}
+	}()
+}
+
+// adoptGrown moves entries, full, to the array grown ahead if its copy is
+// done and was made of this array; otherwise append grows it as usual.
+func (q *queue) adoptGrown() {
+	select {
+	case g := <-q.growth:
+		q.aheadOf = nil
+		if unsafe.SliceData(g.from) == unsafe.SliceData(q.entries) {
+			n := len(g.from)
+			q.entries = append(g.to[:n], q.entries[n:]...)
+		}
+	default:
+	}
+}
 
 func (q *queue) publish() {
 	s := q.entries

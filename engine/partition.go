@@ -430,7 +430,7 @@ func (p *partition) apply(r *record) {
 			}
 			e.body.Store(&m.Body) // points into the record: no copy of the slice header
 			r.ents[i] = e
-			q.entries = append(q.entries, e)
+			q.appendEntry(e)
 			q.added(e)
 			q.nextSeq = m.Seq + 1
 		}
