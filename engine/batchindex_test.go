@@ -117,6 +117,30 @@ func TestBatchIndexAcrossRestart(t *testing.T) {
 	}
 }
 
+// storedBatch reads the index value of the batch posted at first, with
+// each entry's claim attached as the engine holds it.
+func storedBatch(txn *badger.Txn, qk string, first uint64) ([]byte, []*entry, error) {
+	key := childKey(kBatch, qk, seqBytes(first))
+	it, err := txn.Get(key)
+	if err != nil {
+		return nil, nil, err
+	}
+	v, err := it.ValueCopy(nil)
+	if err != nil {
+		return nil, nil, err
+	}
+	ents, claims, err := decodeBatch(first, v)
+	if err != nil {
+		return nil, nil, err
+	}
+	for i, ent := range ents {
+		if claims[i] != "" {
+			ent.claim.Store(&claimRef{id: claims[i]})
+		}
+	}
+	return key, ents, nil
+}
+
 // TestFormat1ValuesLoad: a data directory whose batch values were written
 // in format 1 opens with every message as it was: TTLs, delay, checksum,
 // claim; and later changes are written in format 2.
@@ -144,23 +168,9 @@ func TestFormat1ValuesLoad(t *testing.T) {
 	}
 	checkpointNow(e)
 	err = e.db.Update(func(txn *badger.Txn) error {
-		key := childKey(kBatch, qkey("p", "q"), seqBytes(1))
-		it, err := txn.Get(key)
+		key, ents, err := storedBatch(txn, qkey("p", "q"), 1)
 		if err != nil {
 			return err
-		}
-		v, err := it.ValueCopy(nil)
-		if err != nil {
-			return err
-		}
-		ents, claims, err := decodeBatch(1, v)
-		if err != nil {
-			return err
-		}
-		for i, ent := range ents {
-			if claims[i] != "" {
-				ent.claim.Store(&claimRef{id: claims[i]})
-			}
 		}
 		return txn.Set(key, appendBatchFormat1(nil, 1, ents))
 	})
@@ -220,23 +230,11 @@ func TestLegacyMessageKeysMigrate(t *testing.T) {
 	// Rewrite the index in the earlier format.
 	err = e.db.Update(func(txn *badger.Txn) error {
 		qk := qkey("p", "q")
-		key := childKey(kBatch, qk, seqBytes(1))
-		it, err := txn.Get(key)
+		key, ents, err := storedBatch(txn, qk, 1)
 		if err != nil {
 			return err
 		}
-		v, err := it.ValueCopy(nil)
-		if err != nil {
-			return err
-		}
-		ents, claims, err := decodeBatch(1, v)
-		if err != nil {
-			return err
-		}
-		for i, ent := range ents {
-			if claims[i] != "" {
-				ent.claim.Store(&claimRef{id: claims[i]})
-			}
+		for _, ent := range ents {
 			if err := txn.Set(childKey(kMeta, qk, seqBytes(ent.seq)), appendMsgMeta(nil, ent)); err != nil {
 				return err
 			}
