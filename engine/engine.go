@@ -89,11 +89,11 @@ type Engine struct {
 
 var _ storage.Store = (*Engine)(nil)
 
-// Open opens or creates the store in opts.Dir and recovers its state.
 // valueThreshold is the size above which Badger keeps a value in its
 // value log rather than in the LSM tree.
 const valueThreshold = 128
 
+// Open opens or creates the store in opts.Dir and recovers its state.
 func Open(opts Options) (*Engine, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
@@ -107,7 +107,7 @@ func Open(opts Options) (*Engine, error) {
 	if err := os.MkdirAll(opts.Dir, 0o755); err != nil {
 		return nil, fmt.Errorf("engine: %w", err)
 	}
-	// Values over 128 bytes go to Badger's value log: a posted batch's
+	// Values over valueThreshold go to Badger's value log: a posted batch's
 	// index value (~220 bytes for 10 messages) is then written once,
 	// rather than into a memtable that is flushed and compacted again.
 	// Measured against 256 bytes, which kept those values in the LSM tree:

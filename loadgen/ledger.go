@@ -14,7 +14,7 @@ import (
 // pointers): the collector need not scan the ledger, whose marking would
 // otherwise stall the workers and be counted, open loop, as server latency.
 type ledger struct {
-	runID  string
+	prefix string // "<run>.", which every key of this run starts with
 	shards [64]ledgerShard
 
 	foreignMu sync.Mutex
@@ -46,7 +46,7 @@ type Ledger struct {
 }
 
 func newLedger(runID string) *ledger {
-	l := &ledger{runID: runID, foreign: map[string]bool{}}
+	l := &ledger{prefix: runID + ".", foreign: map[string]bool{}}
 	for i := range l.shards {
 		l.shards[i].produced = map[ledgerKey]bool{}
 		l.shards[i].unacked = map[ledgerKey]bool{}
@@ -54,10 +54,10 @@ func newLedger(runID string) *ledger {
 	return l
 }
 
-// messageKey is the key a message body carries: "<run>.<worker>.<n>".
+// appendMessageKey appends the key a message body carries:
+// "<run>.<worker>.<n>".
 func (l *ledger) appendMessageKey(b []byte, worker int, n uint64) []byte {
-	b = append(b, l.runID...)
-	b = append(b, '.')
+	b = append(b, l.prefix...)
 	b = strconv.AppendInt(b, int64(worker), 10)
 	b = append(b, '.')
 	return strconv.AppendUint(b, n, 10)
@@ -65,7 +65,7 @@ func (l *ledger) appendMessageKey(b []byte, worker int, n uint64) []byte {
 
 // parseKey reads a key that appendMessageKey wrote for this run.
 func (l *ledger) parseKey(s string) (ledgerKey, bool) {
-	rest, ok := strings.CutPrefix(s, l.runID+".")
+	rest, ok := strings.CutPrefix(s, l.prefix)
 	if !ok {
 		return ledgerKey{}, false
 	}
