@@ -48,7 +48,7 @@ func minOf(n int64) *int64 { return &n }
 var Options = []Option{
 	{Section: "DEFAULT", Name: "admin_mode", Kind: Bool, Default: "false", Help: "Enable admin routes (/v2/health; pools and flavors with pooling)."},
 	{Section: "DEFAULT", Name: "pooling", Kind: Bool, Default: "false", Help: "Spread queues over pools of message stores (needs a management store)."},
-	{Section: "DEFAULT", Name: "auth_strategy", Kind: String, Default: "", Choices: []string{""}, Help: "Authentication: empty = no auth, the project comes from X-Project-ID."},
+	{Section: "DEFAULT", Name: "auth_strategy", Kind: String, Default: "", Choices: []string{"", "keystone"}, Help: "Authentication: keystone = validate X-Auth-Token with Keystone ([keystone_authtoken]); empty = none: X-Project-ID and X-Roles are trusted as sent (development only)."},
 	{Section: "DEFAULT", Name: "enable_checksum", Kind: Bool, Default: "false", Help: "Store and return an MD5 checksum of every message body."},
 	{Section: "DEFAULT", Name: "unreliable", Kind: Bool, Default: "false", Help: "Accepted for compatibility; no effect."},
 	{Section: "DEFAULT", Name: "debug", Kind: Bool, Default: "false", Help: "Log at debug level."},
@@ -89,6 +89,30 @@ var Options = []Option{
 	{Section: "notification", Name: "smtp_user_password", Kind: String, Default: "", Secret: true, Help: "SMTP password."},
 	{Section: "notification", Name: "smtp_sender", Kind: String, Default: "", Help: "From address when a subscription gives no options.from."},
 	{Section: "signed_url", Name: "secret_key", Kind: String, Default: "", Secret: true, Help: "Key of pre-signed URLs (confirmation links); requests carrying URL-Signature are verified with it."},
+	{Section: "keystone_authtoken", Name: "auth_url", Kind: String, Default: "", Help: "Keystone endpoint the service authenticates at and validates tokens with, e.g. http://keystone:5000/v3."},
+	{Section: "keystone_authtoken", Name: "auth_type", Kind: String, Default: "password", Choices: []string{"password", "v3password"}, Help: "How the service authenticates: password (the service user below)."},
+	{Section: "keystone_authtoken", Name: "username", Kind: String, Default: "", Help: "Service user name."},
+	{Section: "keystone_authtoken", Name: "password", Kind: String, Default: "", Secret: true, Help: "Service user password."},
+	{Section: "keystone_authtoken", Name: "project_name", Kind: String, Default: "", Help: "Project the service user's token is scoped to (usually service)."},
+	{Section: "keystone_authtoken", Name: "user_domain_name", Kind: String, Default: "Default", Help: "Domain of the service user (by name)."},
+	{Section: "keystone_authtoken", Name: "user_domain_id", Kind: String, Default: "", Help: "Domain of the service user (by id; wins over the name)."},
+	{Section: "keystone_authtoken", Name: "project_domain_name", Kind: String, Default: "Default", Help: "Domain of the service project (by name)."},
+	{Section: "keystone_authtoken", Name: "project_domain_id", Kind: String, Default: "", Help: "Domain of the service project (by id; wins over the name)."},
+	{Section: "keystone_authtoken", Name: "www_authenticate_uri", Kind: String, Default: "", Help: "Public identity endpoint named in 401 answers (WWW-Authenticate); default auth_url."},
+	{Section: "keystone_authtoken", Name: "auth_uri", Kind: String, Default: "", Help: "Deprecated name of www_authenticate_uri."},
+	{Section: "keystone_authtoken", Name: "token_cache_time", Kind: Int, Default: "300", Min: minOf(-1), Help: "Seconds a validated token is trusted without asking Keystone again (never beyond its expiry); -1 = no cache."},
+	{Section: "keystone_authtoken", Name: "token_cache_size", Kind: Int, Default: "10000", Min: minOf(1), Help: "Most tokens held in the validation cache (least recently used go first)."},
+	{Section: "keystone_authtoken", Name: "http_connect_timeout", Kind: Int, Default: "5", Min: minOf(1), Help: "Seconds a request to Keystone may take; beyond it the API answers 503."},
+	{Section: "keystone_authtoken", Name: "service_type", Kind: String, Default: "messaging", Help: "Service type matched against application credentials' access rules."},
+	{Section: "keystone_authtoken", Name: "cafile", Kind: String, Default: "", Help: "CA bundle to verify an https Keystone with (default: the system's)."},
+	{Section: "keystone_authtoken", Name: "insecure", Kind: Bool, Default: "false", Help: "Do not verify Keystone's TLS certificate (testing only)."},
+	{Section: "oslo_policy", Name: "policy_file", Kind: String, Default: "policy.yaml", Help: "Policy rules (oslo.policy YAML or JSON) overriding Zaqar's defaults; a relative path is looked up beside the configuration files and in /etc/zaqar. The default file may be absent."},
+	{Section: "cors", Name: "allowed_origin", Kind: List, Default: "", Help: "Origins allowed to call the API from a browser (scheme://host[:port], or *); empty = no CORS."},
+	{Section: "cors", Name: "allow_credentials", Kind: Bool, Default: "true", Help: "Tell browsers they may send credentials (Access-Control-Allow-Credentials)."},
+	{Section: "cors", Name: "expose_headers", Kind: List, Default: "X-Auth-Token,X-Subject-Token,X-Service-Token,X-OpenStack-Request-ID", Help: "Response headers a page may read."},
+	{Section: "cors", Name: "max_age", Kind: Int, Default: "3600", Min: minOf(0), Help: "Seconds a browser may cache a preflight answer."},
+	{Section: "cors", Name: "allow_methods", Kind: List, Default: "GET,PUT,POST,DELETE,PATCH,HEAD", Help: "Methods a page may use."},
+	{Section: "cors", Name: "allow_headers", Kind: List, Default: "X-Auth-Token,X-Identity-Status,X-Roles,X-Service-Catalog,X-User-Id,X-Tenant-Id,X-OpenStack-Request-ID,X-Trace-Info,X-Trace-HMAC,Client-id", Help: "Request headers a page may send."},
 	{Section: "transport", Name: "max_queues_per_page", Kind: Int, Default: "20", Min: minOf(1), Help: "Maximum queues per page."},
 	{Section: "transport", Name: "max_messages_per_page", Kind: Int, Default: "20", Min: minOf(1), Help: "Maximum messages per page, get-by-ids and bulk delete."},
 	{Section: "transport", Name: "max_subscriptions_per_page", Kind: Int, Default: "20", Min: minOf(1), Help: "Maximum subscriptions per page."},
@@ -117,8 +141,12 @@ var Options = []Option{
 var openSections = map[string]bool{"storage": true}
 
 // Foreign sections belong to other OpenStack libraries: warn, never fail.
-var foreignSections = map[string]bool{"keystone_authtoken": true, "cors": true, "oslo_policy": true,
-	"profiler": true, "oslo_messaging_notifications": true, "healthcheck": true, "trustee": true}
+var foreignSections = map[string]bool{"profiler": true, "oslo_messaging_notifications": true, "healthcheck": true, "trustee": true}
+
+// Shared sections are read by oslo libraries too (keystonemiddleware,
+// oslo.policy, oslo.middleware); operators' files carry options of theirs
+// we do not use (memcached_servers, region_name, ...): those only warn.
+var sharedSections = map[string]bool{"keystone_authtoken": true, "oslo_policy": true, "cors": true}
 
 // FileList is the repeatable --config-file flag (later files win).
 type FileList []string
@@ -242,6 +270,10 @@ func (c *Config) loadFile(path string) error {
 		}
 		for _, k := range sec.Keys() {
 			o := lookup(name, k.Name())
+			if o == nil && sharedSections[name] {
+				c.Warnings = append(c.Warnings, fmt.Sprintf("%s: [%s] %s is not used by this server; ignored", path, name, k.Name()))
+				continue
+			}
 			if o == nil {
 				errs = append(errs, fmt.Errorf("%s: [%s] %s: unknown option", path, name, k.Name()))
 				continue

@@ -91,7 +91,8 @@ func TestErrorsNameTheProblem(t *testing.T) {
 		{"[transport]\nbogus = 1\n", "[transport] bogus: unknown option"},
 		{"[DEFAULT]\nadmin_mode = perhaps\n", "not a boolean"},
 		{"[drivers]\nmessage_store = mongodb\n", "must be one of"},
-		{"[DEFAULT]\nauth_strategy = keystone\n", "auth_strategy"},
+		{"[DEFAULT]\nauth_strategy = noauth\n", "auth_strategy"},
+		{"[keystone_authtoken]\ntoken_cache_time = soon\n", "[keystone_authtoken] token_cache_time"},
 		{"[drivers:message_store:badger]\nfsync_interval = soon\n", "not a duration"},
 		{"[unknown_section]\nx = 1\n", "unknown option"},
 	}
@@ -111,13 +112,36 @@ func TestErrorsNameTheProblem(t *testing.T) {
 }
 
 func TestForeignSectionsWarnOnly(t *testing.T) {
-	p := write(t, t.TempDir(), "f.conf", "[keystone_authtoken]\nauth_url = http://k\n[cors]\nallowed_origin = *\n[notification]\nsmtp_host = mail\n")
+	p := write(t, t.TempDir(), "f.conf", "[profiler]\nenabled = true\n[notification]\nsmtp_host = mail\n")
 	c, err := Load([]string{p}, "", nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(c.Warnings) != 2 {
+	if len(c.Warnings) != 1 || !strings.Contains(c.Warnings[0], "[profiler]") {
 		t.Fatalf("warnings: %v", c.Warnings)
+	}
+}
+
+// Sections shared with oslo libraries: our options are read and checked,
+// the libraries' other options only warn.
+func TestSharedSections(t *testing.T) {
+	p := write(t, t.TempDir(), "f.conf", "[keystone_authtoken]\nauth_url = http://k:5000/v3\nmemcached_servers = m:11211\n"+
+		"[cors]\nallowed_origin = https://a.example, https://b.example\n[oslo_policy]\npolicy_file = /etc/zaqar/p.yaml\n")
+	c, err := Load([]string{p}, "", nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(c.Warnings) != 1 || !strings.Contains(c.Warnings[0], "memcached_servers") {
+		t.Fatalf("warnings: %v", c.Warnings)
+	}
+	if c.String("keystone_authtoken", "auth_url") != "http://k:5000/v3" || c.Int("keystone_authtoken", "token_cache_time") != 300 {
+		t.Fatal("keystone_authtoken values")
+	}
+	if got := c.List("cors", "allowed_origin"); len(got) != 2 || got[1] != "https://b.example" {
+		t.Fatalf("allowed_origin %q", got)
+	}
+	if c.String("oslo_policy", "policy_file") != "/etc/zaqar/p.yaml" {
+		t.Fatal("policy_file")
 	}
 }
 

@@ -32,28 +32,17 @@ type PoolAdmin interface {
 const maxPoolNameLength = 64
 
 func (a *API) poolRoutes() {
-	v := func(method, path, name string, h handler) { a.router.Handle(method, path, a.wrap(name, h)) }
-	v("GET", "/v2/pools", "pool_list", a.adminOnly(a.listPools))
-	v("PUT", "/v2/pools/{pool}", "pool_create", a.adminOnly(a.named("pool", a.putPool)))
-	v("GET", "/v2/pools/{pool}", "pool_get", a.adminOnly(a.named("pool", a.getPool)))
-	v("PATCH", "/v2/pools/{pool}", "pool_update", a.adminOnly(a.named("pool", a.patchPool)))
-	v("DELETE", "/v2/pools/{pool}", "pool_delete", a.adminOnly(a.named("pool", a.deletePool)))
-	// Zaqar's policy: reading flavors is open, changing them is admin-only.
-	v("GET", "/v2/flavors", "flavor_list", a.listFlavors)
-	v("PUT", "/v2/flavors/{flavor}", "flavor_create", a.adminOnly(a.named("flavor", a.putFlavor)))
-	v("GET", "/v2/flavors/{flavor}", "flavor_get", a.named("flavor", a.getFlavor))
-	v("PATCH", "/v2/flavors/{flavor}", "flavor_update", a.adminOnly(a.named("flavor", a.patchFlavor)))
-	v("DELETE", "/v2/flavors/{flavor}", "flavor_delete", a.adminOnly(a.named("flavor", a.deleteFlavor)))
-}
-
-func (a *API) adminOnly(h handler) handler {
-	return func(ctx *fasthttp.RequestCtx, rq *request) {
-		if !rq.admin {
-			writeError(ctx, fasthttp.StatusForbidden, "Not authorized", "You are not authorized to complete this action.")
-			return
-		}
-		h(ctx, rq)
-	}
+	v := func(method, path, name, rule string, h handler) { a.router.Handle(method, path, a.wrap(name, rule, h)) }
+	v("GET", "/v2/pools", "pool_list", "pools:get_all", a.listPools)
+	v("PUT", "/v2/pools/{pool}", "pool_create", "pools:create", a.named("pool", a.putPool))
+	v("GET", "/v2/pools/{pool}", "pool_get", "pools:get", a.named("pool", a.getPool))
+	v("PATCH", "/v2/pools/{pool}", "pool_update", "pools:update", a.named("pool", a.patchPool))
+	v("DELETE", "/v2/pools/{pool}", "pool_delete", "pools:delete", a.named("pool", a.deletePool))
+	v("GET", "/v2/flavors", "flavor_list", "flavors:get_all", a.listFlavors)
+	v("PUT", "/v2/flavors/{flavor}", "flavor_create", "flavors:create", a.named("flavor", a.putFlavor))
+	v("GET", "/v2/flavors/{flavor}", "flavor_get", "flavors:get", a.named("flavor", a.getFlavor))
+	v("PATCH", "/v2/flavors/{flavor}", "flavor_update", "flavors:update", a.named("flavor", a.patchFlavor))
+	v("DELETE", "/v2/flavors/{flavor}", "flavor_delete", "flavors:delete", a.named("flavor", a.deleteFlavor))
 }
 
 // named puts the {pool} or {flavor} path segment in rq.id after checking

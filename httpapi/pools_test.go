@@ -22,9 +22,13 @@ type pooledServer struct {
 	*server
 	dir    string
 	stores map[string]storage.Store
+	pooled *pooling.Store
+	opts   Options
 }
 
-func newPooledServer(t *testing.T) *pooledServer {
+// newPooledServer serves a pooled store; mut, when given, changes the
+// API's options.
+func newPooledServer(t *testing.T, mut ...func(*Options)) *pooledServer {
 	t.Helper()
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
 	cat, err := catalog.Open(context.Background(), "sqlite:///"+filepath.Join(t.TempDir(), "catalog.db"), sqldb.Options{Logger: quiet})
@@ -48,7 +52,11 @@ func newPooledServer(t *testing.T) *pooledServer {
 	t.Cleanup(func() { pooled.Close(); cat.Close() })
 	opts := DefaultOptions()
 	opts.AdminMode, opts.Pools, opts.Logger = true, pooled, quiet
+	for _, m := range mut {
+		m(&opts)
+	}
 	ps.server = &server{t: t, client: serveAPI(t, pooled, opts)}
+	ps.pooled, ps.opts = pooled, opts
 	return ps
 }
 

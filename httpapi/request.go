@@ -4,12 +4,11 @@ import (
 	"bytes"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/google/uuid"
 	"github.com/valyala/fasthttp"
 
-	"github.com/zaqar-go/zaqar/signedurl"
+	"github.com/zaqar-go/zaqar/policy"
 )
 
 const (
@@ -23,69 +22,59 @@ type request struct {
 	project  string
 	queue    string
 	id       string // message, claim or subscription id of the route, for error texts
-	admin    bool
+	creds    policy.Creds
+	signed   bool // admitted by a pre-signed URL
 }
 
-// checkRequest runs Zaqar's per-request hooks in order: pre-signed URL,
-// form-encoded bodies, Accept, Client-ID, project id. It writes the error
-// itself.
-func (a *API) checkRequest(ctx *fasthttp.RequestCtx) (*request, bool) {
-	if sig := ctx.Request.Header.Peek("URL-Signature"); len(sig) > 0 {
-		h := func(name string) string { return string(ctx.Request.Header.Peek(name)) }
-		// Any failure is a 404, as in Zaqar: a probe learns nothing.
-		if signedurl.Verify(a.opts.SignedURLKey, string(ctx.Method()), string(ctx.Path()), string(sig),
-			h("URL-Expires"), h("URL-Methods"), h("URL-Paths"), h("X-Project-ID"), time.Now()) != nil {
-			writeError(ctx, fasthttp.StatusNotFound, "Not found", "The resource could not be found.")
-			return nil, false
-		}
-	}
+// checkRequest runs Zaqar's per-request hooks after authentication, in
+// order: form-encoded bodies, Accept, Client-ID, project id (from the
+// header unless a token gave it). It writes the error itself.
+func (a *API) checkRequest(ctx *fasthttp.RequestCtx, rq *request) bool {
 	if len(ctx.Request.Header.ContentType()) > 0 && len(ctx.Request.Body()) > 0 &&
 		bytes.EqualFold(ctx.Request.Header.ContentType(), []byte("application/x-www-form-urlencoded")) {
 		badRequest(ctx, "Invalid Content-Type")
-		return nil, false
+		return false
 	}
 	if acc := ctx.Request.Header.Peek("Accept"); len(acc) > 0 && !acceptsJSON(string(acc)) {
 		writeError(ctx, fasthttp.StatusNotAcceptable, "Invalid Accept header",
 			"The request must accept application/json.")
-		return nil, false
+		return false
 	}
-	rq := &request{}
 	cid := ctx.Request.Header.Peek("Client-ID")
 	if len(cid) == 0 {
 		writeError(ctx, fasthttp.StatusBadRequest, "Missing header value", `The "Client-ID" header is required.`)
-		return nil, false
+		return false
 	}
 	if a.opts.ClientIDUUIDSafe == "strict" {
 		u, err := uuid.ParseBytes(cid)
 		if err != nil {
 			writeError(ctx, fasthttp.StatusBadRequest, "Wrong UUID value", "Malformed hexadecimal UUID.")
-			return nil, false
+			return false
 		}
 		rq.clientID = u.String()
 	} else {
 		if len(cid) < a.opts.MinClientIDLength || len(cid) > a.opts.MaxClientIDLength {
 			writeError(ctx, fasthttp.StatusBadRequest, "Client ID must be at least "+
 				strconv.Itoa(a.opts.MinClientIDLength)+" and no more than "+strconv.Itoa(a.opts.MaxClientIDLength)+" characters long", "")
-			return nil, false
+			return false
 		}
 		rq.clientID = string(cid)
+	}
+	if rq.project != "" {
+		return true
 	}
 	project, present := peekHeader(ctx, "X-Project-ID")
 	if !present {
 		writeError(ctx, fasthttp.StatusBadRequest, "Project-Id Missing", "The header X-PROJECT-ID was missing")
-		return nil, false
+		return false
 	}
 	if project == "" {
 		badRequest(ctx, "Empty project header not allowed")
-		return nil, false
+		return false
 	}
 	rq.project = project
-	for _, role := range strings.Split(string(ctx.Request.Header.Peek("X-Roles")), ",") {
-		if strings.EqualFold(strings.TrimSpace(role), "admin") {
-			rq.admin = true
-		}
-	}
-	return rq, true
+	rq.creds.ProjectID = project
+	return true
 }
 
 func peekHeader(ctx *fasthttp.RequestCtx, name string) (string, bool) {

@@ -14,6 +14,7 @@ import (
 	"github.com/valyala/fasthttp/fasthttpadaptor"
 	"github.com/valyala/fasthttp/pprofhandler"
 
+	"github.com/zaqar-go/zaqar/policy"
 	"github.com/zaqar-go/zaqar/storage"
 )
 
@@ -54,8 +55,17 @@ type Options struct {
 	MaxFlavorsPerPage int // max_flavors_per_page
 
 	// SignedURLKey is [signed_url] secret_key: requests with URL-Signature
-	// headers are verified with it (404 when they do not verify).
+	// headers are verified with it (404 when they do not verify), and
+	// POST .../share signs with it.
 	SignedURLKey string
+
+	// Auth validates X-Auth-Token ([DEFAULT] auth_strategy = keystone); nil
+	// is noauth: the identity headers are trusted as sent.
+	Auth Authenticator
+	// Policy holds the rules of every operation; nil = Zaqar's defaults.
+	Policy *policy.Enforcer
+	// CORS are the [cors] options; no allowed origin = no CORS headers.
+	CORS CORSOptions
 
 	Logger   *slog.Logger
 	Registry *prometheus.Registry // nil = a new one; served on GET /metrics
@@ -117,12 +127,14 @@ func (o Options) Validate() error {
 
 // API serves the Messaging API v2 over one store.
 type API struct {
-	store    storage.Store
-	opts     Options
-	log      *slog.Logger
-	router   *router.Router
-	metrics  *metrics
-	subTypes string // "['http', 'https', ...]" for error texts
+	store     storage.Store
+	opts      Options
+	policy    *policy.Enforcer
+	setupErrs []error // routes whose rule is missing, reported by New
+	log       *slog.Logger
+	router    *router.Router
+	metrics   *metrics
+	subTypes  string // "['http', 'https', ...]" for error texts
 }
 
 // New builds the API.
@@ -136,7 +148,10 @@ func New(store storage.Store, opts Options) (*API, error) {
 	if opts.Registry == nil {
 		opts.Registry = prometheus.NewRegistry()
 	}
-	a := &API{store: store, opts: opts, log: opts.Logger, router: router.New()}
+	if opts.Policy == nil {
+		opts.Policy = policy.Default()
+	}
+	a := &API{store: store, opts: opts, policy: opts.Policy, log: opts.Logger, router: router.New()}
 	quoted := make([]string, len(opts.SubscriberTypes))
 	for i, s := range opts.SubscriberTypes {
 		quoted[i] = "'" + s + "'"
@@ -148,6 +163,9 @@ func New(store storage.Store, opts Options) (*API, error) {
 	}
 	a.metrics = m
 	a.routes(opts.Registry)
+	if err := errors.Join(a.setupErrs...); err != nil {
+		return nil, fmt.Errorf("httpapi: %w", err)
+	}
 	return a, nil
 }
 
@@ -171,76 +189,85 @@ func (a *API) routes(reg *prometheus.Registry) {
 		r.GET("/debug/pprof/{profile:*}", pprofhandler.PprofHandler)
 	}
 	r.GET("/metrics", fasthttpadaptor.NewFastHTTPHandler(promhttp.HandlerFor(reg, promhttp.HandlerOpts{})))
-	v := func(method, path, name string, h handler) {
-		r.Handle(method, path, a.wrap(name, h))
+	v := func(method, path, name, rule string, h handler) {
+		r.Handle(method, path, a.wrap(name, rule, h))
 	}
-	v("GET", "/v2/", "home", a.home)
-	v("GET", "/v2/ping", "ping", a.ping)
-	v("HEAD", "/v2/ping", "ping", a.pingHead)
+	v("GET", "/v2/", "home", "", a.home)
+	v("GET", "/v2/ping", "ping", "ping:get", a.ping)
+	v("HEAD", "/v2/ping", "ping", "ping:get", a.pingHead)
 	if a.opts.AdminMode {
-		v("GET", "/v2/health", "health", a.health)
+		v("GET", "/v2/health", "health", "health:get", a.health)
 		if a.opts.Pools != nil {
 			a.poolRoutes()
 		}
 	}
-	v("GET", "/v2/queues", "queue_list", a.listQueues)
-	v("PUT", "/v2/queues/{queue}", "queue_create", a.queueRoute(a.createQueue))
-	v("GET", "/v2/queues/{queue}", "queue_get", a.queueRoute(a.getQueue))
-	v("PATCH", "/v2/queues/{queue}", "queue_update", a.queueRoute(a.patchQueue))
-	v("DELETE", "/v2/queues/{queue}", "queue_delete", a.queueRoute(a.deleteQueue))
-	v("GET", "/v2/queues/{queue}/stats", "queue_stats", a.queueRoute(a.queueStats))
-	v("POST", "/v2/queues/{queue}/purge", "queue_purge", a.queueRoute(a.purgeQueue))
-	v("POST", "/v2/queues/{queue}/messages", "message_post", a.queueRoute(a.postMessages))
-	v("GET", "/v2/queues/{queue}/messages", "message_list", a.queueRoute(a.listMessages))
-	v("DELETE", "/v2/queues/{queue}/messages", "message_delete_many", a.queueRoute(a.deleteMessages))
-	v("GET", "/v2/queues/{queue}/messages/{message}", "message_get", a.queueRoute(a.getMessage))
-	v("DELETE", "/v2/queues/{queue}/messages/{message}", "message_delete", a.queueRoute(a.deleteMessage))
-	v("POST", "/v2/queues/{queue}/claims", "claim_create", a.queueRoute(a.createClaim))
-	v("GET", "/v2/queues/{queue}/claims/{claim}", "claim_get", a.queueRoute(a.getClaim))
-	v("PATCH", "/v2/queues/{queue}/claims/{claim}", "claim_update", a.queueRoute(a.updateClaim))
-	v("DELETE", "/v2/queues/{queue}/claims/{claim}", "claim_delete", a.queueRoute(a.deleteClaim))
-	v("POST", "/v2/queues/{queue}/subscriptions", "subscription_create", a.queueRoute(a.createSubscription))
-	v("GET", "/v2/queues/{queue}/subscriptions", "subscription_list", a.queueRoute(a.listSubscriptions))
-	v("GET", "/v2/queues/{queue}/subscriptions/{subscription}", "subscription_get", a.queueRoute(a.getSubscription))
-	v("PATCH", "/v2/queues/{queue}/subscriptions/{subscription}", "subscription_update", a.queueRoute(a.updateSubscription))
-	v("DELETE", "/v2/queues/{queue}/subscriptions/{subscription}", "subscription_delete", a.queueRoute(a.deleteSubscription))
-	v("PUT", "/v2/queues/{queue}/subscriptions/{subscription}/confirm", "subscription_confirm", a.queueRoute(a.confirmSubscription))
+	v("GET", "/v2/queues", "queue_list", "queues:get_all", a.listQueues)
+	v("PUT", "/v2/queues/{queue}", "queue_create", "queues:create", a.createQueue)
+	v("GET", "/v2/queues/{queue}", "queue_get", "queues:get", a.getQueue)
+	v("PATCH", "/v2/queues/{queue}", "queue_update", "queues:update", a.patchQueue)
+	v("DELETE", "/v2/queues/{queue}", "queue_delete", "queues:delete", a.deleteQueue)
+	v("GET", "/v2/queues/{queue}/stats", "queue_stats", "queues:stats", a.queueStats)
+	v("POST", "/v2/queues/{queue}/share", "queue_share", "queues:share", a.shareQueue)
+	v("POST", "/v2/queues/{queue}/purge", "queue_purge", "queues:purge", a.purgeQueue)
+	v("POST", "/v2/queues/{queue}/messages", "message_post", "messages:create", a.postMessages)
+	v("GET", "/v2/queues/{queue}/messages", "message_list", "messages:get_all", a.listMessages)
+	v("DELETE", "/v2/queues/{queue}/messages", "message_delete_many", "messages:delete_all", a.deleteMessages)
+	v("GET", "/v2/queues/{queue}/messages/{message}", "message_get", "messages:get", a.getMessage)
+	v("DELETE", "/v2/queues/{queue}/messages/{message}", "message_delete", "messages:delete", a.deleteMessage)
+	v("POST", "/v2/queues/{queue}/claims", "claim_create", "claims:create", a.createClaim)
+	v("GET", "/v2/queues/{queue}/claims/{claim}", "claim_get", "claims:get", a.getClaim)
+	v("PATCH", "/v2/queues/{queue}/claims/{claim}", "claim_update", "claims:update", a.updateClaim)
+	v("DELETE", "/v2/queues/{queue}/claims/{claim}", "claim_delete", "claims:delete", a.deleteClaim)
+	v("POST", "/v2/queues/{queue}/subscriptions", "subscription_create", "subscription:create", a.createSubscription)
+	v("GET", "/v2/queues/{queue}/subscriptions", "subscription_list", "subscription:get_all", a.listSubscriptions)
+	v("GET", "/v2/queues/{queue}/subscriptions/{subscription}", "subscription_get", "subscription:get", a.getSubscription)
+	v("PATCH", "/v2/queues/{queue}/subscriptions/{subscription}", "subscription_update", "subscription:update", a.updateSubscription)
+	v("DELETE", "/v2/queues/{queue}/subscriptions/{subscription}", "subscription_delete", "subscription:delete", a.deleteSubscription)
+	v("PUT", "/v2/queues/{queue}/subscriptions/{subscription}/confirm", "subscription_confirm", "subscription:confirm", a.confirmSubscription)
 }
 
 // Router exposes the route table so further resources (pools, flavors)
 // can be registered with the same request checks via Wrap.
 func (a *API) Router() *router.Router { return a.router }
 
-// Handler is the fasthttp handler for the whole API.
-func (a *API) Handler() fasthttp.RequestHandler { return a.router.Handler }
+// Handler is the fasthttp handler for the whole API, CORS outermost so
+// that preflights need no token.
+func (a *API) Handler() fasthttp.RequestHandler { return CORS(a.opts.CORS, a.router.Handler) }
 
 // handler is a v2 handler after the common checks.
 type handler func(ctx *fasthttp.RequestCtx, rq *request)
 
-// wrap applies the checks every /v2 request goes through (Zaqar's falcon
-// hooks, in their order) and records metrics.
-func (a *API) wrap(name string, h handler) fasthttp.RequestHandler {
+// wrap applies what every /v2 request goes through, in Zaqar's order:
+// authentication, the falcon hooks (checkRequest), queue identification,
+// then the route's policy rule ("" = none, as Zaqar's home document); it
+// records metrics. A rule name the enforcer does not know is a programming
+// error, reported by New.
+func (a *API) wrap(name, ruleName string, h handler) fasthttp.RequestHandler {
+	var rule *policy.Rule
+	if ruleName != "" {
+		var ok bool
+		if rule, ok = a.policy.Rule(ruleName); !ok {
+			a.setupErrs = append(a.setupErrs, fmt.Errorf("route %s: no policy rule %q", name, ruleName))
+		}
+	}
 	return func(ctx *fasthttp.RequestCtx) {
 		start := time.Now()
 		defer func() { a.metrics.observe(name, ctx.Response.StatusCode(), time.Since(start)) }()
-		rq, ok := a.checkRequest(ctx)
-		if !ok {
+		rq := &request{}
+		if !a.authenticate(ctx, rq) || !a.checkRequest(ctx, rq) {
 			return
 		}
-		h(ctx, rq)
-	}
-}
-
-// queueRoute validates the {queue} path segment.
-func (a *API) queueRoute(h handler) handler {
-	return func(ctx *fasthttp.RequestCtx, rq *request) {
-		name, _ := ctx.UserValue("queue").(string)
-		if !validQueueName(name) || len(rq.project) > maxProjectLength {
-			writeError(ctx, fasthttp.StatusBadRequest, "Invalid queue identification",
-				"The format of the submitted queue name or project id is not valid.")
+		if queue, ok := ctx.UserValue("queue").(string); ok {
+			if !validQueueName(queue) || len(rq.project) > maxProjectLength {
+				writeError(ctx, fasthttp.StatusBadRequest, "Invalid queue identification",
+					"The format of the submitted queue name or project id is not valid.")
+				return
+			}
+			rq.queue = queue
+		}
+		if !a.authorize(ctx, rq, rule) {
 			return
 		}
-		rq.queue = name
 		h(ctx, rq)
 	}
 }

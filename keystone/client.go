@@ -29,11 +29,11 @@ func (v *Validator) authenticate(ctx context.Context) (string, time.Time, error)
 		"identity": map[string]any{
 			"methods": []string{"password"},
 			"password": map[string]any{"user": map[string]any{
-				"name": o.Username, "password": o.Password, "domain": map[string]string{"name": o.UserDomainName},
+				"name": o.Username, "password": o.Password, "domain": domainRef(o.UserDomainID, o.UserDomainName),
 			}},
 		},
 		"scope": map[string]any{"project": map[string]any{
-			"name": o.ProjectName, "domain": map[string]string{"name": o.ProjectDomainName},
+			"name": o.ProjectName, "domain": domainRef(o.ProjectDomainID, o.ProjectDomainName),
 		}},
 	}}
 	b, _ := json.Marshal(body)
@@ -68,6 +68,13 @@ func (v *Validator) authenticate(ctx context.Context) (string, time.Time, error)
 		return "", time.Time{}, fmt.Errorf("%w: service token: no X-Subject-Token", ErrUnavailable)
 	}
 	return tok, doc.Token.ExpiresAt, nil
+}
+
+func domainRef(id, name string) map[string]string {
+	if id != "" {
+		return map[string]string{"id": id}
+	}
+	return map[string]string{"name": name}
 }
 
 // validateWith asks Keystone about token with the service token svc.

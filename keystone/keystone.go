@@ -32,7 +32,9 @@ type Options struct {
 	Password           string        // password
 	ProjectName        string        // project_name of the service user's scope
 	UserDomainName     string        // user_domain_name (default "Default")
+	UserDomainID       string        // user_domain_id (wins over the name)
 	ProjectDomainName  string        // project_domain_name (default "Default")
+	ProjectDomainID    string        // project_domain_id (wins over the name)
 	WWWAuthenticateURI string        // www_authenticate_uri: told to clients in 401s (default AuthURL)
 	TokenCacheTime     time.Duration // token_cache_time (default 300 s); negative = no caching
 	CacheSize          int           // token_cache_size: most cached tokens (default 10000)

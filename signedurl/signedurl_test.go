@@ -42,6 +42,31 @@ func TestVerify(t *testing.T) {
 	}
 }
 
+// Listed paths are literal: regular-expression characters in queue names
+// and prefixes of other names open nothing more.
+func TestVerifyPathsAreLiteral(t *testing.T) {
+	now := time.Date(2029, 6, 1, 0, 0, 0, 0, time.UTC)
+	exp := now.Add(time.Hour)
+	for _, c := range []struct {
+		signed, path string
+		want         bool
+	}{
+		{"/v2/queues/a.b/messages", "/v2/queues/a.b/messages", true},
+		{"/v2/queues/a.b/messages", "/v2/queues/aXb/messages", false},
+		{"/v2/queues/q/messages", "/v2/queues/q/messages2", false},
+		{"/v2/queues/q", "/v2/queues/q2/messages", false},
+		{"/v2/queues/q/subscriptions/s1/confirm", "/v2/queues/q/subscriptions/s1/confirm", true},
+		{"/v2/queues/q/subscriptions/s1/confirm", "/v2/queues/q/subscriptions/s1", false},
+		{".*", "/v2/queues/q/messages", false},
+	} {
+		s := Sign("k", []string{c.signed}, []string{"GET"}, "p", exp)
+		err := Verify("k", "GET", c.path, s.Signature, exp.Format(ExpiresFormat), "GET", c.signed, "p", now)
+		if (err == nil) != c.want {
+			t.Errorf("signed %q, request %q: err %v, want accepted=%v", c.signed, c.path, err, c.want)
+		}
+	}
+}
+
 // FuzzVerify: no header values make verification panic or accept a
 // request that was not signed with the key.
 func FuzzVerify(f *testing.F) {

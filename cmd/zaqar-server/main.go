@@ -223,6 +223,9 @@ func serve(cfg *config.Config, logger *slog.Logger) error {
 	if err := opts.Validate(); err != nil {
 		return fmt.Errorf("%w: %v", errConfig, err)
 	}
+	if err := accessOptions(cfg, logger, &opts); err != nil {
+		return err
+	}
 	var store storage.Store
 	var err error
 	if cfg.Bool("DEFAULT", "pooling") {
