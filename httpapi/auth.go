@@ -93,3 +93,23 @@ func (a *API) authorize(ctx *fasthttp.RequestCtx, rq *request, rule *policy.Rule
 	writeError(ctx, fasthttp.StatusForbidden, "Not authorized", "You are not authorized to complete this action.")
 	return false
 }
+
+// operatorOnly guards the profiler: with Keystone it takes a token that
+// passes context_is_admin; without, it is as open as the rest of a noauth
+// server.
+func (a *API) operatorOnly(h fasthttp.RequestHandler) fasthttp.RequestHandler {
+	if a.opts.Auth == nil {
+		return h
+	}
+	return func(ctx *fasthttp.RequestCtx) {
+		rq := &request{}
+		if !a.authenticate(ctx, rq) {
+			return
+		}
+		if !rq.creds.IsAdmin {
+			writeError(ctx, fasthttp.StatusForbidden, "Not authorized", "You are not authorized to complete this action.")
+			return
+		}
+		h(ctx)
+	}
+}

@@ -185,7 +185,7 @@ func TestKeystoneTenantIsolation(t *testing.T) {
 // roles from the token only.
 func TestKeystoneAdminRoutes(t *testing.T) {
 	e := newKeystoneEnv(t)
-	ps := newPooledServer(t, func(o *Options) { o.Auth = e.validator(t) })
+	ps := newPooledServer(t, func(o *Options) { o.Auth = e.validator(t); o.Profiling = true })
 	member := []string{token(e.ks.Token("alice", ksUserPassword, "project-a")), "X-Roles: admin"}
 	admin := token(e.ks.Token("admin", testenv.KeystoneAdminPassword, "admin"))
 	pool := `{"weight":10,"uri":"` + ps.uri("p1") + `"}`
@@ -196,6 +196,10 @@ func TestKeystoneAdminRoutes(t *testing.T) {
 		{"DELETE", "/v2/flavors/f1", ""}, {"GET", "/v2/health", ""},
 	} {
 		ps.expect("member "+c.method+" "+c.path, ps.do(c.method, c.path, c.body, member...), 403, "Not authorized")
+	}
+	ps.expect("member profiles", ps.do("GET", "/debug/pprof/cmdline", "", member...), 403)
+	if r := ps.do("GET", "/debug/pprof/cmdline", "", admin); r.status != 200 {
+		t.Fatalf("admin profiles: %d %s", r.status, r.body)
 	}
 	ps.expect("admin creates a pool", ps.do("PUT", "/v2/pools/p1", pool, admin), 201)
 	ps.expect("admin creates a flavor", ps.do("PUT", "/v2/flavors/f1", `{"pool_list":["p1"]}`, admin), 201)

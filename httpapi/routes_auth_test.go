@@ -110,7 +110,7 @@ func TestEveryRouteIsAuthenticated(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ps := newPooledServer(t, func(o *Options) { o.Auth = v })
+	ps := newPooledServer(t, func(o *Options) { o.Auth = v; o.Profiling = true })
 	api, err := New(ps.pooled, ps.opts)
 	if err != nil {
 		t.Fatal(err)
@@ -141,6 +141,7 @@ func TestEveryRouteIsAuthenticated(t *testing.T) {
 		}
 		ps.expect(route+" with a token Keystone cannot check", r, fasthttp.StatusServiceUnavailable, "Please try again in a few seconds.")
 	}
+	ps.expect("profiler without a token", ps.do("GET", "/debug/pprof/cmdline", "", "X-Roles: admin"), fasthttp.StatusUnauthorized)
 }
 
 // TestEveryRouteChecksItsRule: for each of Zaqar's rules, a policy that

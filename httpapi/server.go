@@ -186,7 +186,7 @@ func (a *API) routes(reg *prometheus.Registry) {
 	}
 	r.GET("/", a.versions)
 	if a.opts.Profiling {
-		r.GET("/debug/pprof/{profile:*}", pprofhandler.PprofHandler)
+		r.GET("/debug/pprof/{profile:*}", a.operatorOnly(pprofhandler.PprofHandler))
 	}
 	r.GET("/metrics", fasthttpadaptor.NewFastHTTPHandler(promhttp.HandlerFor(reg, promhttp.HandlerOpts{})))
 	v := func(method, path, name, rule string, h handler) {
