@@ -1,7 +1,10 @@
 package httpapi
 
 import (
+	"encoding/json"
 	"fmt"
+	"math"
+	"math/big"
 	"slices"
 	"strconv"
 	"strings"
@@ -34,13 +37,20 @@ func (a *API) shareQueue(ctx *fasthttp.RequestCtx, rq *request) {
 		badRequest(ctx, "Request body is too large.")
 		return
 	}
-	var doc map[string]any
-	if err := numberAPI.Unmarshal(body, &doc); err != nil {
+	// Zaqar's read_json refuses any top-level value but an object or an
+	// array; an array then is not the document this resource takes.
+	var parsed any
+	if err := numberAPI.Unmarshal(body, &parsed); err != nil {
 		badBody(ctx, "Request body could not be parsed.")
 		return
 	}
-	if doc == nil {
-		badBody(ctx, "Document type not supported.")
+	doc, isObject := parsed.(map[string]any)
+	if !isObject {
+		if _, isArray := parsed.([]any); isArray {
+			badBody(ctx, "Document type not supported.")
+		} else {
+			badBody(ctx, "Request body could not be parsed.")
+		}
 		return
 	}
 	var unknown []string
@@ -73,6 +83,12 @@ func (a *API) shareQueue(ctx *fasthttp.RequestCtx, rq *request) {
 		badRequest(ctx, "Invalid paths: "+pySet(invalid))
 		return
 	}
+	if a.opts.SignedURLKey == "" {
+		// Zaqar's answer when [signed_url] secret_key is unset, checked
+		// (by create_signed_url) after the paths and before the rest.
+		badRequest(ctx, "The `key` can't be None")
+		return
+	}
 	methods, ok := stringList(doc["methods"])
 	if !ok {
 		badRequest(ctx, "`methods` should be a list")
@@ -101,11 +117,6 @@ func (a *API) shareQueue(ctx *fasthttp.RequestCtx, rq *request) {
 			badRequest(ctx, "`expires` is lower than the current time")
 			return
 		}
-	}
-	if a.opts.SignedURLKey == "" {
-		// Zaqar's answer when [signed_url] secret_key is unset.
-		badRequest(ctx, "The `key` can't be None")
-		return
 	}
 	slices.Sort(paths)
 	slices.Sort(methods)
@@ -136,22 +147,107 @@ func stringList(v any) ([]string, bool) {
 	return out, true
 }
 
-// parseShareExpiry reads an ISO 8601 expiry as oslo's parse_isotime does
-// (a zone, or none for UTC) and refuses integers as Zaqar does.
+// parseShareExpiry reads an expiry as Zaqar's create_signed_url does:
+// whatever Python's int() accepts and is not zero is refused as an
+// integer; other strings are read as oslo's parse_isotime reads ISO 8601
+// (a zone, or none for UTC); other values are not strings.
 func parseShareExpiry(v any) (time.Time, string) {
+	if n, ok := pyInt(v); ok && n != "0" {
+		return time.Time{}, "`expires` should be date format, for example 2016-01-01T00:00:00, not integer value: " + n
+	}
 	s, ok := v.(string)
 	if !ok {
-		return time.Time{}, fmt.Sprintf("`expires` should be date format, for example 2016-01-01T00:00:00, not integer value: %v", v)
+		return time.Time{}, "expected string or bytes-like object, got '" + pyType(v) + "'"
 	}
-	if n, err := strconv.ParseInt(strings.TrimSpace(s), 10, 64); err == nil {
-		return time.Time{}, fmt.Sprintf("`expires` should be date format, for example 2016-01-01T00:00:00, not integer value: %d", n)
-	}
-	for _, layout := range []string{time.RFC3339Nano, "2006-01-02T15:04:05.999999999", "2006-01-02 15:04:05", "2006-01-02"} {
+	for _, layout := range isoLayouts {
 		if t, err := time.Parse(layout, s); err == nil {
 			return t.UTC(), ""
 		}
 	}
 	return time.Time{}, fmt.Sprintf("Unable to parse date string '%s'", s)
+}
+
+// isoLayouts are the ISO 8601 forms iso8601.parse_date accepts that
+// clients send (Python's isoformat() with or without microseconds and
+// zone, a space for the T, zones as Z, +hh:mm, +hhmm or +hh, minutes
+// without seconds, a date alone). time.Parse takes fractional seconds
+// after the seconds without the layout saying so.
+var isoLayouts = func() []string {
+	var out []string
+	for _, sep := range []string{"T", " "} {
+		for _, clock := range []string{"15:04:05", "15:04"} {
+			for _, zone := range []string{"", "Z07:00", "Z0700", "Z07"} {
+				out = append(out, "2006-01-02"+sep+clock+zone)
+			}
+		}
+	}
+	return append(out, "2006-01-02")
+}()
+
+// pyInt returns the decimal text of Python's int(v) for a decoded JSON
+// value, and false when int() would fail.
+func pyInt(v any) (string, bool) {
+	switch x := v.(type) {
+	case bool:
+		if x {
+			return "1", true
+		}
+		return "0", true
+	case json.Number:
+		if n, ok := new(big.Int).SetString(string(x), 10); ok {
+			return n.String(), true
+		}
+		// Python reads other numbers as doubles.
+		f, err := strconv.ParseFloat(string(x), 64)
+		if err != nil {
+			return "", false
+		}
+		return pyInt(f)
+	case float64:
+		if math.IsInf(x, 0) || math.IsNaN(x) {
+			return "", false
+		}
+		n, _ := big.NewFloat(x).Int(nil)
+		return n.String(), true
+	case string:
+		s := strings.TrimSpace(x)
+		sign := ""
+		if s != "" && (s[0] == '+' || s[0] == '-') {
+			sign, s = s[:1], s[1:]
+		}
+		// Digits, with single underscores between them (PEP 515).
+		if s == "" || s[0] == '_' || s[len(s)-1] == '_' || strings.Contains(s, "__") {
+			return "", false
+		}
+		n, ok := new(big.Int).SetString(sign+strings.ReplaceAll(s, "_", ""), 10)
+		if !ok {
+			return "", false
+		}
+		return n.String(), true
+	}
+	return "", false
+}
+
+// pyType names a decoded JSON value's Python type.
+func pyType(v any) string {
+	switch x := v.(type) {
+	case bool:
+		return "bool"
+	case json.Number:
+		if _, ok := new(big.Int).SetString(string(x), 10); ok {
+			return "int"
+		}
+		return "float"
+	case float64:
+		return "float"
+	case []any:
+		return "list"
+	case map[string]any:
+		return "dict"
+	case string:
+		return "str"
+	}
+	return "NoneType"
 }
 
 // pySet renders names as Python prints a set of strings, for Zaqar's texts.
@@ -161,5 +257,6 @@ func pySet(names []string) string {
 		q[i] = "'" + n + "'"
 	}
 	slices.Sort(q)
+	q = slices.Compact(q) // a set: each name once
 	return "{" + strings.Join(q, ", ") + "}"
 }
