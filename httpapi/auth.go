@@ -113,3 +113,16 @@ func (a *API) operatorOnly(h fasthttp.RequestHandler) fasthttp.RequestHandler {
 		h(ctx)
 	}
 }
+
+// authenticated runs h for authenticated requests only (any identity; no
+// policy), when authentication is on.
+func (a *API) authenticated(h fasthttp.RequestHandler) fasthttp.RequestHandler {
+	if a.opts.Auth == nil {
+		return h
+	}
+	return func(ctx *fasthttp.RequestCtx) {
+		if string(ctx.Path()) == "/" || a.authenticate(ctx, &request{}) {
+			h(ctx)
+		}
+	}
+}

@@ -142,6 +142,16 @@ func TestEveryRouteIsAuthenticated(t *testing.T) {
 		ps.expect(route+" with a token Keystone cannot check", r, fasthttp.StatusServiceUnavailable, "Please try again in a few seconds.")
 	}
 	ps.expect("profiler without a token", ps.do("GET", "/debug/pprof/cmdline", "", "X-Roles: admin"), fasthttp.StatusUnauthorized)
+	// Beyond the routes: unknown paths, unknown methods and OPTIONS
+	// (without Origin, so not a CORS preflight) reveal nothing either.
+	for _, c := range [][2]string{{"GET", "/v2/nothing"}, {"POST", "/v2/ping"}, {"OPTIONS", "/v2/queues/q"}, {"GET", "/v1.1/queues"}} {
+		r := ps.do(c[0], c[1], "")
+		ps.expect(c[0]+" "+c[1]+" without a token", r, fasthttp.StatusUnauthorized)
+		if r.headers["Allow"] != "" {
+			t.Fatalf("%s %s: Allow %q revealed without a token", c[0], c[1], r.headers["Allow"])
+		}
+	}
+	ps.expect("the version document stays open", ps.do("GET", "/", "", "Client-ID: -", "X-Project-ID: -"), fasthttp.StatusMultipleChoices)
 }
 
 // TestEveryRouteChecksItsRule: for each of Zaqar's rules, a policy that

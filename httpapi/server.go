@@ -174,12 +174,16 @@ func (a *API) routes(reg *prometheus.Registry) {
 	r.RedirectTrailingSlash = false
 	r.RedirectFixedPath = false
 	r.HandleOPTIONS = true
-	r.NotFound = func(ctx *fasthttp.RequestCtx) {
+	// With Keystone, as behind keystonemiddleware, even unknown paths and
+	// OPTIONS answer only authenticated clients (CORS preflights are
+	// answered before the router).
+	r.NotFound = a.authenticated(func(ctx *fasthttp.RequestCtx) {
 		writeError(ctx, fasthttp.StatusNotFound, "Not found", "The resource could not be found.")
-	}
-	r.MethodNotAllowed = func(ctx *fasthttp.RequestCtx) {
+	})
+	r.MethodNotAllowed = a.authenticated(func(ctx *fasthttp.RequestCtx) {
 		writeError(ctx, fasthttp.StatusMethodNotAllowed, "Method not allowed", "The method is not allowed for this resource.")
-	}
+	})
+	r.GlobalOPTIONS = a.authenticated(func(*fasthttp.RequestCtx) {})
 	r.PanicHandler = func(ctx *fasthttp.RequestCtx, v any) {
 		a.log.Error("panic in handler", "path", string(ctx.Path()), "panic", v)
 		writeError(ctx, fasthttp.StatusInternalServerError, "Internal server error", fmt.Sprint(v))
