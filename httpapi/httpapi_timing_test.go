@@ -4,15 +4,19 @@ import (
 	"io"
 	"log/slog"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/valyala/fasthttp"
 
 	"github.com/zaqar-go/zaqar/engine"
+	"github.com/zaqar-go/zaqar/internal/testenv"
+	"github.com/zaqar-go/zaqar/keystone"
 	"github.com/zaqar-go/zaqar/wal"
 )
 
-func benchAPI(b *testing.B, fsync wal.SyncPolicy) fasthttp.RequestHandler {
+func benchAPI(b *testing.B, fsync wal.SyncPolicy, mut ...func(*Options)) fasthttp.RequestHandler {
 	eo := engine.DefaultOptions(b.TempDir())
 	eo.Fsync = fsync
 	eo.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -23,6 +27,9 @@ func benchAPI(b *testing.B, fsync wal.SyncPolicy) fasthttp.RequestHandler {
 	b.Cleanup(func() { store.Close() })
 	opts := DefaultOptions()
 	opts.Logger = eo.Logger
+	for _, m := range mut {
+		m(&opts)
+	}
 	api, err := New(store, opts)
 	if err != nil {
 		b.Fatal(err)
@@ -38,8 +45,9 @@ var post10x1k = func() []byte {
 	return []byte(`{"messages":[` + strings.Join(parts, ",") + `]}`)
 }()
 
-// serve runs one request through the handler without a network.
-func serve(h fasthttp.RequestHandler, ctx *fasthttp.RequestCtx, method, uri string, body []byte) int {
+// serve runs one request through the handler without a network; headers
+// are extra name, value pairs.
+func serve(h fasthttp.RequestHandler, ctx *fasthttp.RequestCtx, method, uri string, body []byte, headers ...string) int {
 	ctx.Request.Reset()
 	ctx.Response.Reset()
 	ctx.Request.Header.SetMethod(method)
@@ -47,6 +55,9 @@ func serve(h fasthttp.RequestHandler, ctx *fasthttp.RequestCtx, method, uri stri
 	ctx.Request.Header.Set("Client-ID", testClient)
 	ctx.Request.Header.Set("X-Project-ID", "bench")
 	ctx.Request.Header.SetContentType("application/json")
+	for i := 0; i+1 < len(headers); i += 2 {
+		ctx.Request.Header.Set(headers[i], headers[i+1])
+	}
 	ctx.Request.SetBody(body)
 	h(ctx)
 	return ctx.Response.StatusCode()
@@ -110,4 +121,61 @@ func BenchmarkHTTPClaimDelete(b *testing.B) {
 			b.Fatalf("delete status %d", st)
 		}
 	}
+}
+
+// BenchmarkHTTPPostAuth compares a post with auth_strategy = keystone (the
+// token validated once by a real Keystone, then served from the cache)
+// with the same post in noauth mode. Keystone is started once per test
+// binary; later runs (-count) need only the cache.
+func BenchmarkHTTPPostAuth(b *testing.B) {
+	auth, tok := benchKeystone(b)
+	for _, mode := range []string{"noauth", "keystone"} {
+		b.Run("auth="+mode, func(b *testing.B) {
+			h := benchAPI(b, wal.SyncNever, func(o *Options) {
+				if mode == "keystone" {
+					o.Auth = auth
+				}
+			})
+			b.SetBytes(int64(len(post10x1k)))
+			b.ReportAllocs()
+			b.SetParallelism(8)
+			b.RunParallel(func(pb *testing.PB) {
+				var ctx fasthttp.RequestCtx
+				for pb.Next() {
+					if st := serve(h, &ctx, "POST", "/v2/queues/q/messages", post10x1k, "X-Auth-Token", tok); st != 201 {
+						b.Errorf("status %d", st)
+						return
+					}
+				}
+			})
+		})
+	}
+}
+
+var benchAuth struct {
+	once  sync.Once
+	v     *keystone.Validator
+	token string
+}
+
+func benchKeystone(b *testing.B) (*keystone.Validator, string) {
+	benchAuth.once.Do(func() {
+		ks := testenv.StartKeystone(b)
+		ks.User("zaqar", "bench-service", "service", "service")
+		ks.User("bench", "bench-user", "bench", "member")
+		v, err := keystone.New(keystone.Options{AuthURL: ks.URL(), Username: "zaqar", Password: "bench-service",
+			ProjectName: "service", TokenCacheTime: time.Hour, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+		if err != nil {
+			b.Fatal(err)
+		}
+		tok := ks.Token("bench", "bench-user", "bench")
+		if _, err := v.Validate([]byte(tok)); err != nil {
+			b.Fatal(err)
+		}
+		benchAuth.v, benchAuth.token = v, tok
+	})
+	if benchAuth.v == nil {
+		b.Skip("Keystone set-up failed in an earlier run")
+	}
+	return benchAuth.v, benchAuth.token
 }

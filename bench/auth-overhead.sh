@@ -1,0 +1,70 @@
+#!/usr/bin/env bash
+# What Keystone authentication costs a producer: two servers built from the same binary, one with
+# auth_strategy = keystone (a throw-away Keystone from scripts/keystone-dev.sh; the token is
+# validated once, then served from the cache) and one without, loaded in turn by zaqar-bench
+# (POST 10 x 1 KiB), runs interleaved so both see the same machine.
+#
+#   bench/auth-overhead.sh                # 6 pairs of 10 s runs, 8 producers, fsync never
+#   RUNS=10 SECONDS_PER_RUN=6 PRODUCERS=16 FSYNC=always bench/auth-overhead.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+runs=${RUNS:-6}
+secs=${SECONDS_PER_RUN:-10}
+producers=${PRODUCERS:-8}
+fsync=${FSYNC:-never}
+bin=${BIN:-bin}
+work=$(mktemp -d)
+ks_port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+
+pids=()
+cleanup() {
+  for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  scripts/keystone-dev.sh stop "$work/keystone"
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+scripts/keystone-dev.sh start "$work/keystone" "$ks_port" | sed -n '/^\[DEFAULT\]/,/^project_domain_name/p' > "$work/keystone.conf"
+token=$(curl -fsi -H 'Content-Type: application/json' \
+  -d '{"auth":{"identity":{"methods":["password"],"password":{"user":{"name":"demo","domain":{"id":"default"},"password":"demo"}}},"scope":{"project":{"name":"demo","domain":{"id":"default"}}}}}' \
+  "http://127.0.0.1:$ks_port/v3/auth/tokens" | tr -d '\r' | awk 'tolower($1)=="x-subject-token:" {print $2}')
+
+# serve NAME CONF: a server on a free port; prints its URL.
+serve() {
+  local port
+  port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+  "$bin/zaqar-server" --config-file "$2" --port "$port" --data-dir "$work/data-$1" --fsync "$fsync" >"$work/$1.log" 2>&1 &
+  pids+=($!)
+  for _ in $(seq 200); do curl -s -o /dev/null "http://127.0.0.1:$port/" && break; sleep 0.05; done
+  echo "http://127.0.0.1:$port"
+}
+: > "$work/noauth.conf"
+noauth=$(serve noauth "$work/noauth.conf")
+keystone=$(serve keystone "$work/keystone.conf")
+
+# run NAME URL [headers...]: one zaqar-bench run; prints "NAME req/s p50 p99".
+run() {
+  local name=$1 url=$2
+  shift 2
+  "$bin/zaqar-bench" -s "$url" -pw "$producers" -cw 0 -ow 0 -t "$secs" -drain=false -json "$work/r.json" "$@" >/dev/null
+  python3 -c "import json; o=json.load(open('$work/r.json'))['operations']['post']; l=o['latency']
+assert not o['errors'], o['errors']
+print('%-8s %8.0f %6.2f %6.2f' % ('$name', o['requests_per_second'], l['p50_ms'], l['p99_ms']))"
+}
+
+echo "auth overhead: $runs interleaved pairs, ${secs}s each, $producers producers, fsync $fsync"
+echo "mode        req/s  p50ms  p99ms"
+for i in $(seq "$runs"); do
+  if [ $((i % 2)) = 1 ]; then
+    run noauth "$noauth"; run keystone "$keystone" -H "X-Auth-Token: $token"
+  else
+    run keystone "$keystone" -H "X-Auth-Token: $token"; run noauth "$noauth"
+  fi
+done | tee "$work/results"
+python3 - "$work/results" <<'PY'
+import statistics, sys
+rows = [l.split() for l in open(sys.argv[1])]
+med = {m: statistics.median(float(r[1]) for r in rows if r[0] == m) for m in ("noauth", "keystone")}
+print("median req/s: noauth %.0f, keystone %.0f (%+.1f %%)" % (med["noauth"], med["keystone"], 100 * (med["keystone"] / med["noauth"] - 1)))
+PY
