@@ -51,7 +51,7 @@ func (a *API) authenticate(ctx *fasthttp.RequestCtx, rq *request) bool {
 	}
 	id, err := a.opts.Auth.Validate(ctx.Request.Header.Peek("X-Auth-Token"))
 	switch {
-	case err == nil && id.Permits(string(ctx.Method()), string(ctx.Path())):
+	case err == nil && (!id.Restricted() || id.Permits(string(ctx.Method()), string(ctx.Path()))):
 	case err == nil || errors.Is(err, keystone.ErrInvalidToken):
 		writeError(ctx, fasthttp.StatusUnauthorized, "Unauthorized", "The request you have made requires authentication.")
 		ctx.Response.Header.Set("WWW-Authenticate", a.opts.Auth.WWWAuthenticate())

@@ -58,6 +58,10 @@ type Identity struct {
 	rules      []accessRule
 }
 
+// Restricted reports whether the token carries access rules, so that
+// callers build the method and path for Permits only then.
+func (id *Identity) Restricted() bool { return id.restricted }
+
 // Permits reports whether the token may make this request: always, unless
 // it carries access rules, which must then list the method and path.
 func (id *Identity) Permits(method, path string) bool {
