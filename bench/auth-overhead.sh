@@ -30,36 +30,37 @@ token=$(curl -fsi -H 'Content-Type: application/json' \
   -d '{"auth":{"identity":{"methods":["password"],"password":{"user":{"name":"demo","domain":{"id":"default"},"password":"demo"}}},"scope":{"project":{"name":"demo","domain":{"id":"default"}}}}}' \
   "http://127.0.0.1:$ks_port/v3/auth/tokens" | tr -d '\r' | awk 'tolower($1)=="x-subject-token:" {print $2}')
 
-# serve NAME CONF: a server on a free port; prints its URL.
-serve() {
-  local port
-  port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-  "$bin/zaqar-server" --config-file "$2" --port "$port" --data-dir "$work/data-$1" --fsync "$fsync" >"$work/$1.log" 2>&1 &
-  pids+=($!)
-  for _ in $(seq 200); do curl -s -o /dev/null "http://127.0.0.1:$port/" && break; sleep 0.05; done
-  echo "http://127.0.0.1:$port"
-}
-: > "$work/noauth.conf"
-noauth=$(serve noauth "$work/noauth.conf")
-keystone=$(serve keystone "$work/keystone.conf")
-
-# run NAME URL [headers...]: one zaqar-bench run; prints "NAME req/s p50 p99".
+# run NAME CONF [headers...]: a fresh server (empty data directory, so runs do not inherit each
+# other's backlog), one zaqar-bench run after a 1 s warm-up (the token cache is warm), then stop;
+# prints "NAME req/s p50 p99".
 run() {
-  local name=$1 url=$2
+  local name=$1 conf=$2 port pid
   shift 2
-  "$bin/zaqar-bench" -s "$url" -pw "$producers" -cw 0 -ow 0 -t "$secs" -drain=false -json "$work/r.json" "$@" >/dev/null
+  port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+  rm -rf "$work/data"
+  "$bin/zaqar-server" --config-file "$conf" --port "$port" --data-dir "$work/data" --fsync "$fsync" >"$work/$name.log" 2>&1 &
+  pid=$!
+  pids+=("$pid")
+  for _ in $(seq 200); do curl -s -o /dev/null "http://127.0.0.1:$port/" && break; sleep 0.05; done
+  if ! "$bin/zaqar-bench" -s "http://127.0.0.1:$port" -pw "$producers" -cw 0 -ow 0 -t "$secs" -warmup 1 -drain=false \
+    -json "$work/r.json" "$@" >"$work/bench.out" 2>&1; then
+    echo "zaqar-bench failed against the $name server:" >&2; tail -5 "$work/bench.out" "$work/$name.log" >&2; exit 1
+  fi
+  kill -TERM "$pid" 2>/dev/null || { echo "the $name server had stopped:" >&2; tail -5 "$work/$name.log" >&2; exit 1; }
+  wait "$pid" 2>/dev/null || true
   python3 -c "import json; o=json.load(open('$work/r.json'))['operations']['post']; l=o['latency']
 assert not o['errors'], o['errors']
 print('%-8s %8.0f %6.2f %6.2f' % ('$name', o['requests_per_second'], l['p50_ms'], l['p99_ms']))"
 }
+: > "$work/noauth.conf"
 
 echo "auth overhead: $runs interleaved pairs, ${secs}s each, $producers producers, fsync $fsync"
 echo "mode        req/s  p50ms  p99ms"
 for i in $(seq "$runs"); do
   if [ $((i % 2)) = 1 ]; then
-    run noauth "$noauth"; run keystone "$keystone" -H "X-Auth-Token: $token"
+    run noauth "$work/noauth.conf"; run keystone "$work/keystone.conf" -H "X-Auth-Token: $token"
   else
-    run keystone "$keystone" -H "X-Auth-Token: $token"; run noauth "$noauth"
+    run keystone "$work/keystone.conf" -H "X-Auth-Token: $token"; run noauth "$work/noauth.conf"
   fi
 done | tee "$work/results"
 python3 - "$work/results" <<'PY'
