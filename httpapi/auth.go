@@ -37,7 +37,6 @@ func (a *API) authenticate(ctx *fasthttp.RequestCtx, rq *request) bool {
 			writeError(ctx, fasthttp.StatusNotFound, "Not found", "The resource could not be found.")
 			return false
 		}
-		rq.signed = true
 		if a.opts.Auth == nil {
 			a.headerIdentity(ctx, rq)
 		}
@@ -65,14 +64,12 @@ func (a *API) authenticate(ctx *fasthttp.RequestCtx, rq *request) bool {
 	rq.project = id.ProjectID
 	rq.creds = policy.Creds{UserID: id.UserID, ProjectID: id.ProjectID, UserDomainID: id.UserDomainID,
 		ProjectDomainID: id.ProjectDomainID, Roles: id.Roles}
-	rq.creds.IsAdmin = a.policy.IsAdmin(&rq.creds)
 	return true
 }
 
-// headerIdentity reads the caller from the identity headers (noauth mode).
-// The project is read again, with its presence checks, by checkRequest.
+// headerIdentity reads the caller from the identity headers (noauth mode);
+// checkRequest reads the project, with its presence checks.
 func (a *API) headerIdentity(ctx *fasthttp.RequestCtx, rq *request) {
-	rq.creds.ProjectID, _ = peekHeader(ctx, "X-Project-ID")
 	rq.creds.UserID = string(ctx.Request.Header.Peek("X-User-ID"))
 	if roles := ctx.Request.Header.Peek("X-Roles"); len(roles) > 0 {
 		for _, r := range strings.Split(string(roles), ",") {
@@ -81,17 +78,25 @@ func (a *API) headerIdentity(ctx *fasthttp.RequestCtx, rq *request) {
 			}
 		}
 	}
-	rq.creds.IsAdmin = a.policy.IsAdmin(&rq.creds)
 }
 
 // authorize applies the route's policy rule (Zaqar's last hook): 403 when
-// it denies.
+// it denies. is_admin is context_is_admin's answer for the caller, as
+// oslo.context gives it.
 func (a *API) authorize(ctx *fasthttp.RequestCtx, rq *request, rule *policy.Rule) bool {
-	if rule == nil || rule.Allow(policy.Target{ProjectID: rq.project, QueueName: rq.queue}, &rq.creds) {
+	if rule == nil {
 		return true
 	}
-	writeError(ctx, fasthttp.StatusForbidden, "Not authorized", "You are not authorized to complete this action.")
+	rq.creds.IsAdmin = a.policy.IsAdmin(&rq.creds)
+	if rule.Allow(policy.Target{ProjectID: rq.project, QueueName: rq.queue}, &rq.creds) {
+		return true
+	}
+	forbidden(ctx)
 	return false
+}
+
+func forbidden(ctx *fasthttp.RequestCtx) {
+	writeError(ctx, fasthttp.StatusForbidden, "Not authorized", "You are not authorized to complete this action.")
 }
 
 // operatorOnly guards the profiler: with Keystone it takes a token that
@@ -106,8 +111,8 @@ func (a *API) operatorOnly(h fasthttp.RequestHandler) fasthttp.RequestHandler {
 		if !a.authenticate(ctx, rq) {
 			return
 		}
-		if !rq.creds.IsAdmin {
-			writeError(ctx, fasthttp.StatusForbidden, "Not authorized", "You are not authorized to complete this action.")
+		if !a.policy.IsAdmin(&rq.creds) {
+			forbidden(ctx)
 			return
 		}
 		h(ctx)

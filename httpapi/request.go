@@ -23,7 +23,6 @@ type request struct {
 	queue    string
 	id       string // message, claim or subscription id of the route, for error texts
 	creds    policy.Creds
-	signed   bool // admitted by a pre-signed URL
 }
 
 // checkRequest runs Zaqar's per-request hooks after authentication, in
