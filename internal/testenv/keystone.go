@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -29,6 +30,9 @@ type Keystone struct {
 	Port int
 	dir  string
 	cmd  *exec.Cmd
+	// exited is closed when cmd has been waited for (by the goroutine
+	// Start runs; Stop waits on it rather than calling Wait).
+	exited chan struct{}
 
 	mu         sync.Mutex
 	adminToken string
@@ -70,22 +74,23 @@ func (k *Keystone) Start() {
 		k.t.Fatal(err)
 	}
 	defer log.Close()
-	k.cmd = exec.Command("uwsgi", "--plugin", "python3", "--http-socket", "127.0.0.1:"+strconv.Itoa(k.Port),
+	cmd := exec.Command("uwsgi", "--plugin", "python3", "--http-socket", "127.0.0.1:"+strconv.Itoa(k.Port),
 		"--wsgi-file", "/usr/bin/keystone-wsgi-public", "--master", "--processes", "1", "--threads", "1",
 		"--enable-threads", "--lazy-apps", "--die-on-term", "--buffer-size", "65535", "--need-app",
 		// uwsgi's http-socket serves one request per connection without
 		// saying so; clients must not try to reuse it.
 		"--add-header", "Connection: close")
-	k.cmd.Dir = k.dir
-	k.cmd.Env = append(os.Environ(), "OS_KEYSTONE_CONFIG_DIR="+k.dir, "OS_KEYSTONE_CONFIG_FILES=keystone.conf")
-	k.cmd.Stdout, k.cmd.Stderr = log, log
+	cmd.Dir = k.dir
+	cmd.Env = append(os.Environ(), "OS_KEYSTONE_CONFIG_DIR="+k.dir, "OS_KEYSTONE_CONFIG_FILES=keystone.conf")
+	cmd.Stdout, cmd.Stderr = log, log
 	// uwsgi forks workers: a process group of their own lets Stop kill all of them.
-	k.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := k.cmd.Start(); err != nil {
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
 		k.t.Fatalf("keystone: start uwsgi: %v", err)
 	}
 	exited := make(chan struct{})
-	go func() { k.cmd.Wait(); close(exited) }()
+	go func() { cmd.Wait(); close(exited) }()
+	k.cmd, k.exited = cmd, exited
 	deadline := time.Now().Add(60 * time.Second)
 	for time.Now().Before(deadline) {
 		select {
@@ -109,12 +114,19 @@ func (k *Keystone) Stop() {
 	if k.cmd == nil || k.cmd.Process == nil {
 		return
 	}
-	syscall.Kill(-k.cmd.Process.Pid, syscall.SIGKILL)
+	pgid := k.cmd.Process.Pid
+	syscall.Kill(-pgid, syscall.SIGKILL)
+	<-k.exited
+	// The worker holds the listening socket too; it dies with the group,
+	// and Stop returns once the port refuses connections.
+	addr := "127.0.0.1:" + strconv.Itoa(k.Port)
 	for i := 0; i < 200; i++ {
-		if syscall.Kill(-k.cmd.Process.Pid, 0) != nil {
+		c, err := net.DialTimeout("tcp", addr, 100*time.Millisecond)
+		if err != nil {
 			break
 		}
-		time.Sleep(10 * time.Millisecond) // waiting for the kernel to reap the group
+		c.Close()
+		time.Sleep(10 * time.Millisecond) // waiting for the kernel to close it
 	}
 	k.cmd = nil
 }
