@@ -5,7 +5,138 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"path/filepath"
+	"sort"
 )
+
+// load lists and validates the segments and opens the last for appending.
+func (l *Log) load() error {
+	if err := os.Remove(filepath.Join(l.opts.Dir, legacySpareName)); err != nil && !os.IsNotExist(err) {
+		return fmt.Errorf("wal: remove spare: %w", err)
+	}
+	names, err := filepath.Glob(filepath.Join(l.opts.Dir, "*.wal"))
+	if err != nil {
+		return fmt.Errorf("wal: list segments: %w", err)
+	}
+	sort.Strings(names)
+	var tailEnd int64                 // where the last segment's frames end: the rest is preallocated zeros
+	for i := 0; i < len(names); i++ { // the loop may shorten names
+		name := names[i]
+		first, err := segmentFirst(name)
+		if err != nil {
+			return err
+		}
+		seg := segment{first: first, last: first - 1, path: name}
+		isLast := i == len(names)-1
+		good, last, scanErr := scanSegment(name, first, nil)
+		if isLast {
+			tailEnd = good
+		}
+		if last != 0 {
+			seg.last = last
+		}
+		if scanErr != nil && !isLast {
+			var err error
+			switch {
+			case framelessAfter(names[i+1:]):
+				// A crash came between starting the next segment and
+				// making this one's tail durable: nothing after the
+				// tear was acknowledged (a sync waits for the full
+				// segment's), so this is the torn tail of the log.
+				err = removeSegments(names[i+1:])
+			case l.opts.Sync != SyncAlways && i == len(names)-2:
+				// Without fsync=always the last retired segment is synced
+				// in the background (the one before it was synced before
+				// this one was retired), so writeback may have saved the
+				// active segment's frames but not this one's tail. The
+				// log is the prefix before the tear; the active segment
+				// is kept aside as evidence. No checkpoint covers it: a
+				// checkpoint syncs the log, which waits for the
+				// retirement.
+				err = setAside(names[i+1:], l.log)
+			default:
+				err = fmt.Errorf("%w: segment %s offset %d: %v", ErrCorrupt, name, good, scanErr)
+			}
+			if err == nil {
+				err = syncDir(l.opts.Dir)
+			}
+			if err != nil {
+				return err
+			}
+			names, isLast, tailEnd = names[:i+1], true, good
+		}
+		if scanErr != nil {
+			if !isLast {
+				return fmt.Errorf("%w: segment %s offset %d: %v", ErrCorrupt, name, good, scanErr)
+			}
+			if err := repairTail(name, good, l.log, scanErr); err != nil {
+				return err
+			}
+			l.repaired = true
+		}
+		if len(l.segments) > 0 {
+			// Segments may have been removed from the middle (Remove), so
+			// gaps are fine; overlap is not.
+			if prev := l.segments[len(l.segments)-1]; seg.first <= prev.last {
+				return fmt.Errorf("%w: segment %s starts at %d, previous ends at %d", ErrCorrupt, name, seg.first, prev.last)
+			}
+		}
+		l.segments = append(l.segments, seg)
+	}
+	if len(l.segments) == 0 {
+		return l.newSegment(1)
+	}
+	tail := l.segments[len(l.segments)-1]
+	l.lastIdx = tail.last
+	f, err := os.OpenFile(tail.path, os.O_RDWR, 0o644)
+	if err != nil {
+		return fmt.Errorf("wal: open segment: %w", err)
+	}
+	st, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return fmt.Errorf("wal: stat segment: %w", err)
+	}
+	l.file, l.size, l.written, l.alloc = f, tailEnd, tailEnd, st.Size()
+	return nil
+}
+
+// removeSegments deletes segments that hold no frame.
+func removeSegments(names []string) error {
+	for _, name := range names {
+		if err := os.Remove(name); err != nil {
+			return fmt.Errorf("wal: remove empty segment: %w", err)
+		}
+	}
+	return nil
+}
+
+// setAside renames segments past a torn frame to "<segment>.broken": they
+// are no longer part of the log, but what they hold is kept.
+func setAside(names []string, log *slog.Logger) error {
+	for _, name := range names {
+		if err := os.Rename(name, name+".broken"); err != nil {
+			return fmt.Errorf("wal: set aside segment: %w", err)
+		}
+		log.Warn("wal: segment after a torn frame set aside", "segment", name, "backup", name+".broken")
+	}
+	return nil
+}
+
+// framelessAfter reports whether every segment in names holds no frame
+// (empty, or zeros only).
+func framelessAfter(names []string) bool {
+	for _, name := range names {
+		first, err := segmentFirst(name)
+		if err != nil {
+			return false
+		}
+		if good, _, err := scanSegment(name, first, nil); good != 0 || err != nil {
+			return false
+		}
+	}
+	return true
+}
 
 // repairTail handles a torn write at the end of the last segment: the bytes
 // from offset good on are copied to "<segment>.broken" for inspection, then
