@@ -202,31 +202,6 @@ func (e *Engine) partition(project, queue string) *partition {
 	return e.parts[e.partitionIndex(project, queue)]
 }
 
-// reaper removes expired data and reclaims value-log space.
-func (e *Engine) reaper() {
-	defer e.bg.Done()
-	t := time.NewTicker(e.opts.ReapInterval)
-	defer t.Stop()
-	gcEvery := 0
-	for {
-		select {
-		case <-e.stop:
-			return
-		case <-t.C:
-		}
-		for _, p := range e.parts {
-			_ = p.do(func(now int64) error {
-				p.reaped = append(p.reaped, p.reap(now)...)
-				return nil
-			})
-		}
-		if gcEvery++; gcEvery%30 == 0 {
-			for e.db.RunValueLogGC(0.5) == nil {
-			}
-		}
-	}
-}
-
 // Ping reports whether the engine serves requests.
 func (e *Engine) Ping(ctx context.Context) error {
 	if e.closed.Load() {

@@ -200,10 +200,7 @@ func TestReaperReclaimsExpired(t *testing.T) {
 	}
 	p := e.partition("p", "q")
 	done := make(chan struct{})
-	p.do(func(now int64) error {
-		p.reaped = append(p.reaped, p.reap(now)...)
-		return nil
-	})
+	p.reapNow()
 	p.flushes <- flushJob{sync: done}
 	<-done
 	if q := p.queue(qkey("p", "q")); len(q.snapshot()) != 0 {
@@ -230,7 +227,7 @@ func TestFlushAfterQueueReaped(t *testing.T) {
 	for _, typ := range []byte{recQueueCreate, recQueueMeta, recClaim, recClaimUpdate, recClaimRelease, recPost, recSubCreate} {
 		r := &record{Type: typ, Project: "p", Queue: "gone", Time: 1, Meta: []byte(`{}`), ClaimID: "c",
 			Msgs: []recMsg{{Seq: 1, Body: []byte("1")}}}
-		if err := p.persist(flushJob{recs: []*record{r}}); err != nil {
+		if err := p.persist(flushJob{recs: []applied{{rec: r}}}); err != nil {
 			t.Fatalf("record type %d: %v", typ, err)
 		}
 	}

@@ -23,9 +23,9 @@ func acked(o *op) bool {
 func TestGroupsCompleteInOrder(t *testing.T) {
 	p := &partition{logger: slog.Default(), noFlush: true}
 	first, second, third := pipelineOp(), pipelineOp(), pipelineOp()
-	c1 := &commit{ops: []*op{first}, recs: []*record{{}}}
+	c1 := &commit{ops: []*op{first}, recs: []applied{{rec: &record{}}}}
 	c2 := &commit{ops: []*op{second}}
-	c3 := &commit{ops: []*op{third}, recs: []*record{{}}}
+	c3 := &commit{ops: []*op{third}, recs: []applied{{rec: &record{}}}}
 	for _, c := range []*commit{c1, c2, c3} {
 		p.enqueue(c)
 	}
@@ -52,7 +52,7 @@ func TestGroupsCompleteInOrder(t *testing.T) {
 func TestGroupNotAckedBeforeBodiesPlaced(t *testing.T) {
 	p := &partition{logger: slog.Default(), noFlush: true}
 	o := pipelineOp()
-	c := &commit{ops: []*op{o}, recs: []*record{{}}}
+	c := &commit{ops: []*op{o}, recs: []applied{{rec: &record{}}}}
 	p.enqueue(c)
 	p.settle(c, false, true, nil)
 	if acked(o) {
@@ -69,7 +69,7 @@ func TestGroupNotAckedBeforeBodiesPlaced(t *testing.T) {
 func TestFailedSyncFailsGroupAndPartition(t *testing.T) {
 	p := &partition{logger: slog.Default(), noFlush: true}
 	o := pipelineOp()
-	c := &commit{ops: []*op{o}, recs: []*record{{}}}
+	c := &commit{ops: []*op{o}, recs: []applied{{rec: &record{}}}}
 	p.enqueue(c)
 	p.settle(c, true, true, errors.New("disk gone"))
 	if !acked(o) || o.err == nil {

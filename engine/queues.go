@@ -173,10 +173,10 @@ func (e *Engine) PurgeQueue(ctx context.Context, project, name string, opts stor
 	p := e.partition(project, name)
 	var flag uint64
 	if opts.Messages {
-		flag |= 1
+		flag |= purgeMessages
 	}
 	if opts.Subscriptions {
-		flag |= 2
+		flag |= purgeSubscriptions
 	}
 	if flag == 0 {
 		return nil

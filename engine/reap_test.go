@@ -7,14 +7,11 @@ import (
 	"github.com/zaqar-go/zaqar/storage"
 )
 
-// reapNow runs one reaper pass on q's partition and returns q's entries.
-func reapNow(t *testing.T, e *Engine, name string) []*entry {
+// reapQueue runs one reaper pass on q's partition and returns q's entries.
+func reapQueue(t *testing.T, e *Engine, name string) []*entry {
 	t.Helper()
 	p := e.partition("p", name)
-	if err := p.do(func(now int64) error {
-		p.reaped = append(p.reaped, p.reap(now)...)
-		return nil
-	}); err != nil {
+	if err := p.reapNow(); err != nil {
 		t.Fatal(err)
 	}
 	var n []*entry
@@ -38,7 +35,7 @@ func TestReaperSkipsQueuesWithNothingToRemove(t *testing.T) {
 	ids := post(t, e, "q", "a", "b", "c") // TTL 300
 	p := e.partition("p", "q")
 	q := p.queue(qkey("p", "q"))
-	if got := len(reapNow(t, e, "q")); got != 3 {
+	if got := len(reapQueue(t, e, "q")); got != 3 {
 		t.Fatalf("%d entries after a reap with nothing to remove", got)
 	}
 	want := clk.now().Add(300 * time.Second).UnixNano()
@@ -54,12 +51,12 @@ func TestReaperSkipsQueuesWithNothingToRemove(t *testing.T) {
 	if err := e.DeleteMessage(ctx, "p", "q", ids[1], ""); err != nil {
 		t.Fatal(err)
 	}
-	if got := len(reapNow(t, e, "q")); got != 3 {
+	if got := len(reapQueue(t, e, "q")); got != 3 {
 		t.Fatalf("deleted entry not reaped: %d entries", got)
 	}
 
 	clk.advance(291 * time.Second) // past a and c, not d
-	if got := len(reapNow(t, e, "q")); got != 1 {
+	if got := len(reapQueue(t, e, "q")); got != 1 {
 		t.Fatalf("expired entries not reaped: %d entries", got)
 	}
 }
@@ -81,7 +78,7 @@ func TestReaperKeepsLiveClaims(t *testing.T) {
 		t.Fatalf("claim: %+v %v", long, err)
 	}
 	clk.advance(31 * time.Second) // the short claim has expired
-	reapNow(t, e, "q")
+	reapQueue(t, e, "q")
 	q := e.partition("p", "q").queue(qkey("p", "q"))
 	if q.getClaim(short.ID) != nil {
 		t.Fatal("expired claim kept")

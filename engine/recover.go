@@ -187,7 +187,7 @@ func (p *partition) recover() error {
 			return fmt.Errorf("%w: partition %d: %v", storage.ErrUnavailable, p.id, err)
 		}
 	}
-	var batch []*record
+	var batch []applied
 	var last uint64
 	n := 0
 	flush := func() error {
@@ -195,22 +195,20 @@ func (p *partition) recover() error {
 			batch = batch[:0]
 			return nil
 		}
-		for q := range p.touched {
-			q.publish()
-			delete(p.touched, q)
-		}
+		p.publishTouched()
 		err := p.persist(flushJob{recs: batch, last: last})
 		batch = batch[:0]
 		return err
 	}
 	err = p.log.ReplayAt(ck, func(idx uint64, b []byte, pos wal.Pos) error {
-		r, err := decodeRecord(b)
+		r, bodyOffs, err := decodeRecord(b)
 		if err != nil {
 			return fmt.Errorf("record %d: %w", idx, err)
 		}
-		p.apply(r)
-		p.placeBodies(r, pos)
-		batch = append(batch, r)
+		fx := p.apply(r)
+		p.ret.released(fx.gone)
+		p.ret.placed(r, fx, bodyOffs, pos)
+		batch = append(batch, applied{rec: r, fx: fx})
 		last = idx
 		n++
 		if len(batch) >= 1024 {
@@ -224,10 +222,7 @@ func (p *partition) recover() error {
 	if err != nil {
 		return fmt.Errorf("%w: partition %d replay: %v", storage.ErrUnavailable, p.id, err)
 	}
-	for q := range p.touched {
-		q.publish()
-		delete(p.touched, q)
-	}
+	p.publishTouched()
 	if !p.noFlush && last > 0 {
 		if err := p.db.Sync(); err != nil {
 			return fmt.Errorf("%w: sync after replay: %v", storage.ErrUnavailable, err)
@@ -236,7 +231,7 @@ func (p *partition) recover() error {
 	} else {
 		p.ckpt.Store(ck)
 	}
-	p.recountSegments()
+	p.ret.recount(&p.state)
 	if n > 0 {
 		p.logger.Info("replayed log", "records", n, "from", ck+1, "to", last)
 	}
