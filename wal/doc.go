@@ -52,7 +52,7 @@
 // segment first): the log ends at the tear and the active segment becomes
 // "<segment>.broken". Any other damage in an older segment, or a frame
 // whose index does not follow its predecessor, cannot come from a crash
-// and is reported as ErrCorrupt. SkipTo moves the next index past a
+// and is reported as errCorrupt. SkipTo moves the next index past a
 // checkpoint that a log cut short no longer reaches.
 //
 // With SyncAlways the syncer runs on an OS thread of its own with a short

@@ -8,8 +8,8 @@ import (
 	"github.com/klauspost/compress/s2"
 )
 
-// MaxBatchBytes bounds one frame's payload.
-const MaxBatchBytes = 64 << 20
+// maxBatchBytes bounds one frame's payload.
+const maxBatchBytes = 64 << 20
 
 const (
 	headerSize     = 21 // len, crc, first, n, flags
@@ -24,8 +24,8 @@ func checkBatch(records [][]byte) error {
 	for _, r := range records {
 		size += binary.MaxVarintLen32 + len(r)
 	}
-	if size > MaxBatchBytes {
-		return ErrRecordTooLarge
+	if size > maxBatchBytes {
+		return errRecordTooLarge
 	}
 	return nil
 }
@@ -68,45 +68,45 @@ func sealFrame(frame []byte, first uint64) {
 	binary.LittleEndian.PutUint32(frame[4:], crc32.Checksum(frame[8:], castagnoli))
 }
 
-// DecodeFrame checks and decodes one complete frame, returning the index of
+// decodeFrame checks and decodes one complete frame, returning the index of
 // its first record and the records (aliasing frame unless compressed).
-func DecodeFrame(frame []byte) (uint64, [][]byte, error) {
+func decodeFrame(frame []byte) (uint64, [][]byte, error) {
 	if len(frame) < headerSize {
-		return 0, nil, fmt.Errorf("%w: frame of %d bytes", ErrCRCMismatch, len(frame))
+		return 0, nil, fmt.Errorf("%w: frame of %d bytes", errCRCMismatch, len(frame))
 	}
 	n := binary.LittleEndian.Uint32(frame)
 	if int(n) != len(frame)-8 {
-		return 0, nil, fmt.Errorf("%w: length field %d for %d bytes", ErrCRCMismatch, n, len(frame)-8)
+		return 0, nil, fmt.Errorf("%w: length field %d for %d bytes", errCRCMismatch, n, len(frame)-8)
 	}
 	if crc32.Checksum(frame[8:], castagnoli) != binary.LittleEndian.Uint32(frame[4:]) {
-		return 0, nil, ErrCRCMismatch
+		return 0, nil, errCRCMismatch
 	}
 	first := binary.LittleEndian.Uint64(frame[8:])
 	count := binary.LittleEndian.Uint32(frame[16:])
 	payload := frame[headerSize:]
 	if frame[20]&flagCompressed != 0 {
 		dl, err := s2.DecodedLen(payload)
-		if err != nil || dl > MaxBatchBytes {
-			return 0, nil, fmt.Errorf("%w: bad compressed payload", ErrCorrupt)
+		if err != nil || dl > maxBatchBytes {
+			return 0, nil, fmt.Errorf("%w: bad compressed payload", errCorrupt)
 		}
 		if payload, err = s2.Decode(nil, payload); err != nil {
-			return 0, nil, fmt.Errorf("%w: decompress: %v", ErrCorrupt, err)
+			return 0, nil, fmt.Errorf("%w: decompress: %v", errCorrupt, err)
 		}
 	}
 	if uint64(count) > uint64(len(payload)) {
-		return 0, nil, fmt.Errorf("%w: %d records in %d bytes", ErrCorrupt, count, len(payload))
+		return 0, nil, fmt.Errorf("%w: %d records in %d bytes", errCorrupt, count, len(payload))
 	}
 	recs := make([][]byte, 0, count)
 	for i := uint32(0); i < count; i++ {
 		size, k := binary.Uvarint(payload)
 		if k <= 0 || size > uint64(len(payload)-k) {
-			return 0, nil, fmt.Errorf("%w: bad record %d", ErrCorrupt, i)
+			return 0, nil, fmt.Errorf("%w: bad record %d", errCorrupt, i)
 		}
 		recs = append(recs, payload[k:k+int(size)])
 		payload = payload[k+int(size):]
 	}
 	if len(payload) != 0 {
-		return 0, nil, fmt.Errorf("%w: %d trailing bytes", ErrCorrupt, len(payload))
+		return 0, nil, fmt.Errorf("%w: %d trailing bytes", errCorrupt, len(payload))
 	}
 	return first, recs, nil
 }

@@ -10,12 +10,13 @@ import (
 	"time"
 )
 
-// Sentinel errors.
+// Errors the log wraps into what it returns. Its callers only report
+// them, so they are not exported; the tests tell them apart.
 var (
-	ErrClosed         = errors.New("wal: closed")
-	ErrCorrupt        = errors.New("wal: corrupt log")
-	ErrCRCMismatch    = errors.New("wal: crc mismatch")
-	ErrRecordTooLarge = errors.New("wal: batch too large")
+	errClosed         = errors.New("wal: closed")
+	errCorrupt        = errors.New("wal: corrupt log")
+	errCRCMismatch    = errors.New("wal: crc mismatch")
+	errRecordTooLarge = errors.New("wal: batch too large")
 )
 
 // Options configure a Log.
@@ -28,14 +29,14 @@ type Options struct {
 	Logger       *slog.Logger  // nil = slog.Default()
 }
 
-// DefaultOptions returns the defaults for a log in dir.
-func DefaultOptions(dir string) Options {
-	return Options{Dir: dir, SegmentSize: 64 << 20, Sync: SyncAlways, SyncInterval: 50 * time.Millisecond}
-}
+const (
+	defaultSegmentSize  = 64 << 20
+	defaultSyncInterval = 50 * time.Millisecond
+)
 
 // Stats are cumulative counters of a Log.
 type Stats struct {
-	Appends      uint64        // frames written (Write and Append calls that succeeded)
+	Appends      uint64        // frames written (Write calls that succeeded)
 	Records      uint64        // records written
 	Groups       uint64        // syncs that acknowledged appends (fewer than Appends under concurrency)
 	Bytes        uint64        // frame bytes written
@@ -91,16 +92,16 @@ type Log struct {
 }
 
 // Open scans the segments in opts.Dir, repairs a torn tail, and readies the
-// log for Replay and Append.
+// log for ReplayAt and Write.
 func Open(opts Options) (*Log, error) {
 	if opts.Dir == "" {
 		return nil, errors.New("wal: no directory")
 	}
 	if opts.SegmentSize <= 0 {
-		opts.SegmentSize = 64 << 20
+		opts.SegmentSize = defaultSegmentSize
 	}
 	if opts.SyncInterval <= 0 {
-		opts.SyncInterval = 50 * time.Millisecond
+		opts.SyncInterval = defaultSyncInterval
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
@@ -117,27 +118,6 @@ func Open(opts Options) (*Log, error) {
 		go l.syncer()
 	}
 	return l, nil
-}
-
-// Append writes records as one atomic batch and returns the index of the
-// last one once durable per the sync policy.
-func (l *Log) Append(records [][]byte) (uint64, error) {
-	return l.AppendAt(records, nil)
-}
-
-// AppendAt is Append that also reports where each record landed: when pos
-// is non-nil (len(pos) >= len(records)) pos[i] receives record i's
-// position, for ReadAt.
-func (l *Log) AppendAt(records [][]byte, pos []Pos) (uint64, error) {
-	if len(records) == 0 {
-		return l.LastIndex(), nil
-	}
-	done := make(chan error, 1)
-	last, err := l.Write(records, pos, func(err error) { done <- err })
-	if err != nil {
-		return 0, err
-	}
-	return last, <-done
 }
 
 // Write writes records as one atomic batch and returns the index of the
@@ -190,7 +170,7 @@ func (l *Log) Write(records [][]byte, pos []Pos, durable func(error)) (uint64, e
 // buffer written at once. Caller holds l.mu.
 func (l *Log) writeFrame(records [][]byte, rel []int, pos []Pos) (uint64, error) {
 	if l.closed {
-		return 0, ErrClosed
+		return 0, errClosed
 	}
 	if l.failed != nil {
 		return 0, l.failed
@@ -309,7 +289,7 @@ func (l *Log) Stats() Stats {
 }
 
 // Close syncs (whatever the policy), tells every waiter, and closes the
-// log. Writes after Close fail with ErrClosed.
+// log. Writes after Close fail ("wal: closed").
 func (l *Log) Close() error {
 	l.mu.Lock()
 	if l.closed {

@@ -191,8 +191,8 @@ func TestWriteErrorsSkipCallback(t *testing.T) {
 			if err := l.Close(); err != nil {
 				t.Fatal(err)
 			}
-			if _, err := l.Write([][]byte{[]byte("late")}, nil, cb); !errors.Is(err, ErrClosed) {
-				t.Fatalf("write after close: %v, want ErrClosed", err)
+			if _, err := l.Write([][]byte{[]byte("late")}, nil, cb); !errors.Is(err, errClosed) {
+				t.Fatalf("write after close: %v, want errClosed", err)
 			}
 			if n := calls.Load(); n != 0 {
 				t.Fatalf("callback ran %d times for failed writes", n)
@@ -260,7 +260,7 @@ func TestSyncWithNothingWritten(t *testing.T) {
 			if err := l.Sync(); err != nil {
 				t.Fatalf("Sync on an empty log: %v", err)
 			}
-			if _, err := l.Append([][]byte{rec(1)}); err != nil {
+			if _, err := l.appendWait([][]byte{rec(1)}); err != nil {
 				t.Fatal(err)
 			}
 			if err := l.Sync(); err != nil {

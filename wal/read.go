@@ -50,7 +50,7 @@ func (l *Log) readFile(seg uint64) (*os.File, error) {
 	return f, nil
 }
 
-// ReadAt reads len(p) bytes of a record at pos (as reported by AppendAt or
+// ReadAt reads len(p) bytes of a record at pos (as reported by Write or
 // ReplayAt), plus any offset inside the record the caller adds to
 // pos.Offset. Safe for concurrent use, also on the segment being written.
 func (l *Log) ReadAt(pos Pos, p []byte) error {

@@ -14,7 +14,7 @@ func TestPositionsReadAtReplayAndRemove(t *testing.T) {
 	for i := 0; i < 60; i++ {
 		recs := [][]byte{[]byte(fmt.Sprintf("rec-%d-a", i)), []byte(fmt.Sprintf("rec-%d-bb", i))}
 		pos := make([]Pos, 2)
-		last, err := l.AppendAt(recs, pos)
+		last, err := l.appendWaitAt(recs, pos)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -68,7 +68,7 @@ func TestCompressedRecordsAreNotAddressable(t *testing.T) {
 	l := openTest(t, t.TempDir(), func(o *Options) { o.Compression = true })
 	defer l.Close()
 	pos := make([]Pos, 1)
-	if _, err := l.AppendAt([][]byte{[]byte("x")}, pos); err != nil {
+	if _, err := l.appendWaitAt([][]byte{[]byte("x")}, pos); err != nil {
 		t.Fatal(err)
 	}
 	if pos[0].Offset != -1 || l.ReadAt(pos[0], make([]byte, 1)) == nil {

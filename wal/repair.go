@@ -55,7 +55,7 @@ func (l *Log) load() error {
 				// retirement.
 				err = setAside(names[i+1:], l.log)
 			default:
-				err = fmt.Errorf("%w: segment %s offset %d: %v", ErrCorrupt, name, good, scanErr)
+				err = fmt.Errorf("%w: segment %s offset %d: %v", errCorrupt, name, good, scanErr)
 			}
 			if err == nil {
 				err = syncDir(l.opts.Dir)
@@ -67,7 +67,7 @@ func (l *Log) load() error {
 		}
 		if scanErr != nil {
 			if !isLast {
-				return fmt.Errorf("%w: segment %s offset %d: %v", ErrCorrupt, name, good, scanErr)
+				return fmt.Errorf("%w: segment %s offset %d: %v", errCorrupt, name, good, scanErr)
 			}
 			if err := repairTail(name, good, l.log, scanErr); err != nil {
 				return err
@@ -78,7 +78,7 @@ func (l *Log) load() error {
 			// Segments may have been removed from the middle (Remove), so
 			// gaps are fine; overlap is not.
 			if prev := l.segments[len(l.segments)-1]; seg.first <= prev.last {
-				return fmt.Errorf("%w: segment %s starts at %d, previous ends at %d", ErrCorrupt, name, seg.first, prev.last)
+				return fmt.Errorf("%w: segment %s starts at %d, previous ends at %d", errCorrupt, name, seg.first, prev.last)
 			}
 		}
 		l.segments = append(l.segments, seg)

@@ -19,7 +19,7 @@ func writeLog(t *testing.T, dir string, n int) (string, int64) {
 		if i == n {
 			lastStart = l.size
 		}
-		if _, err := l.Append([][]byte{rec(i)}); err != nil {
+		if _, err := l.appendWait([][]byte{rec(i)}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -47,7 +47,7 @@ func TestOpenOnTornWriteAtEveryOffset(t *testing.T) {
 		if got := replayAll(t, l, 0); len(got) != 4 {
 			t.Fatalf("cut %d: %d records", cut, len(got))
 		}
-		if last, err := l.Append([][]byte{[]byte("after-repair")}); err != nil || last != 5 {
+		if last, err := l.appendWait([][]byte{[]byte("after-repair")}); err != nil || last != 5 {
 			t.Fatalf("cut %d: append after repair %d %v", cut, last, err)
 		}
 		l.Close()
@@ -94,7 +94,7 @@ func TestCorruptionInOlderSegmentFailsOpen(t *testing.T) {
 	dir := t.TempDir()
 	l := openTest(t, dir, func(o *Options) { o.SegmentSize = 256 })
 	for i := 1; i <= 40; i++ {
-		l.Append([][]byte{rec(i)})
+		l.appendWait([][]byte{rec(i)})
 	}
 	l.Close()
 	segs, _ := filepath.Glob(filepath.Join(dir, "*.wal"))
@@ -107,14 +107,14 @@ func TestCorruptionInOlderSegmentFailsOpen(t *testing.T) {
 	for _, policy := range []SyncPolicy{SyncAlways, SyncNever} {
 		// Without fsync=always only the last retired segment may be
 		// torn by a crash; damage further back is corruption.
-		if _, err := Open(Options{Dir: dir, Sync: policy}); !errors.Is(err, ErrCorrupt) {
-			t.Fatalf("%v: open = %v, want ErrCorrupt", policy, err)
+		if _, err := Open(Options{Dir: dir, Sync: policy}); !errors.Is(err, errCorrupt) {
+			t.Fatalf("%v: open = %v, want errCorrupt", policy, err)
 		}
 	}
 }
 
 func FuzzDecodeFrame(f *testing.F) {
-	l := &Log{opts: DefaultOptions("")}
+	l := &Log{opts: defaultOptions("")}
 	fr, _ := l.appendFrame(nil, [][]byte{[]byte("a"), []byte("hello")}, nil)
 	sealFrame(fr, 7)
 	f.Add(fr)
@@ -124,7 +124,7 @@ func FuzzDecodeFrame(f *testing.F) {
 	f.Add(fr2)
 	f.Add([]byte{})
 	f.Fuzz(func(t *testing.T, data []byte) {
-		first, recs, err := DecodeFrame(data)
+		first, recs, err := decodeFrame(data)
 		if err == nil && len(recs) > 0 && first == 0 && len(data) < headerSize {
 			t.Fatal("decoded an impossible frame")
 		}
@@ -157,7 +157,7 @@ func TestPreallocatedTailAfterCrash(t *testing.T) {
 	if l2.LastIndex() != 10 || l2.Stats().RepairedTail {
 		t.Fatalf("after crash: last=%d repaired=%v", l2.LastIndex(), l2.Stats().RepairedTail)
 	}
-	if last, err := l2.Append([][]byte{[]byte("after-crash")}); err != nil || last != 11 {
+	if last, err := l2.appendWait([][]byte{[]byte("after-crash")}); err != nil || last != 11 {
 		t.Fatalf("append after crash: %d %v", last, err)
 	}
 	if err := l2.Close(); err != nil {
@@ -226,8 +226,8 @@ func TestTornTailBeforeEmptySegment(t *testing.T) {
 			}
 			l, err := Open(Options{Dir: dir})
 			if next.name == "frames" {
-				if !errors.Is(err, ErrCorrupt) {
-					t.Fatalf("open = %v, want ErrCorrupt", err)
+				if !errors.Is(err, errCorrupt) {
+					t.Fatalf("open = %v, want errCorrupt", err)
 				}
 				return
 			}
@@ -251,7 +251,7 @@ func checkEndsAtTear(t *testing.T, l *Log, nextPath string) {
 	if _, err := os.Stat(nextPath); !os.IsNotExist(err) {
 		t.Fatalf("segment after the tear still in the log: %v", err)
 	}
-	if last, err := l.Append([][]byte{[]byte("after")}); err != nil || last != 5 {
+	if last, err := l.appendWait([][]byte{[]byte("after")}); err != nil || last != 5 {
 		t.Fatalf("append = %d, %v", last, err)
 	}
 }
@@ -285,7 +285,7 @@ func TestTornTailBeforeFramesWithoutSyncAlways(t *testing.T) {
 				t.Fatalf("segment set aside = %q, %v", kept, err)
 			}
 			var got []string
-			if err := l.Replay(0, func(_ uint64, rec []byte) error { got = append(got, string(rec)); return nil }); err != nil {
+			if err := l.replay(0, func(_ uint64, rec []byte) error { got = append(got, string(rec)); return nil }); err != nil {
 				t.Fatal(err)
 			}
 			if len(got) != 5 || got[4] != "after" {
@@ -310,14 +310,14 @@ func TestSkipToSurvivesReopen(t *testing.T) {
 	if l.LastIndex() != 10 {
 		t.Fatalf("reopened after skip: last = %d", l.LastIndex())
 	}
-	if last, err := l.Append([][]byte{rec(11)}); err != nil || last != 11 {
+	if last, err := l.appendWait([][]byte{rec(11)}); err != nil || last != 11 {
 		t.Fatalf("append after skip = %d, %v", last, err)
 	}
 	l.Close()
 	l = openTest(t, dir, nil)
 	defer l.Close()
 	var idx []uint64
-	if err := l.Replay(0, func(i uint64, _ []byte) error { idx = append(idx, i); return nil }); err != nil {
+	if err := l.replay(0, func(i uint64, _ []byte) error { idx = append(idx, i); return nil }); err != nil {
 		t.Fatal(err)
 	}
 	if fmt.Sprint(idx) != "[1 2 3 11]" || l.LastIndex() != 11 {

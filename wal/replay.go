@@ -8,12 +8,8 @@ import (
 	"os"
 )
 
-// Replay calls fn in index order for every record with index > after.
-func (l *Log) Replay(after uint64, fn func(index uint64, rec []byte) error) error {
-	return l.ReplayAt(after, func(index uint64, rec []byte, _ Pos) error { return fn(index, rec) })
-}
-
-// ReplayAt is Replay that also gives each record's position.
+// ReplayAt calls fn in index order for every record with index > after,
+// with the record's position (for ReadAt).
 func (l *Log) ReplayAt(after uint64, fn func(index uint64, rec []byte, pos Pos) error) error {
 	l.mu.Lock()
 	segs := append([]segment(nil), l.segments...)
@@ -62,8 +58,8 @@ func scanSegment(path string, first uint64, fn func(uint64, []byte, int64) error
 		if n == 0 && binary.LittleEndian.Uint32(hdr[4:]) == 0 {
 			return off, last, nil // zero-filled (preallocated) space: end of log
 		}
-		if n < headerSize-8 || n > MaxBatchBytes+64 {
-			return off, last, fmt.Errorf("%w: bad frame length %d", ErrCRCMismatch, n)
+		if n < headerSize-8 || n > maxBatchBytes+64 {
+			return off, last, fmt.Errorf("%w: bad frame length %d", errCRCMismatch, n)
 		}
 		if cap(frame) < int(n) {
 			frame = make([]byte, n)
@@ -73,12 +69,12 @@ func scanSegment(path string, first uint64, fn func(uint64, []byte, int64) error
 			return off, last, fmt.Errorf("short frame: %w", io.ErrUnexpectedEOF)
 		}
 		full := append(append(make([]byte, 0, 8+n), hdr...), frame...)
-		idx, recs, err := DecodeFrame(full)
+		idx, recs, err := decodeFrame(full)
 		if err != nil {
 			return off, last, err
 		}
 		if idx != expect {
-			return off, last, fmt.Errorf("%w: frame index %d, expected %d", ErrCorrupt, idx, expect)
+			return off, last, fmt.Errorf("%w: frame index %d, expected %d", errCorrupt, idx, expect)
 		}
 		compressed := full[20]&flagCompressed != 0
 		for i, rec := range recs {

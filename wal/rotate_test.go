@@ -32,7 +32,7 @@ func TestBusyLogRotatesWithoutKeepingZeros(t *testing.T) {
 	n := 0
 	for segmentCount(l) < 4 {
 		n++
-		if _, err := l.Append([][]byte{bigRec(n)}); err != nil {
+		if _, err := l.appendWait([][]byte{bigRec(n)}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -107,7 +107,7 @@ func TestOpenRemovesLegacySpare(t *testing.T) {
 			t.Fatalf("record %d = %q", i, got[uint64(i)])
 		}
 	}
-	if last, err := l.Append([][]byte{[]byte("six")}); err != nil || last != 6 {
+	if last, err := l.appendWait([][]byte{[]byte("six")}); err != nil || last != 6 {
 		t.Fatalf("append: %d %v", last, err)
 	}
 }

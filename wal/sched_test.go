@@ -25,7 +25,7 @@ func TestSyncerAsksForShortSlice(t *testing.T) {
 	}
 	for _, policy := range []SyncPolicy{SyncAlways, SyncInterval} {
 		l := openTest(t, t.TempDir(), func(o *Options) { o.Sync = policy })
-		if _, err := l.Append([][]byte{rec(1)}); err != nil {
+		if _, err := l.appendWait([][]byte{rec(1)}); err != nil {
 			t.Fatal(err)
 		}
 		if policy == SyncInterval {

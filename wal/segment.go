@@ -27,7 +27,7 @@ func segmentName(first uint64) string { return fmt.Sprintf("%016x.wal", first) }
 func segmentFirst(path string) (uint64, error) {
 	var first uint64
 	if _, err := fmt.Sscanf(filepath.Base(path), "%016x.wal", &first); err != nil {
-		return 0, fmt.Errorf("%w: unexpected file %s", ErrCorrupt, path)
+		return 0, fmt.Errorf("%w: unexpected file %s", errCorrupt, path)
 	}
 	return first, nil
 }
@@ -150,9 +150,9 @@ const legacySpareName = "next.spare"
 // preallocChunk is how far ahead of the frames a segment is allocated.
 const preallocChunk = 1 << 20
 
-// Compact deletes whole segments whose records all have index <= upTo. The
+// compact deletes whole segments whose records all have index <= upTo. The
 // active segment is never removed.
-func (l *Log) Compact(upTo uint64) error {
+func (l *Log) compact(upTo uint64) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	removed := 0
@@ -179,7 +179,7 @@ func (l *Log) Rotate() error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.closed {
-		return ErrClosed
+		return errClosed
 	}
 	if l.size == 0 {
 		return nil
@@ -195,7 +195,7 @@ func (l *Log) SkipTo(idx uint64) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.closed {
-		return ErrClosed
+		return errClosed
 	}
 	if idx <= l.lastIdx {
 		return nil

@@ -13,7 +13,7 @@ import (
 type SyncPolicy int
 
 const (
-	SyncAlways   SyncPolicy = iota // fdatasync before Append returns (default)
+	SyncAlways   SyncPolicy = iota // fdatasync before a write is reported durable (default)
 	SyncInterval                   // fdatasync every Options.SyncInterval in the background
 	SyncNever                      // never fdatasync: UNSAFE, for benchmarks only
 )

@@ -10,9 +10,40 @@ import (
 	"time"
 )
 
+// defaultOptions are the options of a log in dir as Open completes them.
+func defaultOptions(dir string) Options {
+	return Options{Dir: dir, SegmentSize: defaultSegmentSize, Sync: SyncAlways, SyncInterval: defaultSyncInterval}
+}
+
+// appendWait writes records as one batch and waits until it is durable
+// per the sync policy, returning the index of the last record.
+func (l *Log) appendWait(records [][]byte) (uint64, error) {
+	return l.appendWaitAt(records, nil)
+}
+
+// appendWaitAt is appendWait that also reports where each record landed:
+// when pos is non-nil (len(pos) >= len(records)) pos[i] receives record
+// i's position, for ReadAt.
+func (l *Log) appendWaitAt(records [][]byte, pos []Pos) (uint64, error) {
+	if len(records) == 0 {
+		return l.LastIndex(), nil
+	}
+	done := make(chan error, 1)
+	last, err := l.Write(records, pos, func(err error) { done <- err })
+	if err != nil {
+		return 0, err
+	}
+	return last, <-done
+}
+
+// replay is ReplayAt without the positions.
+func (l *Log) replay(after uint64, fn func(index uint64, rec []byte) error) error {
+	return l.ReplayAt(after, func(index uint64, rec []byte, _ Pos) error { return fn(index, rec) })
+}
+
 func openTest(t *testing.T, dir string, mut func(*Options)) *Log {
 	t.Helper()
-	o := DefaultOptions(dir)
+	o := defaultOptions(dir)
 	if mut != nil {
 		mut(&o)
 	}
@@ -27,7 +58,7 @@ func openTest(t *testing.T, dir string, mut func(*Options)) *Log {
 func appendRecs(t *testing.T, l *Log, n int) {
 	t.Helper()
 	for i := 1; i <= n; i++ {
-		if _, err := l.Append([][]byte{rec(i)}); err != nil {
+		if _, err := l.appendWait([][]byte{rec(i)}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -41,7 +72,7 @@ func replayAll(t *testing.T, l *Log, after uint64) map[uint64][]byte {
 	t.Helper()
 	got := map[uint64][]byte{}
 	prev := after
-	err := l.Replay(after, func(idx uint64, r []byte) error {
+	err := l.replay(after, func(idx uint64, r []byte) error {
 		if idx != prev+1 {
 			return fmt.Errorf("index %d after %d", idx, prev)
 		}
@@ -69,7 +100,7 @@ func TestRoundTripAcrossReopenAndPolicies(t *testing.T) {
 						idx++
 						batch = append(batch, rec(idx))
 					}
-					last, err := l.Append(batch)
+					last, err := l.appendWait(batch)
 					if err != nil || last != uint64(idx) {
 						t.Fatalf("append: last=%d want %d err=%v", last, idx, err)
 					}
@@ -77,7 +108,7 @@ func TestRoundTripAcrossReopenAndPolicies(t *testing.T) {
 				if err := l.Close(); err != nil {
 					t.Fatal(err)
 				}
-				if _, err := l.Append([][]byte{[]byte("x")}); !errors.Is(err, ErrClosed) {
+				if _, err := l.appendWait([][]byte{[]byte("x")}); !errors.Is(err, errClosed) {
 					t.Fatalf("append after close: %v", err)
 				}
 				l = openTest(t, dir, mut)
@@ -94,7 +125,7 @@ func TestRoundTripAcrossReopenAndPolicies(t *testing.T) {
 				if n := len(replayAll(t, l, 100)); n != idx-100 {
 					t.Fatalf("replay after 100: %d records", n)
 				}
-				last, err := l.Append([][]byte{[]byte("next")})
+				last, err := l.appendWait([][]byte{[]byte("next")})
 				if err != nil || last != uint64(idx+1) {
 					t.Fatalf("append after reopen: %d %v", last, err)
 				}
@@ -109,7 +140,7 @@ func TestCompactDropsCoveredSegments(t *testing.T) {
 	defer l.Close()
 	appendRecs(t, l, 200)
 	before, _ := filepath.Glob(filepath.Join(dir, "*.wal"))
-	if err := l.Compact(150); err != nil {
+	if err := l.compact(150); err != nil {
 		t.Fatal(err)
 	}
 	after, _ := filepath.Glob(filepath.Join(dir, "*.wal"))
@@ -127,7 +158,7 @@ func TestCompactDropsCoveredSegments(t *testing.T) {
 	if err := l.Rotate(); err != nil {
 		t.Fatal(err)
 	}
-	if err := l.Compact(l.LastIndex()); err != nil {
+	if err := l.compact(l.LastIndex()); err != nil {
 		t.Fatal(err)
 	}
 	if l.FirstIndex() != 0 {
@@ -148,7 +179,7 @@ func TestConcurrentAppendersGroupCommit(t *testing.T) {
 			defer wg.Done()
 			for i := 0; i < per; i++ {
 				a, b := fmt.Sprintf("w%d-%d-a", w, i), fmt.Sprintf("w%d-%d-b", w, i)
-				last, err := l.Append([][]byte{[]byte(a), []byte(b)})
+				last, err := l.appendWait([][]byte{[]byte(a), []byte(b)})
 				if err != nil {
 					t.Error(err)
 					return
@@ -179,7 +210,7 @@ func TestConcurrentAppendersGroupCommit(t *testing.T) {
 func TestRecordTooLarge(t *testing.T) {
 	l := openTest(t, t.TempDir(), nil)
 	defer l.Close()
-	if _, err := l.Append([][]byte{make([]byte, MaxBatchBytes+1)}); !errors.Is(err, ErrRecordTooLarge) {
+	if _, err := l.appendWait([][]byte{make([]byte, maxBatchBytes+1)}); !errors.Is(err, errRecordTooLarge) {
 		t.Fatalf("err = %v", err)
 	}
 }
@@ -192,7 +223,7 @@ func TestRetiredSegmentSyncedInBackground(t *testing.T) {
 			dir := t.TempDir()
 			l := openTest(t, dir, func(o *Options) { o.Sync, o.SegmentSize, o.SyncInterval = pol, 512, time.Hour })
 			for i := 0; i < 40; i++ {
-				if _, err := l.Append([][]byte{rec(i)}); err != nil {
+				if _, err := l.appendWait([][]byte{rec(i)}); err != nil {
 					t.Fatal(err)
 				}
 			}

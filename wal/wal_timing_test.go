@@ -26,7 +26,7 @@ func BenchmarkAppend(b *testing.B) {
 				b.ReportAllocs()
 				b.ResetTimer()
 				for i := 0; i < b.N; i++ {
-					if _, err := l.Append(recs); err != nil {
+					if _, err := l.appendWait(recs); err != nil {
 						b.Fatal(err)
 					}
 				}
@@ -49,7 +49,7 @@ func BenchmarkAppendParallel(b *testing.B) {
 	b.RunParallel(func(pb *testing.PB) {
 		recs := [][]byte{make([]byte, 1024)}
 		for pb.Next() {
-			if _, err := l.Append(recs); err != nil {
+			if _, err := l.appendWait(recs); err != nil {
 				b.Error(err)
 				return
 			}
