@@ -21,28 +21,41 @@ import (
 	"github.com/zaqar-go/zaqar/wal"
 )
 
+// Defaults of Options. zaqar-server's configuration table uses these too,
+// so the documented default and the code cannot drift apart.
+const (
+	DefaultPartitions         = 4
+	DefaultFsync              = wal.SyncAlways
+	DefaultFsyncInterval      = 50 * time.Millisecond
+	DefaultSegmentSize        = 64 << 20
+	DefaultReapInterval       = time.Second
+	DefaultCheckpointInterval = 10 * time.Second
+	DefaultBadgerCacheBytes   = 64 << 20
+)
+
 // Options configure the engine. Every durability tunable is here.
 type Options struct {
 	// Dir is the data directory: Badger under Dir/badger, the partition
 	// logs under Dir/wal/pNN.
 	Dir string
 	// Partitions is the number of partitions, fixed when the directory is
-	// created (default 4). Each has one writer goroutine and its own log.
+	// created. Each has one writer goroutine and its own log.
 	Partitions int
-	// Fsync is when the log is forced to disk: wal.SyncAlways (default:
-	// acknowledged means durable), wal.SyncInterval, or wal.SyncNever
+	// Fsync is when the log is forced to disk: wal.SyncAlways
+	// (acknowledged means durable), wal.SyncInterval, or wal.SyncNever
 	// (UNSAFE: a crash loses acknowledged messages).
 	Fsync         wal.SyncPolicy
-	FsyncInterval time.Duration // for wal.SyncInterval (default 50ms)
-	SegmentSize   int64         // log segment size (default 64 MiB)
-	Compression   bool          // S2-compress log frames (default off)
+	FsyncInterval time.Duration // period for wal.SyncInterval
+	SegmentSize   int64         // log segment size in bytes
+	Compression   bool          // S2-compress log frames
 	// ReapInterval is how often expired messages and claims are removed
-	// from memory and disk (default 1s).
+	// from memory and disk.
 	ReapInterval time.Duration
 	// CheckpointInterval is how often Badger is synced so that covered log
-	// segments can be deleted (default 1s).
+	// segments can be deleted: longer costs fewer disk stalls, shorter
+	// keeps less log to hold and to replay after a crash.
 	CheckpointInterval time.Duration
-	// BadgerCacheBytes sizes Badger's block cache (default 64 MiB).
+	// BadgerCacheBytes sizes Badger's block cache.
 	BadgerCacheBytes int64
 	Clock            storage.Clock // nil = time.Now
 	Logger           *slog.Logger  // nil = slog.Default()
@@ -53,9 +66,9 @@ type Options struct {
 // DefaultOptions returns the defaults for a store in dir.
 func DefaultOptions(dir string) Options {
 	return Options{
-		Dir: dir, Partitions: 4, Fsync: wal.SyncAlways, FsyncInterval: 50 * time.Millisecond,
-		SegmentSize: 64 << 20, ReapInterval: time.Second, CheckpointInterval: 10 * time.Second,
-		BadgerCacheBytes: 64 << 20,
+		Dir: dir, Partitions: DefaultPartitions, Fsync: DefaultFsync, FsyncInterval: DefaultFsyncInterval,
+		SegmentSize: DefaultSegmentSize, ReapInterval: DefaultReapInterval,
+		CheckpointInterval: DefaultCheckpointInterval, BadgerCacheBytes: DefaultBadgerCacheBytes,
 	}
 }
 
@@ -108,10 +121,8 @@ func Open(opts Options) (*Engine, error) {
 		return nil, fmt.Errorf("engine: %w", err)
 	}
 	// Values over valueThreshold go to Badger's value log: a posted batch's
-	// index value (~220 bytes for 10 messages) is then written once,
-	// rather than into a memtable that is flushed and compacted again.
-	// Measured against 256 bytes, which kept those values in the LSM tree:
-	// wrk p99 4.3 against 5.3 ms (README, Performance).
+	// value is then written once, rather than into a memtable that is
+	// flushed and compacted again (docs/performance.md has the figures).
 	bo := badger.DefaultOptions(filepath.Join(opts.Dir, "badger")).
 		WithSyncWrites(false).WithDetectConflicts(false).WithNumCompactors(2).
 		WithNumGoroutines(max(2, runtime.GOMAXPROCS(0))).WithValueThreshold(valueThreshold).

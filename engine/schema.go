@@ -140,12 +140,12 @@ func decodeIndex(kind byte, seq uint64, b []byte) ([]*entry, []string, error) {
 }
 
 // Every 'g' value starts with its format byte so the encoding can evolve.
-// Format 1 spelt out every field of every entry (~80 bytes a message);
-// it is still read. Format 2 is written: what the messages of one post
-// share (client, creation time) is stored once and fields at their usual
-// value cost a flag bit, ~17 bytes a message. Badger's write path (its
-// logs are written through memory maps, page by page) costs in
-// proportion to these bytes, and every post writes one.
+// Format 1 spelt out every field of every entry; it is still read. Format
+// 2 is written: what the messages of one post share (client, creation
+// time) is stored once and fields at their usual value cost a flag bit
+// (TestBatchValueSize). Badger's write path (its logs are written through
+// memory maps, page by page) costs in proportion to these bytes, and every
+// post writes one.
 const (
 	batchFormat1 = 1
 	batchFormat  = 2

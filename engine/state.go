@@ -12,7 +12,7 @@ import (
 	"github.com/zaqar-go/zaqar/storage"
 )
 
-// entry is one live message in the in-memory index. Fields that change
+// entry is one live message in a queue's in-memory state. Fields that change
 // after publication (expiry, claim, deletion, body) are atomics: the
 // partition writer changes them, readers load them without locks.
 //
@@ -123,8 +123,8 @@ type queue struct {
 	entries       []*entry // writer's view, published after each group commit
 	nextSeq       uint64   // writer-only
 	// Writer-only, so that the reaper skips a queue with nothing to remove
-	// instead of scanning every entry each second (with a million messages
-	// that scan stalled the writer for ~20 ms):
+	// instead of scanning every entry each second, a stall of the writer
+	// that grows with the queue:
 	expiresFrom int64 // no entry expires before this (unix ns); 0 = unknown
 	deletions   bool  // an entry was deleted since the last compaction
 	// Writer-only: the copy of entries into a larger array made in the
@@ -148,8 +148,8 @@ func (q *queue) snapshot() []*entry { return *q.published.Load() }
 // growAheadMin is the capacity from which a queue's entries are copied
 // into a larger array ahead of need, off the writer. Growing in append
 // copies every pointer into fresh memory, page faults included, while
-// the writer and every post waiting on it stand still: ~50 ms at 5
-// million messages, measured in a trace of a 60 s wrk run.
+// the writer and every post waiting on it stand still (tens of
+// milliseconds at millions of messages: docs/performance.md).
 const growAheadMin = 1 << 16
 
 // grownEntries is entries copied into a larger array: to holds the
