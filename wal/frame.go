@@ -2,6 +2,7 @@ package wal
 
 import (
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"hash/crc32"
 
@@ -11,10 +12,37 @@ import (
 // maxBatchBytes bounds one frame's payload.
 const maxBatchBytes = 64 << 20
 
+const headerSize = 21 // len, crc, first, n, flags
+
+// The flags byte: bit 0 says the payload is compressed, bits 1-3 are
+// reserved (zero), bits 4-7 hold the format version. Frames written before
+// there was a version have flags 0 or 1, so they read as version 0, which
+// has the same layout as version 1. A later format bumps the version, so
+// that a build that does not know it refuses the frame instead of
+// misreading it, and an older build that ignores the version still reads
+// version 1.
 const (
-	headerSize     = 21 // len, crc, first, n, flags
-	flagCompressed = 1
+	flagCompressed = 1 << 0
+	flagsReserved  = 0x0e
+	versionShift   = 4
+	frameVersion   = 1 // written by this build; it reads 0 and 1
 )
+
+// errFrameFormat is a frame that passed its CRC but was written in a
+// format this build does not know, by a newer one. It is never taken for
+// a torn write: repairing the log would cut off its records.
+var errFrameFormat = errors.New("wal: unknown frame format")
+
+// checkFlags accepts the flags of the frame versions this build reads.
+func checkFlags(flags byte) error {
+	if v := flags >> versionShift; v > frameVersion {
+		return fmt.Errorf("%w: version %d (this build reads versions 0 to %d)", errFrameFormat, v, frameVersion)
+	}
+	if flags&flagsReserved != 0 {
+		return fmt.Errorf("%w: flags %#02x of version %d", errFrameFormat, flags, flags>>versionShift)
+	}
+	return nil
+}
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
@@ -43,7 +71,7 @@ func (l *Log) appendFrame(dst []byte, records [][]byte, rel []int) ([]byte, []in
 			payload = append(payload, r...)
 		}
 		dst = append(dst, s2.Encode(nil, payload)...)
-		sealHeader(dst[start:], len(records), flagCompressed)
+		sealHeader(dst[start:], len(records), frameVersion<<versionShift|flagCompressed)
 		return dst, nil
 	}
 	rel = rel[:0]
@@ -52,7 +80,7 @@ func (l *Log) appendFrame(dst []byte, records [][]byte, rel []int) ([]byte, []in
 		rel = append(rel, len(dst)-start)
 		dst = append(dst, r...)
 	}
-	sealHeader(dst[start:], len(records), 0)
+	sealHeader(dst[start:], len(records), frameVersion<<versionShift)
 	return dst, rel
 }
 
@@ -80,6 +108,10 @@ func decodeFrame(frame []byte) (uint64, [][]byte, error) {
 	}
 	if crc32.Checksum(frame[8:], castagnoli) != binary.LittleEndian.Uint32(frame[4:]) {
 		return 0, nil, errCRCMismatch
+	}
+	// Only now is the flags byte known to be what the writer meant.
+	if err := checkFlags(frame[20]); err != nil {
+		return 0, nil, err
 	}
 	first := binary.LittleEndian.Uint64(frame[8:])
 	count := binary.LittleEndian.Uint32(frame[16:])

@@ -1,6 +1,7 @@
 package wal
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -29,6 +30,11 @@ func (l *Log) load() error {
 		seg := segment{first: first, last: first - 1, path: name}
 		isLast := i == len(names)-1
 		good, last, scanErr := scanSegment(name, first, nil)
+		if errors.Is(scanErr, errFrameFormat) {
+			// Not a torn write wherever it is: repairing would cut off
+			// what a newer build wrote.
+			return fmt.Errorf("wal: segment %s offset %d: %w", name, good, scanErr)
+		}
 		if isLast {
 			tailEnd = good
 		}
@@ -36,9 +42,12 @@ func (l *Log) load() error {
 			seg.last = last
 		}
 		if scanErr != nil && !isLast {
-			var err error
+			frameless, err := framelessAfter(names[i+1:])
 			switch {
-			case framelessAfter(names[i+1:]):
+			case err != nil:
+				// A newer build wrote what follows the tear: neither
+				// remove nor set aside what this one cannot read.
+			case frameless:
 				// A crash came between starting the next segment and
 				// making this one's tail durable: nothing after the
 				// tear was acknowledged (a sync waits for the full
@@ -124,18 +133,23 @@ func setAside(names []string, log *slog.Logger) error {
 }
 
 // framelessAfter reports whether every segment in names holds no frame
-// (empty, or zeros only).
-func framelessAfter(names []string) bool {
+// (empty, or zeros only). It fails on a frame of an unknown format in the
+// first segment that holds frames.
+func framelessAfter(names []string) (bool, error) {
 	for _, name := range names {
 		first, err := segmentFirst(name)
 		if err != nil {
-			return false
+			return false, nil
 		}
-		if good, _, err := scanSegment(name, first, nil); good != 0 || err != nil {
-			return false
+		good, _, err := scanSegment(name, first, nil)
+		if errors.Is(err, errFrameFormat) {
+			return false, fmt.Errorf("wal: segment %s offset %d: %w", name, good, err)
+		}
+		if good != 0 || err != nil {
+			return false, nil
 		}
 	}
-	return true
+	return true, nil
 }
 
 // repairTail handles a torn write at the end of the last segment: the bytes

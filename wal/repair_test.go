@@ -113,24 +113,6 @@ func TestCorruptionInOlderSegmentFailsOpen(t *testing.T) {
 	}
 }
 
-func FuzzDecodeFrame(f *testing.F) {
-	l := &Log{opts: defaultOptions("")}
-	fr, _ := l.appendFrame(nil, [][]byte{[]byte("a"), []byte("hello")}, nil)
-	sealFrame(fr, 7)
-	f.Add(fr)
-	l.opts.Compression = true
-	fr2, _ := l.appendFrame(nil, [][]byte{bytes.Repeat([]byte("z"), 300)}, nil)
-	sealFrame(fr2, 1)
-	f.Add(fr2)
-	f.Add([]byte{})
-	f.Fuzz(func(t *testing.T, data []byte) {
-		first, recs, err := decodeFrame(data)
-		if err == nil && len(recs) > 0 && first == 0 && len(data) < headerSize {
-			t.Fatal("decoded an impossible frame")
-		}
-	})
-}
-
 // TestPreallocatedTailAfterCrash: a segment is allocated ahead of its
 // frames; after a crash (the file copied while the log is open) the zeros
 // read as the end of the log, appends go on right after the last frame,
