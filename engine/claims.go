@@ -9,45 +9,39 @@ import (
 	"github.com/zaqar-go/zaqar/storage"
 )
 
-// dlqHoldTTL is how long messages selected for the dead letter queue are
-// held by an internal claim while they are moved. If the move is cut short
-// the hold expires and the next claim moves them again (at-least-once).
-const dlqHoldTTL = 60
-
-// CreateClaim implements storage.ClaimStore.
+// CreateClaim implements storage.ClaimStore. Messages due for the queue's
+// dead letter queue (storage.DeadLetter) are moved instead of claimed: in
+// the same group as the claim when both queues are in this partition (one
+// log frame: the move is atomic), otherwise posted there under a hold
+// claim and then deleted here (a crash in between duplicates, never
+// loses, them).
 func (e *Engine) CreateClaim(ctx context.Context, project, name string, opts storage.ClaimOptions) (storage.Claim, error) {
 	p := e.partition(project, name)
 	claimID := uuid.NewString()
-	var taken, moving []*entry
-	var dlq string
-	var dlqTTL int64
+	var taken []*entry
+	var move *deadLetterMove
 	var q *queue
 	err := p.do(func(now int64) error {
 		q = p.queue(qkey(project, name))
 		if q == nil || !q.exists {
 			return nil
 		}
-		meta := q.meta.Load()
-		var maxClaims int64
-		if meta != nil {
-			if n, ok := meta.Int(storage.MetaMaxClaimCount); ok && n > 0 {
-				if s, ok := meta.String(storage.MetaDeadLetterQueue); ok && s != "" {
-					maxClaims, dlq = n, s
-					dlqTTL, _ = meta.Int(storage.MetaDeadLetterTTL)
-				}
-			}
+		var dl storage.DeadLetter
+		hasDL := false
+		if meta := q.meta.Load(); meta != nil {
+			dl, hasDL = storage.DeadLetterOf(*meta)
 		}
-		var seqs, moveSeqs []uint64
+		var seqs []uint64
+		var due []*entry
 		for _, en := range q.entries {
-			if len(seqs)+len(moveSeqs) >= opts.Limit {
+			if len(seqs)+len(due) >= opts.Limit {
 				break
 			}
 			if !en.visible(now) || en.liveClaim(now) != nil || en.delayUntil > now {
 				continue
 			}
-			if maxClaims > 0 && int64(en.claimCount.Load()) >= maxClaims {
-				moving = append(moving, en)
-				moveSeqs = append(moveSeqs, en.seq)
+			if hasDL && dl.Due(int64(en.claimCount.Load())) {
+				due = append(due, en)
 				continue
 			}
 			taken = append(taken, en)
@@ -57,17 +51,18 @@ func (e *Engine) CreateClaim(ctx context.Context, project, name string, opts sto
 			p.emit(&record{Type: recClaim, Project: project, Queue: name, Time: now, ClaimID: claimID,
 				TTL: opts.TTL, Grace: opts.Grace, Seqs: seqs})
 		}
-		if len(moveSeqs) > 0 {
-			p.emit(&record{Type: recClaim, Project: project, Queue: name, Time: now, ClaimID: uuid.NewString(),
-				TTL: dlqHoldTTL, Flag: 1, Seqs: moveSeqs})
+		if len(due) > 0 {
+			var err error
+			move, err = e.startDeadLetterMove(p, q, dl, due, now)
+			return err
 		}
 		return nil
 	})
 	if err != nil {
 		return storage.Claim{}, err
 	}
-	if len(moving) > 0 {
-		if err := e.moveToDeadLetter(ctx, p, q, moving, dlq, dlqTTL); err != nil {
+	if move != nil {
+		if err := e.finishDeadLetterMove(p, q, move); err != nil {
 			return storage.Claim{}, err
 		}
 	}
@@ -83,29 +78,60 @@ func (e *Engine) CreateClaim(ctx context.Context, project, name string, opts sto
 	return storage.Claim{ID: claimID, TTL: opts.TTL, Grace: opts.Grace, Updated: time.Unix(0, now), Messages: msgs}, nil
 }
 
-// moveToDeadLetter posts the messages to the dead letter queue, then
-// deletes them from their queue. A crash in between duplicates rather than
-// loses them.
-func (e *Engine) moveToDeadLetter(ctx context.Context, p *partition, q *queue, ents []*entry, dlq string, dlqTTL int64) error {
-	now := e.now()
-	msgs, err := e.messages(p, q, ents, now)
+// deadLetterMove is a move to a dead letter queue of another partition,
+// begun on the source's writer and finished by finishDeadLetterMove.
+type deadLetterMove struct {
+	queue string   // the dead letter queue
+	msgs  []recMsg // the messages as they are posted there
+	seqs  []uint64 // their sequences in the source queue
+}
+
+// startDeadLetterMove moves due messages of q to the dead letter queue:
+// entirely, when that queue is in p, or else by holding them and returning
+// the move to finish. Writer only.
+func (e *Engine) startDeadLetterMove(p *partition, q *queue, dl storage.DeadLetter, due []*entry, now int64) (*deadLetterMove, error) {
+	msgs, err := e.messages(p, q, due, now)
 	if err != nil || len(msgs) == 0 {
-		return err
+		return nil, err
 	}
 	news := make([]storage.NewMessage, len(msgs))
-	ids := make([]string, len(msgs))
+	seqs := make([]uint64, len(msgs))
 	for i, m := range msgs {
-		ttl := dlqTTL
-		if ttl <= 0 {
-			ttl = max(1, int64(m.Expires.Sub(time.Unix(0, now)).Seconds()))
-		}
-		news[i] = storage.NewMessage{Body: m.Body, TTL: ttl, Checksum: m.Checksum}
-		ids[i] = m.ID
+		news[i] = dl.Moved(m, time.Unix(0, now))
+		seqs[i], _, _ = parseMessageID(m.ID)
 	}
-	if _, err := e.PostMessages(ctx, q.project, dlq, msgs[0].ClientID, news); err != nil {
+	rm := e.recMsgs(news, func(i int) string { return msgs[i].ClientID })
+	if e.partition(q.project, dl.Queue) == p {
+		p.emitPost(q.project, dl.Queue, now, rm)
+		p.emit(&record{Type: recDelete, Project: q.project, Queue: q.name, Time: now, Seqs: seqs})
+		e.posted.Add(uint64(len(rm)))
+		e.deleted.Add(uint64(len(seqs)))
+		return nil, nil
+	}
+	p.emit(&record{Type: recClaim, Project: q.project, Queue: q.name, Time: now, ClaimID: uuid.NewString(),
+		TTL: storage.DeadLetterHoldTTL, Flag: 1, Seqs: seqs})
+	return &deadLetterMove{queue: dl.Queue, msgs: rm, seqs: seqs}, nil
+}
+
+// finishDeadLetterMove posts a held move in the dead letter queue's
+// partition, then deletes the messages from their queue.
+func (e *Engine) finishDeadLetterMove(p *partition, q *queue, m *deadLetterMove) error {
+	dp := e.partition(q.project, m.queue)
+	if err := dp.do(func(now int64) error {
+		dp.emitPost(q.project, m.queue, now, m.msgs)
+		return nil
+	}); err != nil {
 		return err
 	}
-	return e.DeleteMessages(ctx, q.project, q.name, ids, nil)
+	e.posted.Add(uint64(len(m.msgs)))
+	err := p.do(func(now int64) error {
+		p.emit(&record{Type: recDelete, Project: q.project, Queue: q.name, Time: now, Seqs: m.seqs})
+		return nil
+	})
+	if err == nil {
+		e.deleted.Add(uint64(len(m.seqs)))
+	}
+	return err
 }
 
 // GetClaim implements storage.ClaimStore.

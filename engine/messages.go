@@ -22,26 +22,9 @@ func (e *Engine) PostMessages(ctx context.Context, project, name, clientID strin
 		return nil, nil
 	}
 	p := e.partition(project, name)
-	// The caller's buffers are only valid during this call. An uncompressed
-	// log keeps the bodies: the writer copies them into the log frame and
-	// readers find them there, so they need no copy. A compressed log
-	// cannot be read at an offset, so memory holds the body until the
-	// flusher writes it to Badger: copy it outside the writer.
-	rm := make([]recMsg, len(msgs))
-	for i, m := range msgs {
-		body := m.Body
-		if e.opts.Compression {
-			body = bytes.Clone(body)
-		}
-		rm[i] = recMsg{Nonce: rand.Uint64(), TTL: m.TTL, Delay: m.Delay, Client: clientID,
-			Checksum: m.Checksum, Body: body}
-	}
+	rm := e.recMsgs(msgs, func(int) string { return clientID })
 	err := p.do(func(now int64) error {
-		q := p.writerQueue(project, name)
-		for i := range rm {
-			rm[i].Seq = q.nextSeq + uint64(i)
-		}
-		p.emit(&record{Type: recPost, Project: project, Queue: name, Time: now, Msgs: rm})
+		p.emitPost(project, name, now, rm)
 		return nil
 	})
 	if err != nil {
@@ -61,6 +44,35 @@ func (e *Engine) PostMessages(ctx context.Context, project, name, clientID strin
 		ids[i] = s[i*messageIDLen : (i+1)*messageIDLen]
 	}
 	return ids, nil
+}
+
+// recMsgs prepares messages for a post record, outside the writer.
+// The caller's buffers are only valid during the call. An uncompressed
+// log keeps the bodies: the writer copies them into the log frame and
+// readers find them there, so they need no copy. A compressed log cannot
+// be read at an offset, so memory holds the body until the flusher writes
+// it to Badger: copy it.
+func (e *Engine) recMsgs(msgs []storage.NewMessage, client func(i int) string) []recMsg {
+	rm := make([]recMsg, len(msgs))
+	for i, m := range msgs {
+		body := m.Body
+		if e.opts.Compression {
+			body = bytes.Clone(body)
+		}
+		rm[i] = recMsg{Nonce: rand.Uint64(), TTL: m.TTL, Delay: m.Delay, Client: client(i),
+			Checksum: m.Checksum, Body: body}
+	}
+	return rm
+}
+
+// emitPost gives the messages the queue's next sequences and emits their
+// post record. Writer only.
+func (p *partition) emitPost(project, name string, now int64, rm []recMsg) {
+	q := p.writerQueue(project, name)
+	for i := range rm {
+		rm[i].Seq = q.nextSeq + uint64(i)
+	}
+	p.emit(&record{Type: recPost, Project: project, Queue: name, Time: now, Msgs: rm})
 }
 
 // message builds the public form of an entry, reading the body from memory
