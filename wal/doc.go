@@ -2,10 +2,38 @@
 // append-only segment files holding batches of opaque records, written by
 // group commit and repaired after a crash.
 //
+// # Life cycle
+//
+// The engine keeps one Log per partition and drives it so:
+//
+//   - Open scans and repairs the segments (see Recovery) and starts the
+//     syncer goroutine.
+//   - FirstIndex and LastIndex are checked against the caller's checkpoint;
+//     SkipTo(checkpoint) moves the next index past a checkpoint that a log
+//     cut short by a crash no longer reaches, so new records never reuse
+//     indexes it covers.
+//   - ReplayAt(checkpoint, fn) rebuilds the state: fn sees every later
+//     record in index order, with its Pos.
+//   - Write(records, pos, durable) as often as needed, from any goroutine.
+//     It returns the index of the batch's last record at once and calls
+//     durable when the batch is durable (see Durability). pos receives
+//     where each record lies, for ReadAt.
+//   - ReadAt(pos, p) reads a record's bytes back, also from the segment
+//     being written.
+//   - Sync before a checkpoint: it makes everything written durable,
+//     whatever the policy.
+//   - Retention is the caller's: Segments lists the segments with their
+//     index ranges, Rotate closes the active one so that it can go too,
+//     Remove deletes one whose records are covered by a checkpoint and no
+//     longer read. The log never drops records on its own.
+//   - Close syncs, tells every waiter and closes; later writes fail.
+//
+// Stats are cumulative counters for metrics.
+//
 // # Format
 //
-// A log is a directory of segments named "%016x.wal" after the index of
-// their first record. A segment is a sequence of frames:
+// A segment is named "%016x.wal" after the index of its first record and
+// holds a sequence of frames:
 //
 //	+---------+---------+-------------+---------+-------+-----------------+
 //	| len u32 | crc u32 | first u64   | n u32   | flags | payload         |
@@ -14,20 +42,34 @@
 //	  crc is CRC-32C (Castagnoli) of those same len bytes.
 //
 // The payload holds n records, each a uvarint length followed by its bytes;
-// with flag bit 0 set the whole payload is S2-compressed. One frame is one
-// Append call: its records get the consecutive indexes first..first+n-1 and
-// are recovered all together or not at all.
+// with flag bit 0 set the whole payload is S2-compressed, and its records
+// are not addressable by ReadAt. Bits 4-7 of flags are the format version
+// and bits 1-3 are reserved (zero). This build writes version 1 and reads
+// versions 0 (frames written before there was a version: flags 0 or 1,
+// same layout) and 1. A frame of any other version or with a reserved bit
+// set is refused with an error naming it, never read. One frame is one
+// Write: its records get the consecutive indexes first..first+n-1 and are
+// recovered all together or not at all.
 //
 // # Durability
 //
-// Write stamps a frame at once and reports, through a callback, when it is
-// durable; Append waits for that. With SyncAlways a syncer goroutine runs
-// back to back: it writes every frame stamped while the previous fdatasync
-// ran with one write call, fdatasyncs once (group commit), and runs their
-// callbacks in index order. Writers never wait for a sync, so a caller can write the
-// next batch while the disk syncs the previous one. SyncInterval syncs in
-// the background; SyncNever never syncs and is unsafe: a crash can lose
-// acknowledged records.
+// With SyncAlways (the default) the syncer runs back to back: it writes
+// every frame stamped while the previous fdatasync ran with one write call,
+// fdatasyncs once (group commit), and calls their durable callbacks in
+// index order. Writers never wait for I/O, so a caller can write the next
+// batch while the disk syncs the previous one. The syncer runs on an OS
+// thread of its own with a short scheduler slice where the kernel allows
+// (see sched.go), so it gets a CPU back sooner each time the disk answers.
+// With SyncInterval the syncer fdatasyncs every Options.SyncInterval, and
+// with SyncNever never: a crash can lose acknowledged records. With both,
+// durable is called before Write returns. A failed fdatasync fails the log:
+// the kernel may have dropped the dirty pages, so later writes fail too.
+//
+// A full segment is retired in the background (truncated to its frames,
+// synced, closed); the next sync waits for it, so nothing written after
+// it is reported durable before it is. With SyncAlways its tail is synced before the
+// next segment exists, so a crash never leaves a torn frame in front of a
+// newer segment.
 //
 // # Space
 //
@@ -38,7 +80,7 @@
 // zeros past the last frame read as the end of the log. The next segment
 // is not prepared in advance: writing it full of zeros doubles what the
 // disk writes, and each fdatasync flushes the disk's cache whole, zeros
-// included (measured: syncs during such a fill took 5 ms against 0.5 ms).
+// included, which made the log's own syncs much slower.
 //
 // # Recovery
 //
@@ -52,15 +94,8 @@
 // segment first): the log ends at the tear and the active segment becomes
 // "<segment>.broken". Any other damage in an older segment, or a frame
 // whose index does not follow its predecessor, cannot come from a crash
-// and is reported as errCorrupt. SkipTo moves the next index past a
-// checkpoint that a log cut short no longer reaches.
-//
-// With SyncAlways the syncer runs on an OS thread of its own with a short
-// scheduler slice where the kernel allows (see sched.go): it then gets a
-// CPU back sooner each time the disk answers.
-//
-// # Life cycle
-//
-// Open, Replay (rebuild state), Append as often as needed, Compact after a
-// checkpoint made old records redundant, Close.
+// and fails Open (a corrupt log). A frame of an unknown version fails Open
+// wherever it lies, and the log is left untouched. Segments removed from
+// the middle (Remove) leave gaps, which are fine; overlapping segments are
+// not.
 package wal
