@@ -14,10 +14,10 @@ import (
 // back, and on a busy machine the kernel's default slice (0.7 ms and more)
 // lets whatever runs finish first. A thread that asks for a short slice
 // is served sooner when it wakes (Linux 6.12 and later, for any user),
-// and the syncer uses little CPU anyway. Measured with fsync=always, 16
-// connections, 2 cores shared with wrk: mean fdatasync 0.45 -> 0.32 ms and
-// +11 % POSTs/s (median of 8 interleaved pairs, every pair faster). A short
-// slice for every thread of the server gained nothing.
+// and the syncer uses little CPU anyway. With fsync=always on a busy
+// machine this shortened the mean fdatasync and raised the posts served;
+// a short slice for every thread of the server gained nothing, hence one
+// thread of its own.
 const syncerSlice = 300 * time.Microsecond
 
 // shortenSlice gives the calling goroutine an OS thread of its own with a

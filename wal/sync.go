@@ -43,6 +43,8 @@ func (p SyncPolicy) String() string {
 	return fmt.Sprintf("SyncPolicy(%d)", int(p))
 }
 
+// slowSync: an fdatasync this slow is logged, since it stalls every writer
+// waiting for it and points at the disk.
 const slowSync = time.Second
 
 // waiter is a written frame whose writer waits for it to be durable.
