@@ -24,21 +24,35 @@ import (
 	"github.com/zaqar-go/zaqar/storage"
 )
 
+// Defaults of Options, applied by Open to zero fields.
+const (
+	// DefaultPrefix namespaces the keys of a store given no Prefix.
+	DefaultPrefix = "zaqar"
+	// DefaultSweepInterval is how often the sweeper runs.
+	DefaultSweepInterval = time.Second
+	// DefaultSweepQueues is how many queues one sweep visits.
+	DefaultSweepQueues = 200
+	// DefaultSweepBatch is how many expired messages, claims and
+	// subscriptions one sweep removes from a queue.
+	DefaultSweepBatch = 1000
+)
+
 // Options configure a store.
 type Options struct {
 	Clock  storage.Clock // nil = time.Now
 	Logger *slog.Logger
-	// Prefix namespaces every key (default "zaqar"), so several
+	// Prefix namespaces every key ("" = DefaultPrefix), so several
 	// deployments or test runs can share one Redis.
 	Prefix string
-	// SweepInterval is how often expired data is removed (default 1s; <0
-	// disables the sweeper).
+	// SweepInterval is how often expired data is removed (0 =
+	// DefaultSweepInterval; <0 disables the sweeper).
 	SweepInterval time.Duration
-	// SweepQueues bounds the queues visited per sweep (default 200).
+	// SweepQueues bounds the queues visited per sweep (<=0 =
+	// DefaultSweepQueues).
 	SweepQueues int
 	// SweepBatch bounds the expired messages, claims and subscriptions
-	// removed from one queue per sweep (default 1000), so one script never
-	// blocks Redis for long; the rest goes on the next sweeps.
+	// removed from one queue per sweep (<=0 = DefaultSweepBatch), so one
+	// script never blocks Redis for long; the rest goes on the next sweeps.
 	SweepBatch int
 }
 
@@ -69,16 +83,16 @@ func Open(uri string, o Options) (*Store, error) {
 		o.Logger = slog.Default()
 	}
 	if o.Prefix == "" {
-		o.Prefix = "zaqar"
+		o.Prefix = DefaultPrefix
 	}
 	if o.SweepInterval == 0 {
-		o.SweepInterval = time.Second
+		o.SweepInterval = DefaultSweepInterval
 	}
 	if o.SweepQueues <= 0 {
-		o.SweepQueues = 200
+		o.SweepQueues = DefaultSweepQueues
 	}
 	if o.SweepBatch <= 0 {
-		o.SweepBatch = 1000
+		o.SweepBatch = DefaultSweepBatch
 	}
 	logOnce.Do(func() { redis.SetLogger(driverLogger{o.Logger}) })
 	s := &Store{rdb: redis.NewUniversalClient(uo), o: o, log: o.Logger, stop: make(chan struct{})}

@@ -13,6 +13,19 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
+// Client defaults of a URI that does not set them.
+const (
+	// DefaultTimeout bounds dialling Redis and each read and write
+	// (socket_timeout overrides the reads and writes).
+	DefaultTimeout = 2 * time.Second
+	// DefaultPoolSize is the most connections per Redis node.
+	DefaultPoolSize = 64
+	// DefaultPort is Redis's port, for hosts given without one.
+	DefaultPort = "6379"
+	// DefaultSentinelPort is Sentinel's, for hosts of a URI with master.
+	DefaultSentinelPort = "26379"
+)
+
 // ParseURI reads Zaqar's Redis URIs into client options:
 //
 //	redis://[user:password@]host:port[/db][?dbid=N&socket_timeout=0.1]
@@ -44,8 +57,8 @@ func ParseURI(uri string) (*redis.UniversalOptions, error) {
 	}
 	u.Host = hosts
 	o := &redis.UniversalOptions{
-		DialTimeout: 2 * time.Second, ReadTimeout: 2 * time.Second, WriteTimeout: 2 * time.Second,
-		MaxRetries: 1, PoolSize: 64, DialerRetries: 1,
+		DialTimeout: DefaultTimeout, ReadTimeout: DefaultTimeout, WriteTimeout: DefaultTimeout,
+		MaxRetries: 1, PoolSize: DefaultPoolSize, DialerRetries: 1,
 	}
 	switch strings.ToLower(u.Scheme) {
 	case "redis", "unix":
@@ -71,9 +84,9 @@ func ParseURI(uri string) (*redis.UniversalOptions, error) {
 			return d.DialContext(ctx, "unix", addr)
 		}
 	} else {
-		port := "6379"
+		port := DefaultPort
 		if q.Get("master") != "" {
-			port = "26379" // the hosts are Sentinels
+			port = DefaultSentinelPort // the hosts are Sentinels
 		}
 		for _, h := range strings.Split(u.Host, ",") {
 			if _, _, err := net.SplitHostPort(h); err != nil {
