@@ -1,7 +1,11 @@
-// Package backend opens a message store from a pool URI, so that pooling
+// Package backend opens message stores. A store is described by a Spec,
+// which both ways of naming one produce: the configuration's [drivers]
+// message_store with its [drivers:message_store:*] section (package
+// config), and a pool's URI with its options (ParseURI), so that pooling
 // can spread queues over stores of any kind: badger:///path for the
 // embedded engine (several on one node, e.g. one per disk), redis://...
-// for a shared Redis.
+// for a shared Redis. OpenSpec is the one place a Spec becomes the
+// engine's or the Redis store's options.
 package backend
 
 import (
@@ -11,6 +15,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/zaqar-go/zaqar/engine"
 	"github.com/zaqar-go/zaqar/redisstore"
@@ -18,12 +23,55 @@ import (
 	"github.com/zaqar-go/zaqar/wal"
 )
 
-// Options are what every store gets besides its URI.
+// Drivers, as [drivers] message_store names them.
+const (
+	Badger = "badger" // the embedded engine
+	Redis  = "redis"  // a Redis server, Sentinel or Cluster
+)
+
+// MinSegmentSize is the smallest log segment the engine accepts (bytes).
+// TODO: engine.MinSegmentSize once the engine exports it.
+const MinSegmentSize = 64 << 10
+
+// Spec describes a message store. Start from DefaultSpec (or ParseURI):
+// every field is used as given.
+type Spec struct {
+	// Driver is Badger or Redis.
+	Driver string
+
+	// Badger: the embedded engine (see engine.Options).
+	Dir                string         // data directory
+	Partitions         int            // fixed when the directory is created
+	Fsync              wal.SyncPolicy // when the log is forced to disk
+	FsyncInterval      time.Duration  // sync period with wal.SyncInterval
+	SegmentSize        int64          // log segment size in bytes (at least MinSegmentSize)
+	Compression        bool           // S2-compress log frames
+	ReapInterval       time.Duration  // how often expired messages and claims go
+	CheckpointInterval time.Duration  // how often the index is synced and covered segments deleted
+
+	// Redis.
+	RedisURI string // redis://, rediss:// or unix:// (see redisstore.ParseURI)
+	Prefix   string // key namespace; "" = redisstore.DefaultPrefix
+}
+
+// DefaultSpec is the embedded engine with its defaults, in no directory.
+func DefaultSpec() Spec {
+	// TODO: engine.DefaultPartitions, DefaultFsyncInterval,
+	// DefaultSegmentSize, DefaultReapInterval and DefaultCheckpointInterval
+	// once the engine exports them.
+	d := engine.DefaultOptions("")
+	return Spec{Driver: Badger, Partitions: d.Partitions, Fsync: d.Fsync, FsyncInterval: d.FsyncInterval,
+		SegmentSize: d.SegmentSize, Compression: d.Compression, ReapInterval: d.ReapInterval,
+		CheckpointInterval: d.CheckpointInterval}
+}
+
+// Options are what every store gets besides its description.
 type Options struct {
 	Clock  storage.Clock
 	Logger *slog.Logger
-	// Settings are the pool's "options" object; they override the URI's
-	// query parameters (Zaqar merges them into the driver's config).
+	// Settings are the pool's "options" object, read by Open with the URI;
+	// they override the URI's query parameters (Zaqar merges them into the
+	// driver's config).
 	Settings map[string]any
 }
 
@@ -39,47 +87,103 @@ func Scheme(uri string) string {
 	return strings.ToLower(s)
 }
 
+// driver is the driver of a pool URI's scheme, "" when none serves it.
+func driver(uri string) string {
+	switch Scheme(uri) {
+	case "badger":
+		return Badger
+	case "redis", "rediss", "unix":
+		return Redis
+	}
+	return ""
+}
+
 // Capabilities are the features a store offers, as Zaqar names them; a
 // flavor's pools must all offer the same set.
 func Capabilities(uri string) ([]string, error) {
-	switch Scheme(uri) {
-	case "badger":
+	switch driver(uri) {
+	case Badger:
 		return []string{"FIFO", "CLAIMS", "DURABILITY", "AOD", "HIGH_THROUGHPUT"}, nil
-	case "redis", "rediss", "unix":
+	case Redis:
 		return []string{"FIFO", "CLAIMS", "AOD", "HIGH_THROUGHPUT"}, nil
 	}
 	return nil, fmt.Errorf("%w: %q", ErrUnsupported, uri)
 }
 
-// Open opens the store named by uri.
+// Open opens the store named by a pool's uri and o.Settings.
 func Open(uri string, o Options) (storage.Store, error) {
-	switch Scheme(uri) {
-	case "badger":
-		return openBadger(uri, o)
-	case "redis", "rediss", "unix":
-		return openRedis(uri, o)
+	s, err := ParseURI(uri, o.Settings)
+	if err != nil {
+		return nil, err
 	}
-	return nil, fmt.Errorf("%w: %q (want badger:///path or redis://host:port)", ErrUnsupported, uri)
+	return OpenSpec(s, o)
 }
 
-// openBadger: badger:///abs/path or badger://rel/path, with optional
-// partitions, fsync, segment_size and compression settings.
-func openBadger(uri string, o Options) (storage.Store, error) {
+// OpenSpec opens the store s describes.
+func OpenSpec(s Spec, o Options) (storage.Store, error) {
+	switch s.Driver {
+	case Badger:
+		eo := engine.DefaultOptions(s.Dir)
+		eo.Partitions, eo.Fsync, eo.FsyncInterval = s.Partitions, s.Fsync, s.FsyncInterval
+		eo.SegmentSize, eo.Compression = s.SegmentSize, s.Compression
+		eo.ReapInterval, eo.CheckpointInterval = s.ReapInterval, s.CheckpointInterval
+		eo.Clock, eo.Logger = o.Clock, o.Logger
+		e, err := engine.Open(eo)
+		if err != nil {
+			return nil, err
+		}
+		return e, nil
+	case Redis:
+		st, err := redisstore.Open(s.RedisURI, redisstore.Options{Clock: o.Clock, Logger: o.Logger, Prefix: s.Prefix})
+		if err != nil {
+			return nil, err
+		}
+		return st, nil
+	}
+	return nil, fmt.Errorf("backend: message store %q is not available in this build", s.Driver)
+}
+
+// ParseURI describes the store of a pool: its uri, and its settings (the
+// pool's "options" object), which override the URI's query parameters.
+//
+//	badger:///abs/path or badger://rel/path, with optional partitions,
+//	fsync, segment_size and compression settings;
+//	redis://..., rediss://..., unix://... (see redisstore.ParseURI), with
+//	an optional prefix setting that namespaces the pool's keys (several
+//	pools may share one Redis).
+func ParseURI(uri string, settings map[string]any) (Spec, error) {
+	switch driver(uri) {
+	case Badger:
+		return parseBadger(uri, settings)
+	case Redis:
+		s := Spec{Driver: Redis, RedisURI: uri}
+		for k, v := range settings {
+			switch k {
+			case "prefix":
+				s.Prefix = fmt.Sprint(v)
+			default:
+				return Spec{}, fmt.Errorf("backend: unknown redis setting %q", k)
+			}
+		}
+		return s, nil
+	}
+	return Spec{}, fmt.Errorf("%w: %q (want badger:///path or redis://host:port)", ErrUnsupported, uri)
+}
+
+func parseBadger(uri string, more map[string]any) (Spec, error) {
 	u, err := url.Parse(uri)
 	if err != nil {
-		return nil, fmt.Errorf("backend: %w", err)
+		return Spec{}, fmt.Errorf("backend: %w", err)
 	}
-	dir := u.Host + u.Path
-	if dir == "" {
-		return nil, fmt.Errorf("backend: %q names no directory", uri)
+	s := DefaultSpec()
+	if s.Dir = u.Host + u.Path; s.Dir == "" {
+		return Spec{}, fmt.Errorf("backend: %q names no directory", uri)
 	}
-	eo := engine.DefaultOptions(dir)
-	eo.Clock, eo.Logger = o.Clock, o.Logger
 	settings := map[string]string{}
 	for k, v := range u.Query() {
 		settings[k] = v[len(v)-1]
 	}
-	for k, v := range o.Settings {
+	for k, v := range more {
 		settings[k] = fmt.Sprint(v)
 	}
 	for k, v := range settings {
@@ -87,53 +191,30 @@ func openBadger(uri string, o Options) (storage.Store, error) {
 		case "partitions":
 			n, err := strconv.Atoi(v)
 			if err != nil || n < 1 {
-				return nil, fmt.Errorf("backend: partitions=%q must be a positive integer", v)
+				return Spec{}, fmt.Errorf("backend: partitions=%q must be a positive integer", v)
 			}
-			eo.Partitions = n
+			s.Partitions = n
 		case "fsync":
 			p, err := wal.ParseSyncPolicy(v)
 			if err != nil {
-				return nil, fmt.Errorf("backend: %w", err)
+				return Spec{}, fmt.Errorf("backend: %w", err)
 			}
-			eo.Fsync = p
+			s.Fsync = p
 		case "segment_size":
 			n, err := strconv.ParseInt(v, 10, 64)
-			if err != nil || n < 64<<10 {
-				return nil, fmt.Errorf("backend: segment_size=%q must be at least 65536", v)
+			if err != nil || n < MinSegmentSize {
+				return Spec{}, fmt.Errorf("backend: segment_size=%q must be at least %d", v, MinSegmentSize)
 			}
-			eo.SegmentSize = n
+			s.SegmentSize = n
 		case "compression":
 			b, err := strconv.ParseBool(v)
 			if err != nil {
-				return nil, fmt.Errorf("backend: compression=%q is not a boolean", v)
+				return Spec{}, fmt.Errorf("backend: compression=%q is not a boolean", v)
 			}
-			eo.Compression = b
+			s.Compression = b
 		default:
-			return nil, fmt.Errorf("backend: unknown badger setting %q", k)
+			return Spec{}, fmt.Errorf("backend: unknown badger setting %q", k)
 		}
-	}
-	e, err := engine.Open(eo)
-	if err != nil {
-		return nil, err
-	}
-	return e, nil
-}
-
-// openRedis: a Redis pool; the pool's "prefix" setting namespaces its
-// keys (several pools may share one Redis).
-func openRedis(uri string, o Options) (storage.Store, error) {
-	ro := redisstore.Options{Clock: o.Clock, Logger: o.Logger}
-	for k, v := range o.Settings {
-		switch k {
-		case "prefix":
-			ro.Prefix = fmt.Sprint(v)
-		default:
-			return nil, fmt.Errorf("backend: unknown redis setting %q", k)
-		}
-	}
-	s, err := redisstore.Open(uri, ro)
-	if err != nil {
-		return nil, err
 	}
 	return s, nil
 }
