@@ -288,10 +288,11 @@ func (s *Store) registerDeadLetterQueue(ctx context.Context, st storage.Store, p
 	if err != nil {
 		return nil // the claim itself reports a vanished queue
 	}
-	dlq, ok := meta.String(storage.MetaDeadLetterQueue)
-	if _, counted := meta.Int(storage.MetaMaxClaimCount); !ok || dlq == "" || !counted {
+	dl, ok := storage.DeadLetterOf(meta)
+	if !ok {
 		return nil
 	}
+	dlq := dl.Queue
 	if _, err := s.resolve(ctx, project, dlq); !errors.Is(err, errNotRegistered) {
 		return nil
 	}
