@@ -5,7 +5,6 @@ import (
 	"io"
 	"log/slog"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -23,7 +22,7 @@ const (
 // moves.
 type keystoneEnv struct {
 	ks    *testenv.Keystone
-	clock atomic.Int64
+	clock *testenv.Clock
 }
 
 func newKeystoneEnv(t *testing.T) *keystoneEnv {
@@ -31,17 +30,12 @@ func newKeystoneEnv(t *testing.T) *keystoneEnv {
 	ks.User("zaqar", ksServicePassword, "service", "service")
 	ks.User("alice", ksUserPassword, "project-a", "member")
 	ks.User("bob", ksUserPassword, "project-b", "member")
-	e := &keystoneEnv{ks: ks}
-	e.clock.Store(time.Now().UnixNano())
-	return e
+	return &keystoneEnv{ks: ks, clock: testenv.NewClock(time.Now())}
 }
-
-func (e *keystoneEnv) now() time.Time          { return time.Unix(0, e.clock.Load()) }
-func (e *keystoneEnv) advance(d time.Duration) { e.clock.Add(int64(d)) }
 
 func (e *keystoneEnv) validator(t *testing.T) *keystone.Validator {
 	v, err := keystone.New(keystone.Options{AuthURL: e.ks.URL(), Username: "zaqar", Password: ksServicePassword,
-		ProjectName: "service", TokenCacheTime: time.Minute, HTTPConnectTimeout: 2 * time.Second, Now: e.now,
+		ProjectName: "service", TokenCacheTime: time.Minute, HTTPConnectTimeout: 2 * time.Second, Now: e.clock.Now,
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
 		t.Fatal(err)
@@ -177,7 +171,7 @@ func TestKeystoneTenantIsolation(t *testing.T) {
 	// A revoked token works until the cache period passes, then never.
 	e.ks.Revoke(bobToken)
 	s.expect("revoked, within the cache period", s.do("GET", "/v2/queues", "", bob), 200)
-	e.advance(61 * time.Second)
+	e.clock.Add(61 * time.Second)
 	s.expect("revoked, after the cache period", s.do("GET", "/v2/queues", "", bob), 401)
 }
 

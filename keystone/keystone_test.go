@@ -101,13 +101,6 @@ func (p *countingProxy) setHold(h func(*http.Request)) {
 	p.mu.Unlock()
 }
 
-// clock is a settable time source.
-type clock struct{ now atomic.Int64 }
-
-func newClock() *clock               { c := &clock{}; c.now.Store(time.Now().UnixNano()); return c }
-func (c *clock) Now() time.Time      { return time.Unix(0, c.now.Load()) }
-func (c *clock) Add(d time.Duration) { c.now.Add(int64(d)) }
-
 func TestKeystone(t *testing.T) {
 	f := newFixture(t)
 	alice := f.ks.Token("alice", userPassword, "project-a")
@@ -140,7 +133,7 @@ func TestKeystone(t *testing.T) {
 	})
 
 	t.Run("a busy client costs one validation per cache period", func(t *testing.T) {
-		clk := newClock()
+		clk := testenv.NewClock(time.Now())
 		v := f.validator(t, func(o *Options) { o.Now = clk.Now; o.TokenCacheTime = time.Minute })
 		before := f.proxy.validations.Load()
 		for i := 0; i < 100; i++ {
@@ -210,7 +203,7 @@ func TestKeystone(t *testing.T) {
 	})
 
 	t.Run("a revoked token is refused once the cache period passes", func(t *testing.T) {
-		clk := newClock()
+		clk := testenv.NewClock(time.Now())
 		v := f.validator(t, func(o *Options) { o.Now = clk.Now; o.TokenCacheTime = 30 * time.Second })
 		tok := f.ks.Token("alice", userPassword, "project-a")
 		if _, err := v.Validate([]byte(tok)); err != nil {
@@ -227,7 +220,7 @@ func TestKeystone(t *testing.T) {
 	})
 
 	t.Run("the cache never outlives the token", func(t *testing.T) {
-		clk := newClock()
+		clk := testenv.NewClock(time.Now())
 		v := f.validator(t, func(o *Options) { o.Now = clk.Now; o.TokenCacheTime = 48 * time.Hour })
 		id, err := v.Validate([]byte(alice))
 		if err != nil {

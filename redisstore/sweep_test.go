@@ -9,14 +9,14 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/zaqar-go/zaqar/internal/testenv"
 	"github.com/zaqar-go/zaqar/storage"
-	"github.com/zaqar-go/zaqar/storage/storagetest"
 )
 
 // TestSweepFindsExpiredBehindLiveHead: expired messages queued behind a
 // long-lived one are removed too, at most SweepBatch per queue and sweep.
 func TestSweepFindsExpiredBehindLiveHead(t *testing.T) {
-	clock := storagetest.NewFakeClock(time.Unix(1_800_000_000, 0))
+	clock := testenv.NewClock(time.Unix(1_800_000_000, 0))
 	s := openWith(t, Options{Clock: clock.Now, SweepInterval: -1, SweepBatch: 2})
 	ctx := context.Background()
 	msgs := []storage.NewMessage{{Body: []byte(`"head"`), TTL: 3600}}
@@ -26,7 +26,7 @@ func TestSweepFindsExpiredBehindLiveHead(t *testing.T) {
 	if _, err := s.PostMessages(ctx, "p", "q", "c", msgs); err != nil {
 		t.Fatal(err)
 	}
-	clock.Advance(2 * time.Minute)
+	clock.Add(2 * time.Minute)
 	var got []int64
 	for i := 0; i < 4; i++ {
 		n, err := s.Sweep(ctx)
@@ -54,7 +54,7 @@ func TestSweepFindsExpiredBehindLiveHead(t *testing.T) {
 // TestSweepKeepsMessagesAClaimExtended: a claim longer than the message's
 // TTL extends its life; the sweeper must not remove it at the old expiry.
 func TestSweepKeepsMessagesAClaimExtended(t *testing.T) {
-	clock := storagetest.NewFakeClock(time.Unix(1_800_000_000, 0))
+	clock := testenv.NewClock(time.Unix(1_800_000_000, 0))
 	s := open(t, clock.Now)
 	ctx := context.Background()
 	ids, err := s.PostMessages(ctx, "p", "q", "c", []storage.NewMessage{{Body: []byte(`1`), TTL: 60}})
@@ -65,7 +65,7 @@ func TestSweepKeepsMessagesAClaimExtended(t *testing.T) {
 	if err != nil || len(c.Messages) != 1 {
 		t.Fatalf("claim: %+v %v", c, err)
 	}
-	clock.Advance(2 * time.Minute)
+	clock.Add(2 * time.Minute)
 	if n, err := s.Sweep(ctx); err != nil || n != 0 {
 		t.Fatalf("swept %d (%v) while the claim holds the message", n, err)
 	}

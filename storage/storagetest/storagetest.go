@@ -8,11 +8,11 @@ package storagetest
 import (
 	"context"
 	"fmt"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/zaqar-go/zaqar/internal/testenv"
 	"github.com/zaqar-go/zaqar/storage"
 )
 
@@ -20,20 +20,20 @@ import (
 // cleanup (Close) with t.
 type Factory func(t *testing.T, clock storage.Clock) storage.Store
 
-// FakeClock is a goroutine-safe settable clock.
-type FakeClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
+// FakeClock is the project's test clock (testenv.Clock) under the names
+// the conformance suite and the stores' tests have always used; new tests
+// use testenv.NewClock directly.
+type FakeClock struct{ testenv.Clock }
 
 // NewFakeClock starts at start.
-func NewFakeClock(start time.Time) *FakeClock { return &FakeClock{t: start} }
+func NewFakeClock(start time.Time) *FakeClock {
+	c := &FakeClock{}
+	c.Set(start)
+	return c
+}
 
-// Now returns the current fake time.
-func (c *FakeClock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-
-// Advance moves the clock forward.
-func (c *FakeClock) Advance(d time.Duration) { c.mu.Lock(); c.t = c.t.Add(d); c.mu.Unlock() }
+// Advance moves the clock forward (testenv.Clock's Add).
+func (c *FakeClock) Advance(d time.Duration) { c.Add(d) }
 
 var projectSeq atomic.Int64
 
