@@ -4,15 +4,14 @@ import (
 	"encoding/json"
 	"io"
 	"log/slog"
-	"net"
+	"slices"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/valyala/fasthttp"
-	"github.com/valyala/fasthttp/fasthttputil"
 
 	"github.com/zaqar-go/zaqar/engine"
+	"github.com/zaqar-go/zaqar/internal/testenv"
 	"github.com/zaqar-go/zaqar/storage"
 	"github.com/zaqar-go/zaqar/wal"
 )
@@ -54,11 +53,7 @@ func serveAPI(t *testing.T, store storage.Store, opts Options) *fasthttp.Client 
 	if err != nil {
 		t.Fatal(err)
 	}
-	ln := fasthttputil.NewInmemoryListener()
-	srv := &fasthttp.Server{Handler: api.Handler(), MaxRequestBodySize: 1 << 20}
-	go srv.Serve(ln)
-	t.Cleanup(func() { srv.Shutdown() })
-	return &fasthttp.Client{Dial: func(string) (net.Conn, error) { return ln.Dial() }, ReadTimeout: 10 * time.Second}
+	return testenv.ServeInMemory(t, api.Handler(), func(srv *fasthttp.Server) { srv.MaxRequestBodySize = 1 << 20 })
 }
 
 type reply struct {
@@ -67,34 +62,15 @@ type reply struct {
 	headers map[string]string
 }
 
+// defaultHeaders come with every request of do unless overridden.
+var defaultHeaders = []string{"Client-ID: " + testClient, "X-Project-ID: proj", "Content-Type: application/json"}
+
 // do sends a request; headers are "Name: value" strings overriding the
 // defaults (Client-ID, X-Project-ID, JSON content type); "Name: -" omits.
 func (s *server) do(method, path, body string, headers ...string) reply {
 	s.t.Helper()
-	req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
-	defer fasthttp.ReleaseRequest(req)
-	defer fasthttp.ReleaseResponse(resp)
-	req.SetRequestURI("http://zaqar" + path)
-	req.Header.SetMethod(method)
-	set := map[string]string{"Client-ID": testClient, "X-Project-ID": "proj", "Content-Type": "application/json"}
-	for _, h := range headers {
-		k, v, _ := strings.Cut(h, ":")
-		set[k] = strings.TrimSpace(v)
-	}
-	for k, v := range set {
-		if v != "-" {
-			req.Header.Set(k, v)
-		}
-	}
-	if body != "" {
-		req.SetBodyString(body)
-	}
-	if err := s.client.Do(req, resp); err != nil {
-		s.t.Fatalf("%s %s: %v", method, path, err)
-	}
-	r := reply{status: resp.StatusCode(), body: string(resp.Body()), headers: map[string]string{}}
-	resp.Header.VisitAll(func(k, v []byte) { r.headers[string(k)] = string(v) })
-	return r
+	r := testenv.Do(s.t, s.client, method, path, body, append(slices.Clip(defaultHeaders), headers...)...)
+	return reply{status: r.Status, body: r.Body, headers: r.Header}
 }
 
 // expect checks status and, when non-empty, that the body contains want.

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"sort"
 	"strconv"
 	"strings"
@@ -12,7 +11,6 @@ import (
 	"time"
 
 	"github.com/valyala/fasthttp"
-	"github.com/valyala/fasthttp/fasthttputil"
 
 	"github.com/zaqar-go/zaqar/internal/testenv"
 	"github.com/zaqar-go/zaqar/keystone"
@@ -90,14 +88,6 @@ func listRoutes(t *testing.T, api *API) []string {
 	return out
 }
 
-func serveHandler(t *testing.T, h fasthttp.RequestHandler) *fasthttp.Client {
-	ln := fasthttputil.NewInmemoryListener()
-	srv := &fasthttp.Server{Handler: h}
-	go srv.Serve(ln)
-	t.Cleanup(func() { srv.Shutdown() })
-	return &fasthttp.Client{Dial: func(string) (net.Conn, error) { return ln.Dial() }, ReadTimeout: 10 * time.Second}
-}
-
 // TestEveryRouteIsAuthenticated: with auth_strategy = keystone, no route
 // of the API answers anything but 401 without a token, whatever identity
 // headers come with it, and a token is never taken on trust when Keystone
@@ -173,7 +163,7 @@ func TestEveryRouteChecksItsRule(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		client := serveHandler(t, mustAPI(t, ps, e).Handler())
+		client := testenv.ServeInMemory(t, mustAPI(t, ps, e).Handler())
 		s := &server{t: t, client: client}
 		for _, route := range routes {
 			method, path, _ := strings.Cut(route, " ")

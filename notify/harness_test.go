@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"sync"
@@ -13,10 +12,10 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/valyala/fasthttp"
-	"github.com/valyala/fasthttp/fasthttputil"
 
 	"github.com/zaqar-go/zaqar/engine"
 	"github.com/zaqar-go/zaqar/httpapi"
+	"github.com/zaqar-go/zaqar/internal/testenv"
 	"github.com/zaqar-go/zaqar/storage"
 	"github.com/zaqar-go/zaqar/wal"
 )
@@ -68,33 +67,21 @@ func newEnv(t testing.TB, clock storage.Clock, mut func(*Options)) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ln := fasthttputil.NewInmemoryListener()
-	srv := &fasthttp.Server{Handler: api.Handler()}
-	go srv.Serve(ln)
-	t.Cleanup(func() { srv.Shutdown(); n.Close() })
-	e.client = &fasthttp.Client{Dial: func(string) (net.Conn, error) { return ln.Dial() }, MaxConnsPerHost: 64}
+	t.Cleanup(func() { n.Close() }) // after the server's shutdown
+	e.client = testenv.ServeInMemory(t, api.Handler())
+	e.client.MaxConnsPerHost = 64
 	return e
 }
 
-func (e *env) do(method, path, body string, headers ...[2]string) (int, []byte) {
-	req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
-	defer fasthttp.ReleaseRequest(req)
-	defer fasthttp.ReleaseResponse(resp)
-	req.SetRequestURI("http://zaqar" + path)
-	req.Header.SetMethod(method)
-	req.Header.Set("Client-ID", clientID)
-	req.Header.Set("X-Project-ID", "proj")
-	for _, h := range headers {
-		req.Header.Set(h[0], h[1])
-	}
-	req.SetBodyString(body)
-	if err := e.client.DoTimeout(req, resp, 10*time.Second); err != nil {
-		e.t.Fatalf("%s %s: %v", method, path, err)
-	}
-	return resp.StatusCode(), append([]byte(nil), resp.Body()...)
+// do sends a request as client clientID of project "proj"; headers are
+// extra "Name: value" strings.
+func (e *env) do(method, path, body string, headers ...string) (int, []byte) {
+	e.t.Helper()
+	r := testenv.Do(e.t, e.client, method, path, body, append([]string{"Client-ID: " + clientID, "X-Project-ID: proj"}, headers...)...)
+	return r.Status, []byte(r.Body)
 }
 
-func (e *env) must(status int, method, path, body string, headers ...[2]string) []byte {
+func (e *env) must(status int, method, path, body string, headers ...string) []byte {
 	e.t.Helper()
 	code, b := e.do(method, path, body, headers...)
 	if code != status {

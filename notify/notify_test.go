@@ -18,8 +18,8 @@ import (
 	"github.com/emersion/go-sasl"
 	"github.com/emersion/go-smtp"
 
+	"github.com/zaqar-go/zaqar/internal/testenv"
 	"github.com/zaqar-go/zaqar/notify/policy"
-	"github.com/zaqar-go/zaqar/storage/storagetest"
 )
 
 func TestWebhookPayloadAndHeaders(t *testing.T) {
@@ -284,9 +284,9 @@ func TestConfirmationFlow(t *testing.T) {
 		t.Fatalf("unconfirmed subscriber was sent the message (%d subscribers)", n)
 	}
 
-	signed := [][2]string{{"URL-Signature", c["URL-Signature"].(string)}, {"URL-Expires", c["URL-Expires"].(string)},
-		{"URL-Methods", "PUT"}, {"URL-Paths", c["URL-Paths"].(string)}}
-	bad := append([][2]string{{"URL-Signature", strings.Repeat("0", 64)}}, signed[1:]...)
+	signed := []string{"URL-Signature: " + c["URL-Signature"].(string), "URL-Expires: " + c["URL-Expires"].(string),
+		"URL-Methods: PUT", "URL-Paths: " + c["URL-Paths"].(string)}
+	bad := append([]string{"URL-Signature: " + strings.Repeat("0", 64)}, signed[1:]...)
 	e.must(404, "PUT", "/v2/queues/q/subscriptions/"+id+"/confirm", `{"confirmed": true}`, bad...)
 	e.must(204, "PUT", "/v2/queues/q/subscriptions/"+id+"/confirm", `{"confirmed": true}`, signed...)
 
@@ -309,13 +309,13 @@ func TestConfirmationFlow(t *testing.T) {
 }
 
 func TestExpiredSubscriptionGetsNothing(t *testing.T) {
-	clock := storagetest.NewFakeClock(time.Now())
+	clock := testenv.NewClock(time.Now())
 	fanned := make(chan int, 10)
 	e := newEnv(t, clock.Now, nil)
 	e.n.fannedOut = func(_ string, subs int) { fanned <- subs }
 	r := newReceiver(t, nil)
 	e.must(201, "POST", "/v2/queues/q/subscriptions", `{"subscriber": "`+r.URL+`", "ttl": 60}`)
-	clock.Advance(61 * time.Second)
+	clock.Add(61 * time.Second)
 	e.post("q", `1`)
 	if n := <-fanned; n != 0 {
 		t.Fatalf("expired subscription notified (%d)", n)

@@ -4,18 +4,13 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"net"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/valyala/fasthttp"
-	"github.com/valyala/fasthttp/fasthttputil"
-
 	"github.com/zaqar-go/zaqar/httpapi"
 	"github.com/zaqar-go/zaqar/internal/testenv"
 	"github.com/zaqar-go/zaqar/storage"
-	"github.com/zaqar-go/zaqar/storage/storagetest"
 )
 
 func TestParseURI(t *testing.T) {
@@ -65,7 +60,7 @@ func TestKeysShareAHashTag(t *testing.T) {
 }
 
 func TestSweeperRemovesExpiredData(t *testing.T) {
-	clock := storagetest.NewFakeClock(time.Unix(1_800_000_000, 0))
+	clock := testenv.NewClock(time.Unix(1_800_000_000, 0))
 	s := open(t, clock.Now)
 	ctx := context.Background()
 	if _, err := s.PostMessages(ctx, "p", "q", "c", []storage.NewMessage{{Body: []byte(`1`), TTL: 60}, {Body: []byte(`2`), TTL: 600}}); err != nil {
@@ -80,7 +75,7 @@ func TestSweeperRemovesExpiredData(t *testing.T) {
 	if n, _ := s.Sweep(ctx); n != 0 {
 		t.Fatalf("swept %d live messages", n)
 	}
-	clock.Advance(200 * time.Second)
+	clock.Add(200 * time.Second)
 	n, err := s.Sweep(ctx)
 	if err != nil || n != 1 {
 		t.Fatalf("sweep removed %d (%v), want the one expired message", n, err)
@@ -126,31 +121,17 @@ func TestOutageAnswers503AndRecovers(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer s.Close()
+	t.Cleanup(func() { s.Close() }) // after the server's shutdown
 	opts := httpapi.DefaultOptions()
 	opts.Logger = quiet
 	api, err := httpapi.New(s, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
-	ln := fasthttputil.NewInmemoryListener()
-	srv := &fasthttp.Server{Handler: api.Handler()}
-	go srv.Serve(ln)
-	defer srv.Shutdown()
-	client := &fasthttp.Client{Dial: func(string) (net.Conn, error) { return ln.Dial() }}
+	client := testenv.ServeInMemory(t, api.Handler())
 	do := func(method, path, body string) (int, string) {
-		req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
-		defer fasthttp.ReleaseRequest(req)
-		defer fasthttp.ReleaseResponse(resp)
-		req.SetRequestURI("http://zaqar" + path)
-		req.Header.SetMethod(method)
-		req.Header.Set("Client-ID", "3a1d6a3e-0000-4000-8000-000000000001")
-		req.Header.Set("X-Project-ID", "outage")
-		req.SetBodyString(body)
-		if err := client.DoTimeout(req, resp, 10*time.Second); err != nil {
-			t.Fatalf("%s %s: %v", method, path, err)
-		}
-		return resp.StatusCode(), string(resp.Body())
+		r := testenv.Do(t, client, method, path, body, "Client-ID: 3a1d6a3e-0000-4000-8000-000000000001", "X-Project-ID: outage")
+		return r.Status, r.Body
 	}
 	if code, body := do("POST", "/v2/queues/q/messages", `{"messages":[{"body":"before"}]}`); code != 201 {
 		t.Fatalf("post before the outage: %d %s", code, body)
