@@ -92,3 +92,12 @@ func (s *server) expect(name string, r reply, status int, want ...string) reply 
 	}
 	return r
 }
+
+// optional is s as a list, empty when s is "": a table's "no header" or
+// "no text to check" for do's headers and expect's wants.
+func optional(s string) []string {
+	if s == "" {
+		return nil
+	}
+	return []string{s}
+}

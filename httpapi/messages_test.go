@@ -29,15 +29,19 @@ func TestMessages(t *testing.T) {
 		t.Fatalf("location %q", r.headers["Location"])
 	}
 	s.expect("queue auto-created", s.do("GET", "/v2/queues/m", ""), 200)
-	s.expect("post empty batch", s.do("POST", "/v2/queues/m/messages", `{"messages":[]}`), 400, "No messages to enqueu.")
-	s.expect("post no messages key", s.do("POST", "/v2/queues/m/messages", `{"x":1}`), 400, "No messages were found in the request body.")
-	s.expect("post not json", s.do("POST", "/v2/queues/m/messages", `not json`), 400, "Request body could not be parsed.")
-	s.expect("post empty body", s.do("POST", "/v2/queues/m/messages", ``), 400, "can not be empty")
-	s.expect("post no body field", s.do("POST", "/v2/queues/m/messages", `{"messages":[{"ttl":300}]}`), 400, `Missing \"body\" field.`)
-	s.expect("post ttl small", s.do("POST", "/v2/queues/m/messages", postBody(1, 59)), 400, "The TTL for a message may not exceed 1209600 seconds, and must be at least 60 seconds long.")
-	s.expect("post ttl big", s.do("POST", "/v2/queues/m/messages", postBody(1, 1209601)), 400, "may not exceed 1209600")
-	s.expect("post ttl type", s.do("POST", "/v2/queues/m/messages", `{"messages":[{"ttl":"x","body":1}]}`), 400, "must be a int")
-	s.expect("post too large", s.do("POST", "/v2/queues/m/messages", `{"messages":[{"body":"`+strings.Repeat("x", 262144)+`"}]}`), 400, "Message collection size is too large. Max size 262144")
+	for _, c := range []struct{ name, body, want string }{
+		{"post empty batch", `{"messages":[]}`, "No messages to enqueu."},
+		{"post no messages key", `{"x":1}`, "No messages were found in the request body."},
+		{"post not json", `not json`, "Request body could not be parsed."},
+		{"post empty body", ``, "can not be empty"},
+		{"post no body field", `{"messages":[{"ttl":300}]}`, `Missing \"body\" field.`},
+		{"post ttl small", postBody(1, 59), "The TTL for a message may not exceed 1209600 seconds, and must be at least 60 seconds long."},
+		{"post ttl big", postBody(1, 1209601), "may not exceed 1209600"},
+		{"post ttl type", `{"messages":[{"ttl":"x","body":1}]}`, "must be a int"},
+		{"post too large", `{"messages":[{"body":"` + strings.Repeat("x", 262144) + `"}]}`, "Message collection size is too large. Max size 262144"},
+	} {
+		s.expect(c.name, s.do("POST", "/v2/queues/m/messages", c.body), 400, c.want)
+	}
 	s.expect("post null body", s.do("POST", "/v2/queues/m/messages", `{"messages":[{"body":null}]}`), 201)
 
 	s.expect("list own hidden", s.do("GET", "/v2/queues/m/messages", ""), 200, `"messages":[]`, `"links":[]`)
@@ -63,10 +67,14 @@ func TestMessages(t *testing.T) {
 	s.expect("get by ids none", s.do("GET", "/v2/queues/m/messages?ids=bogus", ""), 404, "No messages with IDs")
 	s.expect("get by too many ids", s.do("GET", "/v2/queues/m/messages?ids="+strings.Repeat("a,", 21)+"a", ""), 400)
 
-	s.expect("delete neither", s.do("DELETE", "/v2/queues/m/messages", ""), 400, `The request should have either \"ids\" or \"pop\" parameter`)
-	s.expect("delete both", s.do("DELETE", "/v2/queues/m/messages?ids=a&pop=1", ""), 400, "pop and id params cannot be present together")
-	s.expect("pop too many", s.do("DELETE", "/v2/queues/m/messages?pop=21", ""), 400, "Pop value must be at least 1 and may not be greater than 20.")
-	s.expect("pop bad", s.do("DELETE", "/v2/queues/m/messages?pop=x", ""), 400, "Invalid parameter")
+	for _, c := range []struct{ name, query, want string }{
+		{"delete neither", "", `The request should have either \"ids\" or \"pop\" parameter`},
+		{"delete both", "?ids=a&pop=1", "pop and id params cannot be present together"},
+		{"pop too many", "?pop=21", "Pop value must be at least 1 and may not be greater than 20."},
+		{"pop bad", "?pop=x", "Invalid parameter"},
+	} {
+		s.expect(c.name, s.do("DELETE", "/v2/queues/m/messages"+c.query, ""), 400, c.want)
+	}
 	s.expect("pop", s.do("DELETE", "/v2/queues/m/messages?pop=1", ""), 200, `"id":"`+ids[0], `"claim_id":null`, `"claim_count":0`)
 	s.expect("bulk delete", s.do("DELETE", "/v2/queues/m/messages?ids="+ids[1]+",bogus", ""), 204)
 	s.expect("delete one", s.do("DELETE", "/v2/queues/m/messages/"+ids[2], ""), 204)
@@ -94,11 +102,15 @@ func TestDelayedQueueAndChecksum(t *testing.T) {
 func TestClaims(t *testing.T) {
 	s := newServer(t, nil)
 	ids := resources(t, s.do("POST", "/v2/queues/c/messages", postBody(5, 300)))
-	s.expect("claim bad ttl", s.do("POST", "/v2/queues/c/claims", `{"ttl":10}`), 400, "The TTL for a claim may not exceed 43200 seconds, and must be at least 60 seconds long.")
-	s.expect("claim bad grace", s.do("POST", "/v2/queues/c/claims", `{"grace":99999}`), 400, "The grace for a claim")
-	s.expect("claim bad limit", s.do("POST", "/v2/queues/c/claims?limit=21", `{}`), 400, "Limit must be at least 1")
-	s.expect("claim bad json", s.do("POST", "/v2/queues/c/claims", `{`), 400, "could not be parsed")
-	s.expect("claim ttl type", s.do("POST", "/v2/queues/c/claims", `{"ttl":"long"}`), 400, "must be a int")
+	for _, c := range []struct{ name, query, body, want string }{
+		{"claim bad ttl", "", `{"ttl":10}`, "The TTL for a claim may not exceed 43200 seconds, and must be at least 60 seconds long."},
+		{"claim bad grace", "", `{"grace":99999}`, "The grace for a claim"},
+		{"claim bad limit", "?limit=21", `{}`, "Limit must be at least 1"},
+		{"claim bad json", "", `{`, "could not be parsed"},
+		{"claim ttl type", "", `{"ttl":"long"}`, "must be a int"},
+	} {
+		s.expect(c.name, s.do("POST", "/v2/queues/c/claims"+c.query, c.body), 400, c.want)
+	}
 	r := s.expect("claim", s.do("POST", "/v2/queues/c/claims?limit=2", `{"ttl":120,"grace":60}`), 201, ids[0], ids[1], "?claim_id=")
 	loc := r.headers["Location"]
 	if !strings.HasPrefix(loc, "/v2/queues/c/claims/") {
@@ -116,9 +128,17 @@ func TestClaims(t *testing.T) {
 	s.expect("list hides claimed", s.do("GET", "/v2/queues/c/messages?echo=true", ""), 200, ids[3], ids[4])
 	s.expect("list include claimed", s.do("GET", "/v2/queues/c/messages?echo=true&include_claimed=true", ""), 200, ids[0], ids[3])
 	s.expect("stats claimed", s.do("GET", "/v2/queues/c/stats", ""), 200, `"claimed":3`, `"free":2`, `"total":5`, `"oldest":{`, `"created":"`)
-	s.expect("delete claimed without claim id", s.do("DELETE", "/v2/queues/c/messages/"+ids[0], ""), 403, "This message is claimed; it cannot be deleted without a valid claim ID.")
-	s.expect("delete claimed wrong claim id", s.do("DELETE", "/v2/queues/c/messages/"+ids[0]+"?claim_id=nope", ""), 400, "The specified claim does not exist or has expired.")
-	s.expect("delete unclaimed with claim id", s.do("DELETE", "/v2/queues/c/messages/"+ids[4]+"?claim_id="+cid, ""), 400, "A claim was specified, but the message is not currently claimed.")
+	for _, c := range []struct {
+		name, message string
+		status        int
+		want          string
+	}{
+		{"delete claimed without claim id", ids[0], 403, "This message is claimed; it cannot be deleted without a valid claim ID."},
+		{"delete claimed wrong claim id", ids[0] + "?claim_id=nope", 400, "The specified claim does not exist or has expired."},
+		{"delete unclaimed with claim id", ids[4] + "?claim_id=" + cid, 400, "A claim was specified, but the message is not currently claimed."},
+	} {
+		s.expect(c.name, s.do("DELETE", "/v2/queues/c/messages/"+c.message, ""), c.status, c.want)
+	}
 	s.expect("delete with claim id", s.do("DELETE", "/v2/queues/c/messages/"+ids[0]+"?claim_id="+cid, ""), 204)
 	s.expect("release", s.do("DELETE", loc, ""), 204)
 	s.expect("release again", s.do("DELETE", loc, ""), 204)
@@ -146,11 +166,15 @@ func TestSubscriptionsAndPurge(t *testing.T) {
 	json.Unmarshal([]byte(r.body), &created)
 	sid := created.SubscriptionID
 	s.expect("duplicate unconfirmed", s.do("POST", "/v2/queues/s/subscriptions", `{"subscriber":"http://127.0.0.1:9/hook"}`), 201, sid)
-	s.expect("bad scheme", s.do("POST", "/v2/queues/s/subscriptions", `{"subscriber":"ftp://x"}`), 400,
-		"The subscriber type of subscription must be supported in the list ['http', 'https', 'mailto', 'trust+http', 'trust+https'].")
-	s.expect("no subscriber", s.do("POST", "/v2/queues/s/subscriptions", `{"ttl":100}`), 400, "Missing parameter subscriber in body.")
-	s.expect("bad ttl", s.do("POST", "/v2/queues/s/subscriptions", `{"subscriber":"http://a","ttl":10}`), 400, "at least 60 seconds")
-	s.expect("bad options", s.do("POST", "/v2/queues/s/subscriptions", `{"subscriber":"http://a","options":[]}`), 400, "Options must be a dict.")
+	for _, c := range []struct{ name, body, want string }{
+		{"bad scheme", `{"subscriber":"ftp://x"}`,
+			"The subscriber type of subscription must be supported in the list ['http', 'https', 'mailto', 'trust+http', 'trust+https']."},
+		{"no subscriber", `{"ttl":100}`, "Missing parameter subscriber in body."},
+		{"bad ttl", `{"subscriber":"http://a","ttl":10}`, "at least 60 seconds"},
+		{"bad options", `{"subscriber":"http://a","options":[]}`, "Options must be a dict."},
+	} {
+		s.expect(c.name, s.do("POST", "/v2/queues/s/subscriptions", c.body), 400, c.want)
+	}
 	s.expect("mailto", s.do("POST", "/v2/queues/s/subscriptions", `{"subscriber":"mailto:ops@example.com"}`), 201)
 	s.expect("list", s.do("GET", "/v2/queues/s/subscriptions?limit=1", ""), 200, `"id":"`+sid, `"source":"s"`, `"rel":"next"`)
 	s.expect("list limit", s.do("GET", "/v2/queues/s/subscriptions?limit=50", ""), 400)

@@ -73,12 +73,16 @@ func TestPoolsAndFlavorsAPI(t *testing.T) {
 	s.expect("empty list", s.do("GET", "/v2/pools", "", admin), 200, `"pools":[]`)
 
 	// Validation.
-	s.expect("no body", s.do("PUT", "/v2/pools/p1", "", admin), 400)
-	s.expect("missing uri", s.do("PUT", "/v2/pools/p1", `{"weight": 1}`, admin), 400, "uri")
-	s.expect("bad weight", s.do("PUT", "/v2/pools/p1", `{"weight": -1, "uri": "`+s.uri("a")+`"}`, admin), 400, "weight")
-	s.expect("old group key", s.do("PUT", "/v2/pools/p1", `{"weight": 1, "uri": "`+s.uri("a")+`", "group": "g"}`, admin), 400, "group")
-	s.expect("unknown scheme", s.do("PUT", "/v2/pools/p1", `{"weight": 1, "uri": "mongodb://localhost"}`, admin), 400, "cannot connect to mongodb://localhost")
-	s.expect("dangling flavor", s.do("PUT", "/v2/pools/p1", `{"weight": 1, "uri": "`+s.uri("a")+`", "flavor": "nope"}`, admin), 400, "Flavor nope does not exist")
+	for _, c := range []struct{ name, body, want string }{
+		{"no body", "", ""},
+		{"missing uri", `{"weight": 1}`, "uri"},
+		{"bad weight", `{"weight": -1, "uri": "` + s.uri("a") + `"}`, "weight"},
+		{"old group key", `{"weight": 1, "uri": "` + s.uri("a") + `", "group": "g"}`, "group"},
+		{"unknown scheme", `{"weight": 1, "uri": "mongodb://localhost"}`, "cannot connect to mongodb://localhost"},
+		{"dangling flavor", `{"weight": 1, "uri": "` + s.uri("a") + `", "flavor": "nope"}`, "Flavor nope does not exist"},
+	} {
+		s.expect(c.name, s.do("PUT", "/v2/pools/p1", c.body, admin), 400, optional(c.want)...)
+	}
 
 	r := s.expect("create", s.do("PUT", "/v2/pools/p1", `{"weight": 100, "uri": "`+s.uri("a")+`", "options": {"partitions": 1}}`, admin), 201)
 	if r.headers["Location"] != "/v2/pools/p1" {
@@ -103,10 +107,13 @@ func TestPoolsAndFlavorsAPI(t *testing.T) {
 
 	// Flavors.
 	s.expect("flavor create without admin", s.do("PUT", "/v2/flavors/gold", `{"pool_list": ["p1"]}`), 403)
-	s.expect("flavor with empty list", s.do("PUT", "/v2/flavors/gold", `{"pool_list": []}`, admin), 400, "Unable to create")
-	s.expect("flavor with missing pool", s.do("PUT", "/v2/flavors/gold", `{"pool_list": ["p1", "ghost"]}`, admin), 400,
-		"Flavor gold could not be created, error:Pool ghost does not exist")
-	s.expect("flavor with old key", s.do("PUT", "/v2/flavors/gold", `{"pool_group": "g"}`, admin), 400)
+	for _, c := range []struct{ name, body, want string }{
+		{"flavor with empty list", `{"pool_list": []}`, "Unable to create"},
+		{"flavor with missing pool", `{"pool_list": ["p1", "ghost"]}`, "Flavor gold could not be created, error:Pool ghost does not exist"},
+		{"flavor with old key", `{"pool_group": "g"}`, ""},
+	} {
+		s.expect(c.name, s.do("PUT", "/v2/flavors/gold", c.body, admin), 400, optional(c.want)...)
+	}
 	s.expect("flavor create", s.do("PUT", "/v2/flavors/gold", `{"pool_list": ["p1"]}`, admin), 201)
 	// Reading flavors needs no admin role.
 	s.expect("flavor get", s.do("GET", "/v2/flavors/gold", ""), 200, `"pool_list":["p1"]`, `"capabilities":["FIFO","CLAIMS","DURABILITY","AOD","HIGH_THROUGHPUT"]`)
