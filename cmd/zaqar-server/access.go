@@ -17,49 +17,44 @@ import (
 )
 
 // accessOptions sets authentication ([DEFAULT] auth_strategy,
-// [keystone_authtoken]), the policy ([oslo_policy]) and CORS ([cors]).
-func accessOptions(cfg *config.Config, logger *slog.Logger, o *httpapi.Options) error {
-	enforcer, err := loadPolicy(cfg, logger)
+// [keystone_authtoken]) and the policy ([oslo_policy]); sources are the
+// configuration files read.
+func accessOptions(a config.AuthSettings, sources []string, logger *slog.Logger, o *httpapi.Options) error {
+	enforcer, err := loadPolicy(a.PolicyFile, sources, logger)
 	if err != nil {
 		return err
 	}
 	o.Policy = enforcer
-	switch cfg.String("DEFAULT", "auth_strategy") {
-	case "keystone":
-		v, err := newValidator(cfg, logger)
+	switch a.Strategy {
+	case config.AuthKeystone:
+		v, err := newValidator(a, logger)
 		if err != nil {
 			return err
 		}
 		o.Auth = v
-		logger.Info("authentication: keystone", "auth_url", cfg.String("keystone_authtoken", "auth_url"),
-			"token_cache_time", cfg.Int("keystone_authtoken", "token_cache_time"))
+		logger.Info("authentication: keystone", "auth_url", a.Keystone.AuthURL,
+			"token_cache_time", int64(a.Keystone.TokenCacheTime/time.Second))
 	default:
 		logger.Warn("authentication is OFF ([DEFAULT] auth_strategy is empty): X-Project-ID and X-Roles are trusted as sent, " +
 			"so any client can act as any project or as admin; set auth_strategy = keystone unless every client is trusted")
-	}
-	const c = "cors"
-	o.CORS = httpapi.CORSOptions{
-		AllowedOrigin: cfg.List(c, "allowed_origin"), AllowCredentials: cfg.Bool(c, "allow_credentials"),
-		ExposeHeaders: cfg.List(c, "expose_headers"), MaxAge: int(cfg.Int(c, "max_age")),
-		AllowMethods: cfg.List(c, "allow_methods"), AllowHeaders: cfg.List(c, "allow_headers"),
 	}
 	return nil
 }
 
 // loadPolicy reads [oslo_policy] policy_file: an absolute path, or one
-// looked up beside the configuration files and in /etc/zaqar. The default
-// name may be absent (Zaqar's defaults apply); a file named by the operator
-// must exist, and one that does not parse stops start-up with its line.
-func loadPolicy(cfg *config.Config, logger *slog.Logger) (*policy.Enforcer, error) {
-	name := cfg.String("oslo_policy", "policy_file")
+// looked up beside the configuration files (sources) and in config.Dir.
+// The default name may be absent (Zaqar's defaults apply); a file named by
+// the operator must exist, and one that does not parse stops start-up
+// with its line.
+func loadPolicy(name string, sources []string, logger *slog.Logger) (*policy.Enforcer, error) {
 	var candidates []string
 	if filepath.IsAbs(name) {
 		candidates = []string{name}
 	} else {
-		for _, src := range cfg.Sources {
+		for _, src := range sources {
 			candidates = append(candidates, filepath.Join(filepath.Dir(src), name))
 		}
-		candidates = append(candidates, filepath.Join("/etc/zaqar", name))
+		candidates = append(candidates, filepath.Join(config.Dir, name))
 	}
 	for _, path := range candidates {
 		if _, err := os.Stat(path); err != nil {
@@ -72,35 +67,24 @@ func loadPolicy(cfg *config.Config, logger *slog.Logger) (*policy.Enforcer, erro
 		logger.Info("policy rules loaded", "policy_file", path)
 		return e, nil
 	}
-	if name != "policy.yaml" {
+	if name != config.DefaultPolicyFile {
 		return nil, fmt.Errorf("%w: [oslo_policy] policy_file %q not found (looked in %v)", errConfig, name, candidates)
 	}
 	return policy.Default(), nil
 }
 
-func newValidator(cfg *config.Config, logger *slog.Logger) (*keystone.Validator, error) {
+func newValidator(a config.AuthSettings, logger *slog.Logger) (*keystone.Validator, error) {
 	const k = "keystone_authtoken"
-	www := cfg.String(k, "www_authenticate_uri")
-	if www == "" {
-		www = cfg.String(k, "auth_uri")
+	o := a.Keystone
+	if o.WWWAuthenticateURI == "" {
+		o.WWWAuthenticateURI = a.DeprecatedAuthURI
 	}
-	cacheTime := time.Duration(cfg.Int(k, "token_cache_time")) * time.Second
-	if cacheTime == 0 {
-		cacheTime = -1 // 0 would mean the default; keystonemiddleware reads it as no caching
-	}
-	timeout := time.Duration(cfg.Int(k, "http_connect_timeout")) * time.Second
-	client, err := keystoneClient(cfg.String(k, "cafile"), cfg.Bool(k, "insecure"), timeout)
+	client, err := keystoneClient(a.CAFile, a.Insecure, o.HTTPConnectTimeout)
 	if err != nil {
 		return nil, fmt.Errorf("%w: [%s] %v", errConfig, k, err)
 	}
-	v, err := keystone.New(keystone.Options{
-		AuthURL: cfg.String(k, "auth_url"), Username: cfg.String(k, "username"), Password: cfg.String(k, "password"),
-		ProjectName: cfg.String(k, "project_name"), UserDomainName: cfg.String(k, "user_domain_name"),
-		UserDomainID: cfg.String(k, "user_domain_id"), ProjectDomainName: cfg.String(k, "project_domain_name"),
-		ProjectDomainID: cfg.String(k, "project_domain_id"), WWWAuthenticateURI: www, TokenCacheTime: cacheTime,
-		CacheSize: int(cfg.Int(k, "token_cache_size")), HTTPConnectTimeout: timeout,
-		ServiceType: cfg.String(k, "service_type"), HTTPClient: client, Logger: logger,
-	})
+	o.HTTPClient, o.Logger = client, logger
+	v, err := keystone.New(o)
 	if err != nil {
 		return nil, fmt.Errorf("%w: [%s] %v", errConfig, k, err)
 	}
