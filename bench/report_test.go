@@ -50,20 +50,26 @@ func TestJSONSchemaStable(t *testing.T) {
 	}
 	var doc map[string]any
 	json.Unmarshal(buf.Bytes(), &doc)
-	want := "end_to_end ledger operations params run_id schema seconds start tool"
-	if got := strings.Join(keys(doc), " "); got != want {
-		t.Fatalf("top-level keys %q, want %q", got, want)
+	// A missing object has no keys (and fails its row), rather than panic.
+	obj := func(m map[string]any, key string) map[string]any { o, _ := m[key].(map[string]any); return o }
+	post := obj(obj(doc, "operations"), "post")
+	lat := obj(post, "latency")
+	for _, c := range []struct {
+		what string
+		obj  map[string]any
+		want string
+	}{
+		{"top-level", doc, "end_to_end ledger operations params run_id schema seconds start tool"},
+		{"operation", post, "errors latency messages messages_per_second requests requests_per_second"},
+		{"latency", lat, "count hdr max_ms mean_ms p50_ms p90_ms p99_9_ms p99_ms"},
+		{"ledger", obj(doc, "ledger"), "consumed drained duplicates lost produced remaining unacked"},
+	} {
+		if got := strings.Join(keys(c.obj), " "); got != c.want {
+			t.Errorf("%s keys %q, want %q", c.what, got, c.want)
+		}
 	}
-	post := doc["operations"].(map[string]any)["post"].(map[string]any)
-	if got := strings.Join(keys(post), " "); got != "errors latency messages messages_per_second requests requests_per_second" {
-		t.Fatalf("operation keys %q", got)
-	}
-	lat := post["latency"].(map[string]any)
-	if got := strings.Join(keys(lat), " "); got != "count hdr max_ms mean_ms p50_ms p90_ms p99_9_ms p99_ms" {
-		t.Fatalf("latency keys %q", got)
-	}
-	if got := strings.Join(keys(doc["ledger"].(map[string]any)), " "); got != "consumed drained duplicates lost produced remaining unacked" {
-		t.Fatalf("ledger keys %q", got)
+	if t.Failed() {
+		t.FailNow() // the figures below read those keys
 	}
 	if p50 := lat["p50_ms"].(float64); post["requests_per_second"].(float64) != 500 || p50 < 4.99 || p50 > 5.01 {
 		t.Fatalf("figures: %v %v", post["requests_per_second"], lat["p50_ms"])

@@ -8,36 +8,34 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/zaqar-go/zaqar/httpapi"
 	"github.com/zaqar-go/zaqar/internal/testenv"
 	"github.com/zaqar-go/zaqar/storage"
 )
 
 func TestParseURI(t *testing.T) {
-	o, err := ParseURI("redis://u:pw@10.0.0.1:6380/3?socket_timeout=0.5")
-	if err != nil || o.Addrs[0] != "10.0.0.1:6380" || o.DB != 3 || o.Username != "u" || o.Password != "pw" || o.ReadTimeout != 500*time.Millisecond {
-		t.Fatalf("single: %+v %v", o, err)
-	}
-	o, err = ParseURI("redis://h1:26379,h2?master=mymaster&dbid=2")
-	if err != nil || o.MasterName != "mymaster" || len(o.Addrs) != 2 || o.Addrs[1] != "h2:26379" || o.DB != 2 {
-		t.Fatalf("sentinel: %+v %v", o, err)
-	}
-	o, err = ParseURI("redis://h1:7000,h2:7001?cluster=true")
-	if err != nil || !o.IsClusterMode || len(o.Addrs) != 2 {
-		t.Fatalf("cluster: %+v %v", o, err)
-	}
-	o, err = ParseURI("unix:///run/redis.sock")
-	if err != nil || o.Addrs[0] != "/run/redis.sock" || o.Dialer == nil {
-		t.Fatalf("socket: %+v %v", o, err)
-	}
-	if o, err := ParseURI("rediss://h:6380"); err != nil || o.TLSConfig == nil || o.TLSConfig.ServerName != "h" {
-		t.Fatalf("tls: %+v %v", o, err)
-	}
-	if o, err := ParseURI("redis://[::1]"); err != nil || o.Addrs[0] != "[::1]:6379" {
-		t.Fatalf("ipv6 without port: %+v %v", o, err)
-	}
-	if o, err := ParseURI("redis://[::1]:6380,h2"); err != nil || o.Addrs[0] != "[::1]:6380" || o.Addrs[1] != "h2:6379" {
-		t.Fatalf("ipv6 in a host list: %+v %v", o, err)
+	type opts = redis.UniversalOptions
+	for _, c := range []struct {
+		name, uri string
+		ok        func(o *opts) bool
+	}{
+		{"single", "redis://u:pw@10.0.0.1:6380/3?socket_timeout=0.5", func(o *opts) bool {
+			return o.Addrs[0] == "10.0.0.1:6380" && o.DB == 3 && o.Username == "u" && o.Password == "pw" && o.ReadTimeout == 500*time.Millisecond
+		}},
+		{"sentinel", "redis://h1:26379,h2?master=mymaster&dbid=2", func(o *opts) bool {
+			return o.MasterName == "mymaster" && len(o.Addrs) == 2 && o.Addrs[1] == "h2:26379" && o.DB == 2
+		}},
+		{"cluster", "redis://h1:7000,h2:7001?cluster=true", func(o *opts) bool { return o.IsClusterMode && len(o.Addrs) == 2 }},
+		{"socket", "unix:///run/redis.sock", func(o *opts) bool { return o.Addrs[0] == "/run/redis.sock" && o.Dialer != nil }},
+		{"tls", "rediss://h:6380", func(o *opts) bool { return o.TLSConfig != nil && o.TLSConfig.ServerName == "h" }},
+		{"ipv6 without port", "redis://[::1]", func(o *opts) bool { return o.Addrs[0] == "[::1]:6379" }},
+		{"ipv6 in a host list", "redis://[::1]:6380,h2", func(o *opts) bool { return o.Addrs[0] == "[::1]:6380" && o.Addrs[1] == "h2:6379" }},
+	} {
+		if o, err := ParseURI(c.uri); err != nil || !c.ok(o) {
+			t.Errorf("%s: %+v %v", c.name, o, err)
+		}
 	}
 	for _, bad := range []string{"mongodb://x", "redis://h/notanumber", "redis://h?socket_timeout=-1", "redis://h?master=m&cluster=true", "redis://"} {
 		if _, err := ParseURI(bad); err == nil {

@@ -28,17 +28,20 @@ func TestBackoffMatchesZaqar(t *testing.T) {
 
 func TestDelaysAndPolicyChoice(t *testing.T) {
 	s := time.Second
-	want := []time.Duration{0, 0, 0, 5 * s, 5 * s, 5 * s, 5 * s, 10 * s, 15 * s, 20 * s, 25 * s, 30 * s, 30 * s, 30 * s}
-	if got := Default().Delays(); !reflect.DeepEqual(got, want) {
-		t.Fatalf("default delays %v", got)
-	}
 	sub := map[string]any{"retries_with_no_delay": 1.0, "minimum_delay_retries": 0.0, "maximum_delay_retries": 0.0, "minimum_delay": 5.0, "maximum_delay": 15.0}
-	if got := Choose(sub, nil).Delays(); !reflect.DeepEqual(got, []time.Duration{0, 5 * s, 10 * s}) {
-		t.Fatalf("subscription policy delays %v", got)
-	}
 	queue := map[string]any{"retries_with_no_delay": 0.0, "minimum_delay_retries": 0.0, "maximum_delay_retries": 1.0, "minimum_delay": 5.0, "maximum_delay": 15.0, "ignore_subscription_override": true}
-	if got := Choose(sub, queue).Delays(); !reflect.DeepEqual(got, []time.Duration{5 * s, 10 * s, 15 * s}) {
-		t.Fatalf("queue override delays %v", got)
+	for _, c := range []struct {
+		name string
+		p    Policy
+		want []time.Duration
+	}{
+		{"default", Default(), []time.Duration{0, 0, 0, 5 * s, 5 * s, 5 * s, 5 * s, 10 * s, 15 * s, 20 * s, 25 * s, 30 * s, 30 * s, 30 * s}},
+		{"subscription policy", Choose(sub, nil), []time.Duration{0, 5 * s, 10 * s}},
+		{"queue override", Choose(sub, queue), []time.Duration{5 * s, 10 * s, 15 * s}},
+	} {
+		if got := c.p.Delays(); !reflect.DeepEqual(got, c.want) {
+			t.Errorf("%s delays %v, want %v", c.name, got, c.want)
+		}
 	}
 	for _, bad := range []map[string]any{
 		{"minimum_delay": 10.0, "maximum_delay": 15.0},
