@@ -30,8 +30,7 @@ const (
 )
 
 // MinSegmentSize is the smallest log segment the engine accepts (bytes).
-// TODO: engine.MinSegmentSize once the engine exports it.
-const MinSegmentSize = 64 << 10
+const MinSegmentSize = engine.MinSegmentSize
 
 // Spec describes a message store. Start from DefaultSpec (or ParseURI):
 // every field is used as given.
@@ -56,13 +55,9 @@ type Spec struct {
 
 // DefaultSpec is the embedded engine with its defaults, in no directory.
 func DefaultSpec() Spec {
-	// TODO: engine.DefaultPartitions, DefaultFsyncInterval,
-	// DefaultSegmentSize, DefaultReapInterval and DefaultCheckpointInterval
-	// once the engine exports them.
-	d := engine.DefaultOptions("")
-	return Spec{Driver: Badger, Partitions: d.Partitions, Fsync: d.Fsync, FsyncInterval: d.FsyncInterval,
-		SegmentSize: d.SegmentSize, Compression: d.Compression, ReapInterval: d.ReapInterval,
-		CheckpointInterval: d.CheckpointInterval}
+	return Spec{Driver: Badger, Partitions: engine.DefaultPartitions, Fsync: engine.DefaultFsync,
+		FsyncInterval: engine.DefaultFsyncInterval, SegmentSize: engine.DefaultSegmentSize,
+		ReapInterval: engine.DefaultReapInterval, CheckpointInterval: engine.DefaultCheckpointInterval}
 }
 
 // Options are what every store gets besides its description.

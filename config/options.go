@@ -7,6 +7,9 @@ import (
 
 	"github.com/zaqar-go/zaqar/backend"
 	"github.com/zaqar-go/zaqar/httpapi"
+	"github.com/zaqar-go/zaqar/keystone"
+	"github.com/zaqar-go/zaqar/notify"
+	"github.com/zaqar-go/zaqar/pooling"
 	"github.com/zaqar-go/zaqar/sqldb"
 )
 
@@ -32,6 +35,9 @@ var (
 )
 
 func minOf(n int64) *int64 { return &n }
+
+// seconds writes a whole number of seconds as the table does.
+func seconds(d time.Duration) string { return strconv.FormatInt(int64(d/time.Second), 10) }
 
 // Options is the table of every option the server reads: its name, type
 // (that of its Set), default, help and limits, the command-line flag
@@ -119,19 +125,19 @@ var Options = []Option{
 	{Section: "pooling:catalog", Name: "enable_virtual_pool", Default: "false",
 		Help: "With pooling, queues no pool can take live unregistered in the default message store.",
 		Set:  setBool(func(s *Settings, v bool) { s.Pooling.VirtualPool = v })},
-	{Section: "pooling:catalog", Name: "cache_ttl", Default: "10s",
+	{Section: "pooling:catalog", Name: "cache_ttl", Default: pooling.DefaultCacheTTL.String(),
 		Help: "How long a queue's pool is remembered before the catalogue is asked again.",
 		Set:  setDuration(func(s *Settings, v time.Duration) { s.Pooling.CacheTTL = v })},
-	{Section: "notification", Name: "max_notifier_workers", Default: "10", Min: minOf(1),
+	{Section: "notification", Name: "max_notifier_workers", Default: strconv.Itoa(notify.DefaultWorkers), Min: minOf(1),
 		Help: "Workers delivering notifications.",
 		Set:  setInt(func(s *Settings, v int64) { s.Notify.Workers = int(v) })},
-	{Section: "notification", Name: "handoff_size", Default: "1024", Min: minOf(1),
+	{Section: "notification", Name: "handoff_size", Default: strconv.Itoa(notify.DefaultHandoffSize), Min: minOf(1),
 		Help: "Notification tasks queued in memory; beyond it tasks are deferred (counted), never dropped.",
 		Set:  setInt(func(s *Settings, v int64) { s.Notify.HandoffSize = int(v) })},
-	{Section: "notification", Name: "yield_to_posts", Default: "20ms",
+	{Section: "notification", Name: "yield_to_posts", Default: notify.DefaultYieldToPosts.String(),
 		Help: "While posts are being served a delivery waits up to this long for a pause, so subscribers barely slow posting; 0 = never wait.",
 		Set:  setDuration(func(s *Settings, v time.Duration) { s.Notify.YieldToPosts = v })},
-	{Section: "notification", Name: "webhook_timeout", Default: "10s",
+	{Section: "notification", Name: "webhook_timeout", Default: notify.DefaultWebhookTimeout.String(),
 		Help: "Timeout of one webhook POST.",
 		Set:  setDuration(func(s *Settings, v time.Duration) { s.Notify.WebhookTimeout = v })},
 	{Section: "notification", Name: "require_confirmation", Default: "false",
@@ -182,13 +188,13 @@ var Options = []Option{
 	{Section: "keystone_authtoken", Name: "project_name", Default: "",
 		Help: "Project the service user's token is scoped to (usually service).",
 		Set:  setString(func(s *Settings, v string) { s.Auth.Keystone.ProjectName = v })},
-	{Section: "keystone_authtoken", Name: "user_domain_name", Default: "Default",
+	{Section: "keystone_authtoken", Name: "user_domain_name", Default: keystone.DefaultDomain,
 		Help: "Domain of the service user (by name).",
 		Set:  setString(func(s *Settings, v string) { s.Auth.Keystone.UserDomainName = v })},
 	{Section: "keystone_authtoken", Name: "user_domain_id", Default: "",
 		Help: "Domain of the service user (by id; wins over the name).",
 		Set:  setString(func(s *Settings, v string) { s.Auth.Keystone.UserDomainID = v })},
-	{Section: "keystone_authtoken", Name: "project_domain_name", Default: "Default",
+	{Section: "keystone_authtoken", Name: "project_domain_name", Default: keystone.DefaultDomain,
 		Help: "Domain of the service project (by name).",
 		Set:  setString(func(s *Settings, v string) { s.Auth.Keystone.ProjectDomainName = v })},
 	{Section: "keystone_authtoken", Name: "project_domain_id", Default: "",
@@ -200,16 +206,16 @@ var Options = []Option{
 	{Section: "keystone_authtoken", Name: "auth_uri", Default: "",
 		Help: "Deprecated name of www_authenticate_uri.",
 		Set:  setString(func(s *Settings, v string) { s.Auth.DeprecatedAuthURI = v })},
-	{Section: "keystone_authtoken", Name: "token_cache_time", Default: "300", Min: minOf(-1),
+	{Section: "keystone_authtoken", Name: "token_cache_time", Default: seconds(keystone.DefaultTokenCacheTime), Min: minOf(-1),
 		Help: "Seconds a validated token is trusted without asking Keystone again (never beyond its expiry); -1 = no cache.",
 		Set:  setInt(func(s *Settings, v int64) { s.Auth.Keystone.TokenCacheTime = tokenCacheTime(v) })},
-	{Section: "keystone_authtoken", Name: "token_cache_size", Default: "10000", Min: minOf(1),
+	{Section: "keystone_authtoken", Name: "token_cache_size", Default: strconv.Itoa(keystone.DefaultCacheSize), Min: minOf(1),
 		Help: "Most tokens held in the validation cache (least recently used go first).",
 		Set:  setInt(func(s *Settings, v int64) { s.Auth.Keystone.CacheSize = int(v) })},
-	{Section: "keystone_authtoken", Name: "http_connect_timeout", Default: "5", Min: minOf(1),
+	{Section: "keystone_authtoken", Name: "http_connect_timeout", Default: seconds(keystone.DefaultHTTPTimeout), Min: minOf(1),
 		Help: "Seconds a request to Keystone may take; beyond it the API answers 503.",
 		Set:  setInt(func(s *Settings, v int64) { s.Auth.Keystone.HTTPConnectTimeout = time.Duration(v) * time.Second })},
-	{Section: "keystone_authtoken", Name: "service_type", Default: "messaging",
+	{Section: "keystone_authtoken", Name: "service_type", Default: keystone.DefaultServiceType,
 		Help: "Service type matched against application credentials' access rules.",
 		Set:  setString(func(s *Settings, v string) { s.Auth.Keystone.ServiceType = v })},
 	{Section: "keystone_authtoken", Name: "cafile", Default: "",

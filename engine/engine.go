@@ -31,6 +31,8 @@ const (
 	DefaultReapInterval       = time.Second
 	DefaultCheckpointInterval = 10 * time.Second
 	DefaultBadgerCacheBytes   = 64 << 20
+	// MinSegmentSize is the smallest log segment accepted.
+	MinSegmentSize = 64 << 10
 )
 
 // Options configure the engine. Every durability tunable is here.
@@ -79,7 +81,7 @@ func (o Options) Validate() error {
 		return errors.New("engine: data directory is required")
 	case o.Partitions < 1 || o.Partitions > 256:
 		return fmt.Errorf("engine: partitions must be 1..256, got %d", o.Partitions)
-	case o.SegmentSize < 1<<16:
+	case o.SegmentSize < MinSegmentSize:
 		return fmt.Errorf("engine: segment size must be at least 64 KiB, got %d", o.SegmentSize)
 	case o.ReapInterval <= 0 || o.CheckpointInterval <= 0:
 		return errors.New("engine: reap and checkpoint intervals must be positive")

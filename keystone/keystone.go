@@ -24,6 +24,15 @@ var (
 	ErrUnavailable = errors.New("keystone: the identity service is unavailable")
 )
 
+// Defaults of Options (keystonemiddleware's where it has one).
+const (
+	DefaultDomain         = "Default"
+	DefaultTokenCacheTime = 300 * time.Second
+	DefaultCacheSize      = 10000
+	DefaultHTTPTimeout    = 5 * time.Second
+	DefaultServiceType    = "messaging"
+)
+
 // Options are [keystone_authtoken]'s options (keystonemiddleware's names in
 // the field comments).
 type Options struct {
@@ -31,15 +40,15 @@ type Options struct {
 	Username           string        // username of the service user
 	Password           string        // password
 	ProjectName        string        // project_name of the service user's scope
-	UserDomainName     string        // user_domain_name (default "Default")
+	UserDomainName     string        // user_domain_name
 	UserDomainID       string        // user_domain_id (wins over the name)
-	ProjectDomainName  string        // project_domain_name (default "Default")
+	ProjectDomainName  string        // project_domain_name
 	ProjectDomainID    string        // project_domain_id (wins over the name)
 	WWWAuthenticateURI string        // www_authenticate_uri: told to clients in 401s (default AuthURL)
-	TokenCacheTime     time.Duration // token_cache_time (default 300 s); negative = no caching
-	CacheSize          int           // token_cache_size: most cached tokens (default 10000)
-	HTTPConnectTimeout time.Duration // http_connect_timeout: whole request to Keystone (default 5 s)
-	ServiceType        string        // service_type: matched against access rules (default "messaging")
+	TokenCacheTime     time.Duration // token_cache_time; negative = no caching
+	CacheSize          int           // token_cache_size: most cached tokens
+	HTTPConnectTimeout time.Duration // http_connect_timeout: the whole request to Keystone
+	ServiceType        string        // service_type: matched against access rules
 
 	HTTPClient *http.Client     // nil = one built from HTTPConnectTimeout
 	Now        func() time.Time // nil = time.Now (tests move the clock)
@@ -110,22 +119,22 @@ func New(o Options) (*Validator, error) {
 		return nil, fmt.Errorf("keystone: auth_url %q is not an http(s) URL", o.AuthURL)
 	}
 	if o.UserDomainName == "" {
-		o.UserDomainName = "Default"
+		o.UserDomainName = DefaultDomain
 	}
 	if o.ProjectDomainName == "" {
-		o.ProjectDomainName = "Default"
+		o.ProjectDomainName = DefaultDomain
 	}
 	if o.TokenCacheTime == 0 {
-		o.TokenCacheTime = 300 * time.Second
+		o.TokenCacheTime = DefaultTokenCacheTime
 	}
 	if o.CacheSize <= 0 {
-		o.CacheSize = 10000
+		o.CacheSize = DefaultCacheSize
 	}
 	if o.HTTPConnectTimeout <= 0 {
-		o.HTTPConnectTimeout = 5 * time.Second
+		o.HTTPConnectTimeout = DefaultHTTPTimeout
 	}
 	if o.ServiceType == "" {
-		o.ServiceType = "messaging"
+		o.ServiceType = DefaultServiceType
 	}
 	identity := strings.TrimRight(o.AuthURL, "/")
 	if !strings.HasSuffix(identity, "/v3") {

@@ -24,17 +24,25 @@ import (
 	"github.com/zaqar-go/zaqar/storage"
 )
 
+// Defaults of Options, shown by zaqar-server's configuration table.
+const (
+	DefaultWorkers        = 10
+	DefaultHandoffSize    = 1024
+	DefaultWebhookTimeout = 10 * time.Second
+	DefaultYieldToPosts   = 20 * time.Millisecond
+)
+
 // Options configure delivery. Names in comments are [notification]
 // options.
 type Options struct {
-	Workers             int  // max_notifier_workers (default 10)
-	HandoffSize         int  // handoff_size: tasks queued in memory (default 1024)
+	Workers             int  // max_notifier_workers (default DefaultWorkers)
+	HandoffSize         int  // handoff_size: tasks queued in memory (default DefaultHandoffSize)
 	RequireConfirmation bool // require_confirmation
 	// SecretKey ([signed_url] secret_key) signs confirmation URLs.
 	SecretKey string
 	// ExternalConfirmationURL is where email confirmation links point.
 	ExternalConfirmationURL string
-	WebhookTimeout          time.Duration // webhook_timeout (default 10s)
+	WebhookTimeout          time.Duration // webhook_timeout (default DefaultWebhookTimeout)
 	// YieldToPosts (yield_to_posts) is how long a delivery may wait for a
 	// pause in posting before it goes ahead anyway: deliveries give the
 	// CPU to posts while posts are being served, so subscribers barely
@@ -88,13 +96,13 @@ type task struct {
 // Wrap returns a Notifier over inner and starts its workers.
 func Wrap(inner storage.Store, o Options) (*Notifier, error) {
 	if o.Workers <= 0 {
-		o.Workers = 10
+		o.Workers = DefaultWorkers
 	}
 	if o.HandoffSize <= 0 {
-		o.HandoffSize = 1024
+		o.HandoffSize = DefaultHandoffSize
 	}
 	if o.WebhookTimeout <= 0 {
-		o.WebhookTimeout = 10 * time.Second
+		o.WebhookTimeout = DefaultWebhookTimeout
 	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()

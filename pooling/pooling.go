@@ -20,6 +20,9 @@ import (
 	"github.com/zaqar-go/zaqar/storage"
 )
 
+// DefaultCacheTTL is how long a queue's pool is remembered by default.
+const DefaultCacheTTL = 10 * time.Second
+
 // Options configure a pooled store.
 type Options struct {
 	Catalog *catalog.Catalog
@@ -64,7 +67,7 @@ func New(o Options) (*Store, error) {
 		return nil, errors.New("pooling: Catalog, Open and Capabilities are required")
 	}
 	if o.CacheTTL == 0 {
-		o.CacheTTL = 10 * time.Second
+		o.CacheTTL = DefaultCacheTTL
 	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()
