@@ -6,29 +6,17 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/dgraph-io/badger/v4"
 
+	"github.com/zaqar-go/zaqar/internal/testenv"
 	"github.com/zaqar-go/zaqar/storage"
 	"github.com/zaqar-go/zaqar/wal"
 )
 
 var ctx = context.Background()
-
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *clock) advance(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
 
 func openEngine(t testing.TB, dir string, mut func(*Options)) *Engine {
 	t.Helper()
@@ -113,8 +101,8 @@ func TestPostListClaimDelete(t *testing.T) {
 }
 
 func TestClaimExpiryAndDeadLetter(t *testing.T) {
-	clk := &clock{t: time.Unix(1_700_000_000, 0)}
-	e := openEngine(t, t.TempDir(), func(o *Options) { o.Clock = clk.now })
+	clk := testenv.NewClock(time.Unix(1_700_000_000, 0))
+	e := openEngine(t, t.TempDir(), func(o *Options) { o.Clock = clk.Now })
 	defer e.Close()
 	if _, err := e.CreateQueue(ctx, "p", "q", storage.Metadata{"_max_claim_count": 1, "_dead_letter_queue": "dlq"}); err != nil {
 		t.Fatal(err)
@@ -127,7 +115,7 @@ func TestClaimExpiryAndDeadLetter(t *testing.T) {
 	if c, _ := e.CreateClaim(ctx, "p", "q", storage.ClaimOptions{TTL: 60, Grace: 60, Limit: 5}); len(c.Messages) != 0 {
 		t.Fatal("claimed message claimed twice")
 	}
-	clk.advance(61 * time.Second)
+	clk.Add(61 * time.Second)
 	if _, err := e.GetClaim(ctx, "p", "q", c1.ID); !errors.Is(err, storage.ErrClaimNotFound) {
 		t.Fatalf("expired claim: %v", err)
 	}
@@ -188,13 +176,13 @@ func TestRecoveryFromLogAlone(t *testing.T) {
 }
 
 func TestReaperReclaimsExpired(t *testing.T) {
-	clk := &clock{t: time.Unix(1_700_000_000, 0)}
-	e := openEngine(t, t.TempDir(), func(o *Options) { o.Clock = clk.now })
+	clk := testenv.NewClock(time.Unix(1_700_000_000, 0))
+	e := openEngine(t, t.TempDir(), func(o *Options) { o.Clock = clk.Now })
 	defer e.Close()
 	for i := 0; i < 50; i++ {
 		post(t, e, "q", fmt.Sprint(i))
 	}
-	clk.advance(301 * time.Second)
+	clk.Add(301 * time.Second)
 	if st, _ := e.QueueStats(ctx, "p", "q"); st.Total != 0 {
 		t.Fatalf("expired messages counted: %+v", st)
 	}

@@ -4,6 +4,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/zaqar-go/zaqar/internal/testenv"
 	"github.com/zaqar-go/zaqar/storage"
 )
 
@@ -29,8 +30,8 @@ func reapQueue(t *testing.T, e *Engine, name string) []*entry {
 // entries cannot have expired and of which nothing was deleted; yet a
 // deletion or the earliest expiry must still be noticed.
 func TestReaperSkipsQueuesWithNothingToRemove(t *testing.T) {
-	clk := &clock{t: time.Unix(1_700_000_000, 0)}
-	e := openEngine(t, t.TempDir(), func(o *Options) { o.Clock = clk.now })
+	clk := testenv.NewClock(time.Unix(1_700_000_000, 0))
+	e := openEngine(t, t.TempDir(), func(o *Options) { o.Clock = clk.Now })
 	defer e.Close()
 	ids := post(t, e, "q", "a", "b", "c") // TTL 300
 	p := e.partition("p", "q")
@@ -38,7 +39,7 @@ func TestReaperSkipsQueuesWithNothingToRemove(t *testing.T) {
 	if got := len(reapQueue(t, e, "q")); got != 3 {
 		t.Fatalf("%d entries after a reap with nothing to remove", got)
 	}
-	want := clk.now().Add(300 * time.Second).UnixNano()
+	want := clk.Now().Add(300 * time.Second).UnixNano()
 	var from int64
 	var deletions bool
 	_ = p.do(func(int64) error { from, deletions = q.expiresFrom, q.deletions; return nil })
@@ -46,7 +47,7 @@ func TestReaperSkipsQueuesWithNothingToRemove(t *testing.T) {
 		t.Fatalf("bookkeeping after a scan: expiresFrom=%d want %d, deletions=%v", from, want, deletions)
 	}
 
-	clk.advance(10 * time.Second)
+	clk.Add(10 * time.Second)
 	post(t, e, "q", "d") // expires 10 s after the others: the bound stays
 	if err := e.DeleteMessage(ctx, "p", "q", ids[1], ""); err != nil {
 		t.Fatal(err)
@@ -55,7 +56,7 @@ func TestReaperSkipsQueuesWithNothingToRemove(t *testing.T) {
 		t.Fatalf("deleted entry not reaped: %d entries", got)
 	}
 
-	clk.advance(291 * time.Second) // past a and c, not d
+	clk.Add(291 * time.Second) // past a and c, not d
 	if got := len(reapQueue(t, e, "q")); got != 1 {
 		t.Fatalf("expired entries not reaped: %d entries", got)
 	}
@@ -64,20 +65,20 @@ func TestReaperSkipsQueuesWithNothingToRemove(t *testing.T) {
 // TestReaperKeepsLiveClaims: dead claims are forgotten from each claim's
 // own messages, without losing a claim that still holds one.
 func TestReaperKeepsLiveClaims(t *testing.T) {
-	clk := &clock{t: time.Unix(1_700_000_000, 0)}
-	e := openEngine(t, t.TempDir(), func(o *Options) { o.Clock = clk.now })
+	clk := testenv.NewClock(time.Unix(1_700_000_000, 0))
+	e := openEngine(t, t.TempDir(), func(o *Options) { o.Clock = clk.Now })
 	defer e.Close()
 	post(t, e, "q", "a", "b")
 	short, err := e.CreateClaim(ctx, "p", "q", storage.ClaimOptions{TTL: 60, Grace: 60, Limit: 1})
 	if err != nil || len(short.Messages) != 1 {
 		t.Fatalf("claim: %+v %v", short, err)
 	}
-	clk.advance(30 * time.Second)
+	clk.Add(30 * time.Second)
 	long, err := e.CreateClaim(ctx, "p", "q", storage.ClaimOptions{TTL: 600, Grace: 60, Limit: 1})
 	if err != nil || len(long.Messages) != 1 {
 		t.Fatalf("claim: %+v %v", long, err)
 	}
-	clk.advance(31 * time.Second) // the short claim has expired
+	clk.Add(31 * time.Second) // the short claim has expired
 	reapQueue(t, e, "q")
 	q := e.partition("p", "q").queue(qkey("p", "q"))
 	if q.getClaim(short.ID) != nil {
