@@ -13,11 +13,9 @@ import (
 // live as long as their messages, and that every collection marks again.
 // At Go's default of 100 a busy server collects each time it has
 // allocated as much as the live heap, and each mark phase takes a CPU for
-// 5-20 ms: on 2 CPUs the requests it delays are the latency tail.
-// Measured with fsync=always, 16 connections (wrk, 5 interleaved runs):
-// p99 3.7 ms at 100, 2.5 ms at 400 (every run 2.45-2.58 ms), 2.1 ms with
-// no collection at all. The price is memory: a heap up to five times the
-// live one, bounded by the memory limit below.
+// milliseconds: on 2 CPUs the requests it delays are the latency tail
+// (docs/performance.md has the measurements). The price is memory: a heap
+// up to five times the live one, bounded by the memory limit below.
 const defaultGCPercent = 400
 
 // memoryLimitRatio is the share of the memory available (the cgroup's
