@@ -14,10 +14,6 @@ import (
 	"github.com/zaqar-go/zaqar/storage"
 )
 
-// dlqHoldTTL: messages selected for the dead letter queue are held this
-// long while they move; a move cut short is retried by the next claim.
-const dlqHoldTTL = 60
-
 // ---- queues
 
 func (s *Store) CreateQueue(ctx context.Context, project, queue string, meta storage.Metadata) (bool, error) {
@@ -345,7 +341,7 @@ func (s *Store) CreateClaim(ctx context.Context, project, queue string, opts sto
 	claimID := uuid.NewString()
 	now := s.now()
 	v, err := claimScript.Run(ctx, s.rdb, s.qk(project, queue).list(), now, claimID, opts.TTL, opts.Grace, opts.Limit,
-		uuid.NewString(), dlqHoldTTL).Slice()
+		uuid.NewString(), storage.DeadLetterHoldTTL).Slice()
 	if err != nil {
 		return storage.Claim{}, s.fail(err)
 	}
@@ -383,16 +379,15 @@ func (s *Store) CreateClaim(ctx context.Context, project, queue string, opts sto
 // moveToDeadLetter posts the held messages to the dead letter queue, then
 // deletes them: a failure in between duplicates rather than loses them.
 func (s *Store) moveToDeadLetter(ctx context.Context, project, queue string, msgs []storage.Message, dlq string, dlqTTL, now int64) error {
+	dl := storage.DeadLetter{Queue: dlq, TTL: dlqTTL}
 	news := make([]storage.NewMessage, len(msgs))
 	ids := make([]string, len(msgs))
 	for i, m := range msgs {
-		ttl := dlqTTL
-		if ttl <= 0 {
-			ttl = max(1, (m.Expires.UnixMilli()-now)/1000)
-		}
-		news[i] = storage.NewMessage{Body: m.Body, TTL: ttl, Checksum: m.Checksum}
+		news[i] = dl.Moved(m, time.UnixMilli(now))
 		ids[i] = m.ID
 	}
+	// Two round trips: in a Redis Cluster the two queues' keys live in
+	// different slots, which no single script may touch.
 	if _, err := s.PostMessages(ctx, project, dlq, msgs[0].ClientID, news); err != nil {
 		return err
 	}
