@@ -56,7 +56,7 @@ type Store struct {
 }
 
 type cached struct {
-	pool  string
+	pool  string // "" for a queue living unregistered in the default store
 	store storage.Store
 	until time.Time
 }
@@ -156,11 +156,28 @@ func (s *Store) resolveOrRegister(ctx context.Context, project, queue, flavor st
 		return st, nil
 	default:
 		// Unregistered, with a virtual pool: a queue living there stays.
+		// Known residents are cached, so that a post to one costs neither
+		// a catalogue lookup nor a second read of its metadata.
+		key := cacheKey(project, queue)
+		if v, ok := s.cache.Load(key); ok && v.(cached).pool == "" {
+			return st, nil
+		}
 		if _, err := st.GetQueueMetadata(ctx, project, queue); err == nil {
+			s.cacheResident(key)
 			return st, nil
 		}
 	}
-	return s.register(ctx, project, queue, flavor)
+	st, err = s.register(ctx, project, queue, flavor)
+	if err == nil && st == s.o.Default {
+		s.cacheResident(cacheKey(project, queue))
+	}
+	return st, err
+}
+
+// cacheResident remembers that an unregistered queue lives in the virtual
+// pool (the default store).
+func (s *Store) cacheResident(key string) {
+	s.cache.Store(key, cached{store: s.o.Default, until: time.Now().Add(s.o.CacheTTL)})
 }
 
 // register picks a pool of the flavor ("" = pools without a flavor) by

@@ -99,6 +99,8 @@ func (s *Store) DeleteQueue(ctx context.Context, project, queue string) error {
 		if err := s.cat.Deregister(ctx, project, queue); err != nil {
 			return unavailable(err)
 		}
+	}
+	if st == s.o.Default || len(subs) == 0 {
 		s.forget(project, queue)
 	}
 	return st.DeleteQueue(ctx, project, queue)
