@@ -101,6 +101,9 @@ func (s *state) apply(r *record) effects {
 			e.ttl.Store(m.TTL)
 			if m.Delay > 0 {
 				e.delayUntil = r.Time + m.Delay*int64(time.Second)
+				if q.nextDelayEnd == 0 || e.delayUntil < q.nextDelayEnd {
+					q.nextDelayEnd = e.delayUntil
+				}
 			}
 			e.body.Store(&m.Body) // points into the record: no copy of the slice header
 			fx.ents[i] = e

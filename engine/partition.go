@@ -44,6 +44,7 @@ type partition struct {
 	flushes chan flushJob
 
 	ret  retention
+	wake waker
 	ckpt atomic.Uint64 // last WAL index durable in Badger
 
 	noFlush     bool // tests: never write to Badger, recover from the WAL alone

@@ -83,6 +83,9 @@ func (p *partition) complete(c *commit) {
 	if (len(c.recs) > 0 || len(c.reap) > 0) && !p.noFlush {
 		p.flushes <- flushJob{recs: c.recs, last: c.last, reap: c.reap}
 	}
+	// Waiters first: a caller that posted and then looks for a waiter's
+	// answer must find the waiter woken.
+	p.wake.wakeFor(c.recs)
 	for _, o := range c.ops {
 		o.done <- struct{}{}
 	}

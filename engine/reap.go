@@ -62,7 +62,11 @@ func (p *partition) reap(now int64) []reaped {
 			p.ret.released(expired)
 			p.touched[q] = struct{}{}
 		}
-		q.dropDeadClaims(now)
+		// Claims and delays that ran out made messages claimable again.
+		claimsEnded, delaysEnded := q.dropDeadClaims(now), q.delaysOver(now)
+		if claimsEnded || delaysEnded {
+			p.wake.wake(k.(string))
+		}
 		if !q.exists && len(q.entries) == 0 {
 			p.queues.Delete(k)
 		}

@@ -127,6 +127,9 @@ type queue struct {
 	// that grows with the queue:
 	expiresFrom int64 // no entry expires before this (unix ns); 0 = unknown
 	deletions   bool  // an entry was deleted since the last compaction
+	// Writer-only: the earliest delay still running (unix ns; 0 = none),
+	// so that the reaper wakes waiting consumers when it ends.
+	nextDelayEnd int64
 	// Writer-only: the copy of entries into a larger array made in the
 	// background (see appendEntry). aheadOf is the array being copied.
 	growth  chan grownEntries
@@ -289,16 +292,38 @@ func (q *queue) setClaim(c *claimRef) {
 	q.mu.Unlock()
 }
 
-// dropDeadClaims forgets claims that no longer hold a live message. It
+// dropDeadClaims forgets claims that no longer hold a live message and
+// reports whether one of them ran out (rather than being released or
+// losing its messages), which makes its messages claimable again. It
 // looks only at each claim's own messages, not at the whole queue.
-func (q *queue) dropDeadClaims(now int64) {
+func (q *queue) dropDeadClaims(now int64) (ranOut bool) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	for id, c := range q.claims {
 		if !q.holds(c, now) {
 			delete(q.claims, id)
+			if st := c.state.Load(); st.expires != 0 && st.expires <= now {
+				ranOut = true
+			}
 		}
 	}
+	return ranOut
+}
+
+// delaysOver reports whether a delayed message became visible since the
+// last call, and moves nextDelayEnd on. Writer only; it scans the entries
+// only when a delay ended.
+func (q *queue) delaysOver(now int64) bool {
+	if q.nextDelayEnd == 0 || now < q.nextDelayEnd {
+		return false
+	}
+	q.nextDelayEnd = 0
+	for _, e := range q.entries {
+		if e.delayUntil > now && (q.nextDelayEnd == 0 || e.delayUntil < q.nextDelayEnd) {
+			q.nextDelayEnd = e.delayUntil
+		}
+	}
+	return true
 }
 
 // holds reports whether claim c still holds a visible message.

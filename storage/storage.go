@@ -140,6 +140,18 @@ type SubscriptionPresence interface {
 	HasSubscriptions(ctx context.Context, project, queue string) (bool, error)
 }
 
+// Waker is an optional capability of a Store: telling consumers that wait
+// (long-poll claims and listings) when a queue may have messages for them,
+// so that they never poll.
+type Waker interface {
+	// Changes returns a channel closed at the next change that may make
+	// messages of the queue available: a post, a claim released or run
+	// out, a delay over. It may be closed for nothing (the waiter looks
+	// again and waits anew). done must be called once the caller stops
+	// waiting.
+	Changes(project, queue string) (ch <-chan struct{}, done func())
+}
+
 // HasSubscriptions asks s through SubscriptionPresence, answering true
 // (ask by listing) when s cannot tell cheaply.
 func HasSubscriptions(ctx context.Context, s Store, project, queue string) (bool, error) {
