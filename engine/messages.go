@@ -3,15 +3,12 @@ package engine
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"math/rand/v2"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/zaqar-go/zaqar/storage"
-	"github.com/zaqar-go/zaqar/wal"
 )
 
 var errClosed = fmt.Errorf("%w: engine closed", storage.ErrUnavailable)
@@ -73,56 +70,6 @@ func (p *partition) emitPost(project, name string, now int64, rm []recMsg) {
 		rm[i].Seq = q.nextSeq + uint64(i)
 	}
 	p.emit(&record{Type: recPost, Project: project, Queue: name, Time: now, Msgs: rm})
-}
-
-// message builds the public form of an entry, reading the body from memory
-// or Badger. ErrMessageNotFound if it vanished meanwhile.
-func (e *Engine) message(p *partition, q *queue, en *entry, now int64) (storage.Message, error) {
-	var body []byte
-	if b := en.body.Load(); b != nil {
-		body = *b
-	} else if en.seg != 0 {
-		body = make([]byte, en.blen)
-		if err := p.log.ReadAt(wal.Pos{Segment: en.seg, Offset: en.off}, body); err != nil {
-			if errors.Is(err, wal.ErrSegmentGone) {
-				return storage.Message{}, storage.ErrMessageNotFound
-			}
-			return storage.Message{}, fmt.Errorf("%w: %v", storage.ErrUnavailable, err)
-		}
-	} else {
-		var err error
-		if body, err = readBody(p.db, qkey(q.project, q.name), en.seq); err != nil {
-			return storage.Message{}, err
-		}
-	}
-	m := storage.Message{
-		ID: messageID(en.seq, en.nonce), Body: body, TTL: en.ttl.Load(),
-		Created: time.Unix(0, en.created), Expires: time.Unix(0, en.expires.Load()),
-		ClientID: en.client, ClaimCount: int(en.claimCount.Load()), Checksum: en.checksum,
-	}
-	if en.delayUntil > 0 {
-		m.DelayUntil = time.Unix(0, en.delayUntil)
-	}
-	if c := en.liveClaim(now); c != nil {
-		m.ClaimID = c.id
-	}
-	return m, nil
-}
-
-// messages converts entries, skipping those deleted meanwhile.
-func (e *Engine) messages(p *partition, q *queue, ents []*entry, now int64) ([]storage.Message, error) {
-	out := make([]storage.Message, 0, len(ents))
-	for _, en := range ents {
-		m, err := e.message(p, q, en, now)
-		if errors.Is(err, storage.ErrMessageNotFound) {
-			continue
-		}
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, m)
-	}
-	return out, nil
 }
 
 // ListMessages implements storage.MessageStore. Markers are the decimal
@@ -193,7 +140,14 @@ func (e *Engine) GetMessage(ctx context.Context, project, name, id string) (stor
 	if en == nil {
 		return storage.Message{}, storage.ErrMessageNotFound
 	}
-	return e.message(p, q, en, now)
+	msgs, err := e.messages(p, q, []*entry{en}, now)
+	if err != nil {
+		return storage.Message{}, err
+	}
+	if len(msgs) == 0 {
+		return storage.Message{}, storage.ErrMessageNotFound
+	}
+	return msgs[0], nil
 }
 
 // GetMessages implements storage.MessageStore.
@@ -301,23 +255,23 @@ func (e *Engine) PopMessages(ctx context.Context, project, name string, n int) (
 		if q == nil || !q.exists {
 			return nil
 		}
-		var seqs []uint64
+		var picked []*entry
 		for _, en := range q.entries {
-			if len(seqs) >= n {
+			if len(picked) >= n {
 				break
 			}
 			if !en.visible(now) || en.liveClaim(now) != nil || en.delayUntil > now {
 				continue
 			}
-			m, err := e.message(p, q, en, now)
-			if errors.Is(err, storage.ErrMessageNotFound) {
-				continue
-			}
-			if err != nil {
-				return err
-			}
-			out = append(out, m)
-			seqs = append(seqs, en.seq)
+			picked = append(picked, en)
+		}
+		var err error
+		if out, err = e.messages(p, q, picked, now); err != nil {
+			return err
+		}
+		seqs := make([]uint64, len(out))
+		for i, m := range out {
+			seqs[i], _, _ = parseMessageID(m.ID)
 		}
 		if len(seqs) > 0 {
 			p.emit(&record{Type: recDelete, Project: project, Queue: name, Time: now, Seqs: seqs})

@@ -145,8 +145,8 @@ func decodeMeta(b []byte) (storage.Metadata, error) {
 	return m, nil
 }
 
-// readBody fetches a flushed body from Badger.
-func readBody(db *badger.DB, qk string, seq uint64) ([]byte, error) {
+// badgerBody fetches a flushed body from Badger.
+func badgerBody(db *badger.DB, qk string, seq uint64) ([]byte, error) {
 	var out []byte
 	err := db.View(func(txn *badger.Txn) error {
 		it, err := txn.Get(childKey(kBody, qk, seqBytes(seq)))
