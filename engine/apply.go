@@ -147,6 +147,7 @@ func (s *state) apply(r *record) effects {
 		if c := q.getClaim(r.ClaimID); c != nil {
 			old := c.state.Load()
 			c.state.Store(&claimState{updated: old.updated, ttl: old.ttl, grace: old.grace})
+			q.resetClaimCursor()
 		}
 	case recQueueCreate, recQueueMeta:
 		if r.Type == recQueueCreate && q.exists {
@@ -233,6 +234,7 @@ func (q *queue) dropMessages() []*entry {
 		}
 	}
 	q.entries = nil
+	q.resetClaimCursor() // sequences start again from 1 after a queue delete
 	q.mu.Lock()
 	q.claims = map[string]*claimRef{}
 	q.mu.Unlock()

@@ -33,20 +33,15 @@ func (e *Engine) CreateClaim(ctx context.Context, project, name string, opts sto
 		}
 		var seqs []uint64
 		var due []*entry
-		for _, en := range q.entries {
-			if len(seqs)+len(due) >= opts.Limit {
-				break
-			}
-			if !en.visible(now) || en.liveClaim(now) != nil || en.delayUntil > now {
-				continue
-			}
+		q.claimable(now, func(en *entry) bool {
 			if hasDL && dl.Due(int64(en.claimCount.Load())) {
 				due = append(due, en)
-				continue
+			} else {
+				taken = append(taken, en)
+				seqs = append(seqs, en.seq)
 			}
-			taken = append(taken, en)
-			seqs = append(seqs, en.seq)
-		}
+			return len(seqs)+len(due) < opts.Limit
+		})
 		if len(seqs) > 0 {
 			p.emit(&record{Type: recClaim, Project: project, Queue: name, Time: now, ClaimID: claimID,
 				TTL: opts.TTL, Grace: opts.Grace, Seqs: seqs})

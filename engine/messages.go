@@ -256,15 +256,10 @@ func (e *Engine) PopMessages(ctx context.Context, project, name string, n int) (
 			return nil
 		}
 		var picked []*entry
-		for _, en := range q.entries {
-			if len(picked) >= n {
-				break
-			}
-			if !en.visible(now) || en.liveClaim(now) != nil || en.delayUntil > now {
-				continue
-			}
+		q.claimable(now, func(en *entry) bool {
 			picked = append(picked, en)
-		}
+			return len(picked) < n
+		})
 		var err error
 		if out, err = e.messages(p, q, picked, now); err != nil {
 			return err

@@ -130,6 +130,13 @@ type queue struct {
 	// Writer-only: the earliest delay still running (unix ns; 0 = none),
 	// so that the reaper wakes waiting consumers when it ends.
 	nextDelayEnd int64
+	// Writer-only claim cursor: every entry below sequence claimFrom is
+	// deleted, expired or held by a claim, so claims and pops start there
+	// rather than walk a head of taken messages each time; it holds until
+	// claimFromUntil, the earliest end of a claim it passed (0 = none),
+	// and a released claim resets it.
+	claimFrom      uint64
+	claimFromUntil int64
 	// Writer-only: the copy of entries into a larger array made in the
 	// background (see appendEntry). aheadOf is the array being copied.
 	growth  chan grownEntries
@@ -309,6 +316,42 @@ func (q *queue) dropDeadClaims(now int64) (ranOut bool) {
 	}
 	return ranOut
 }
+
+// claimable calls take with each entry a claim or pop may take at now, in
+// sequence order, until take returns false. Writer only.
+func (q *queue) claimable(now int64, take func(*entry) bool) {
+	if q.claimFromUntil != 0 && now >= q.claimFromUntil {
+		q.resetClaimCursor()
+	}
+	i := sort.Search(len(q.entries), func(i int) bool { return q.entries[i].seq >= q.claimFrom })
+	passing := true // still in the prefix of entries nothing can take
+	for ; i < len(q.entries); i++ {
+		en := q.entries[i]
+		c := en.liveClaim(now)
+		if !en.visible(now) || c != nil {
+			if passing {
+				q.claimFrom = en.seq + 1
+				if c != nil {
+					if x := c.state.Load().expires; q.claimFromUntil == 0 || x < q.claimFromUntil {
+						q.claimFromUntil = x
+					}
+				}
+			}
+			continue
+		}
+		passing = false
+		if en.delayUntil > now {
+			continue
+		}
+		if !take(en) {
+			return
+		}
+	}
+}
+
+// resetClaimCursor makes the next claim look from the head again: a claim
+// ended, so messages it held may be claimable.
+func (q *queue) resetClaimCursor() { q.claimFrom, q.claimFromUntil = 0, 0 }
 
 // delaysOver reports whether a delayed message became visible since the
 // last call, and moves nextDelayEnd on. Writer only; it scans the entries
