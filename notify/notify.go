@@ -263,6 +263,16 @@ func (n *Notifier) PostMessages(ctx context.Context, project, queue, clientID st
 	return ids, nil
 }
 
+// Changes forwards storage.Waker to the wrapped store (embedding gives
+// the Notifier storage.Store's methods only), so that long-poll waiters
+// behind the notifier are woken as the store's are.
+func (n *Notifier) Changes(project, queue string) (<-chan struct{}, func()) {
+	if ch, done, ok := storage.Changes(n.Store, project, queue); ok {
+		return ch, done
+	}
+	return storage.NoChanges()
+}
+
 // postsBusy reports whether posts are being served or one finished within
 // the last millisecond (closed-loop clients send the next one at once).
 func (n *Notifier) postsBusy() bool {

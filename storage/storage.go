@@ -148,7 +148,9 @@ type Waker interface {
 	// messages of the queue available: a post, a claim released or run
 	// out, a delay over. It may be closed for nothing (the waiter looks
 	// again and waits anew). done must be called once the caller stops
-	// waiting.
+	// waiting. A nil channel means the queue cannot be watched (a
+	// decorator over a store that cannot wake): callers go through the
+	// package's Changes function, which reports it.
 	Changes(project, queue string) (ch <-chan struct{}, done func())
 }
 
