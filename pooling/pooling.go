@@ -53,6 +53,10 @@ type Store struct {
 	closers []storage.Store
 
 	cache sync.Map // cacheKey -> cached
+
+	// unregistered wakes long-poll waiters of queues that had no pool
+	// when they started waiting, once this server places the queue.
+	unregistered storage.Signals
 }
 
 type cached struct {
@@ -170,6 +174,9 @@ func (s *Store) resolveOrRegister(ctx context.Context, project, queue, flavor st
 	st, err = s.register(ctx, project, queue, flavor)
 	if err == nil && st == s.o.Default {
 		s.cacheResident(cacheKey(project, queue))
+	}
+	if err == nil {
+		s.unregistered.Wake(cacheKey(project, queue))
 	}
 	return st, err
 }
