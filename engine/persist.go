@@ -34,7 +34,13 @@ func (p *partition) persist(jobs ...flushJob) error {
 			}
 		}
 		for _, rp := range job.reap {
-			if err := forget(wb, rp.qk, rp.e, dirty); err != nil {
+			var err error
+			if rp.e != nil {
+				err = forget(wb, rp.qk, rp.e, dirty)
+			} else {
+				err = wb.Delete(childKey(kClaim, rp.qk, []byte(rp.claimID)))
+			}
+			if err != nil {
 				return err
 			}
 		}

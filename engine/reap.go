@@ -2,11 +2,13 @@ package engine
 
 import "time"
 
-// reaped is a message the reaper removed from memory, for the flusher to
-// remove from Badger.
+// reaped is what the reaper removed from memory, for the flusher to remove
+// from Badger: a message (e), or a claim that no longer holds one
+// (claimID).
 type reaped struct {
-	qk string
-	e  *entry
+	qk      string
+	e       *entry
+	claimID string
 }
 
 // reaper periodically reaps every partition and reclaims Badger's
@@ -63,8 +65,11 @@ func (p *partition) reap(now int64) []reaped {
 			p.touched[q] = struct{}{}
 		}
 		// Claims and delays that ran out made messages claimable again.
-		claimsEnded, delaysEnded := q.dropDeadClaims(now), q.delaysOver(now)
-		if claimsEnded || delaysEnded {
+		dropped, claimsEnded := q.dropDeadClaims(now)
+		for _, id := range dropped {
+			out = append(out, reaped{qk: k.(string), claimID: id})
+		}
+		if delaysEnded := q.delaysOver(now); claimsEnded || delaysEnded {
 			p.wake.wake(k.(string))
 		}
 		if !q.exists && len(q.entries) == 0 {

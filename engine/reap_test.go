@@ -4,6 +4,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dgraph-io/badger/v4"
+
 	"github.com/zaqar-go/zaqar/internal/testenv"
 	"github.com/zaqar-go/zaqar/storage"
 )
@@ -89,5 +91,50 @@ func TestReaperKeepsLiveClaims(t *testing.T) {
 	}
 	if _, err := e.GetClaim(ctx, "p", "q", long.ID); err != nil {
 		t.Fatalf("live claim after reaping: %v", err)
+	}
+}
+
+// TestDeadClaimsLeaveBadger: a claim the reaper forgets is deleted from
+// Badger too, so claim keys do not pile up (and load them all at start)
+// as consumers go; a live claim's key stays.
+func TestDeadClaimsLeaveBadger(t *testing.T) {
+	clk := testenv.NewClock(time.Unix(1_700_000_000, 0))
+	e := openEngine(t, t.TempDir(), func(o *Options) { o.Clock = clk.Now })
+	defer e.Close()
+	ids := post(t, e, "q", "a", "b", "c")
+	done, err := e.CreateClaim(ctx, "p", "q", storage.ClaimOptions{TTL: 60, Grace: 60, Limit: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.DeleteMessage(ctx, "p", "q", ids[0], done.ID); err != nil {
+		t.Fatal(err)
+	}
+	expiring, err := e.CreateClaim(ctx, "p", "q", storage.ClaimOptions{TTL: 60, Grace: 60, Limit: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	clk.Add(30 * time.Second)
+	live, err := e.CreateClaim(ctx, "p", "q", storage.ClaimOptions{TTL: 600, Grace: 60, Limit: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	clk.Add(31 * time.Second)
+	reapQueue(t, e, "q")
+	p := e.partition("p", "q")
+	synced := make(chan struct{})
+	p.flushes <- flushJob{sync: synced}
+	<-synced
+	var keys []string
+	prefix := childKey(kClaim, qkey("p", "q"), nil)
+	e.db.View(func(txn *badger.Txn) error {
+		it := txn.NewIterator(badger.IteratorOptions{Prefix: prefix})
+		defer it.Close()
+		for it.Rewind(); it.Valid(); it.Next() {
+			keys = append(keys, string(it.Item().Key()[len(prefix):]))
+		}
+		return nil
+	})
+	if len(keys) != 1 || keys[0] != live.ID {
+		t.Fatalf("claim keys in Badger %q, want only the live claim %s (not %s, %s)", keys, live.ID, done.ID, expiring.ID)
 	}
 }

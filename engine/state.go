@@ -299,22 +299,24 @@ func (q *queue) setClaim(c *claimRef) {
 	q.mu.Unlock()
 }
 
-// dropDeadClaims forgets claims that no longer hold a live message and
-// reports whether one of them ran out (rather than being released or
-// losing its messages), which makes its messages claimable again. It
-// looks only at each claim's own messages, not at the whole queue.
-func (q *queue) dropDeadClaims(now int64) (ranOut bool) {
+// dropDeadClaims forgets claims that no longer hold a live message,
+// returning their ids, and reports whether one of them ran out (rather
+// than being released or losing its messages), which makes its messages
+// claimable again. It looks only at each claim's own messages, not at the
+// whole queue.
+func (q *queue) dropDeadClaims(now int64) (dropped []string, ranOut bool) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	for id, c := range q.claims {
 		if !q.holds(c, now) {
 			delete(q.claims, id)
+			dropped = append(dropped, id)
 			if st := c.state.Load(); st.expires != 0 && st.expires <= now {
 				ranOut = true
 			}
 		}
 	}
-	return ranOut
+	return dropped, ranOut
 }
 
 // claimable calls take with each entry a claim or pop may take at now, in
