@@ -68,6 +68,8 @@ func (a *API) claimParams(ctx *fasthttp.RequestCtx, required bool) (int64, int64
 	return ttl, grace, true
 }
 
+// createClaim claims up to limit messages; with ?wait=N it waits for
+// some (longPoll), after the request is validated in full.
 func (a *API) createClaim(ctx *fasthttp.RequestCtx, rq *request) {
 	limit, ok := pageLimit(ctx, a.opts.MaxMessagesPerClaimOrPop, limitText("claims", a.opts.MaxMessagesPerClaimOrPop))
 	if !ok {
@@ -77,23 +79,30 @@ func (a *API) createClaim(ctx *fasthttp.RequestCtx, rq *request) {
 	if !ok {
 		return
 	}
-	cl, err := a.store.CreateClaim(context.Background(), rq.project, rq.queue, storage.ClaimOptions{TTL: ttl, Grace: grace, Limit: limit})
-	if err != nil {
-		a.storageError(ctx, rq, err, "Claim could not be created.")
+	wait, ok := a.waitParam(ctx)
+	if !ok {
 		return
 	}
-	if len(cl.Messages) == 0 {
-		ctx.SetStatusCode(fasthttp.StatusNoContent)
-		return
-	}
-	ctx.Response.Header.Set("Location", "/v2/queues/"+rq.queue+"/claims/"+cl.ID)
-	bp := getBuf()
-	defer putBuf(bp)
-	b := append((*bp)[:0], '{')
-	b = a.appendMessages(b, rq.queue, cl.Messages, true)
-	b = append(b, '}')
-	writeJSON(ctx, fasthttp.StatusCreated, b)
-	*bp = b
+	opts := storage.ClaimOptions{TTL: ttl, Grace: grace, Limit: limit}
+	a.longPoll(ctx, rq, wait, func() bool {
+		cl, err := a.store.CreateClaim(context.Background(), rq.project, rq.queue, opts)
+		if err != nil {
+			a.storageError(ctx, rq, err, "Claim could not be created.")
+			return true
+		}
+		if len(cl.Messages) == 0 {
+			return false
+		}
+		ctx.Response.Header.Set("Location", "/v2/queues/"+rq.queue+"/claims/"+cl.ID)
+		bp := getBuf()
+		defer putBuf(bp)
+		b := append((*bp)[:0], '{')
+		b = a.appendMessages(b, rq.queue, cl.Messages, true)
+		b = append(b, '}')
+		writeJSON(ctx, fasthttp.StatusCreated, b)
+		*bp = b
+		return true
+	}, func() { ctx.SetStatusCode(fasthttp.StatusNoContent) })
 }
 
 func (a *API) getClaim(ctx *fasthttp.RequestCtx, rq *request) {

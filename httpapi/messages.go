@@ -282,11 +282,26 @@ func (a *API) listMessages(ctx *fasthttp.RequestCtx, rq *request) {
 		}
 		*f.dst = v
 	}
-	msgs, marker, err := a.store.ListMessages(context.Background(), rq.project, rq.queue, opts)
-	if err != nil {
-		a.storageError(ctx, rq, err, "Messages could not be listed.")
+	wait, ok := a.waitParam(ctx)
+	if !ok {
 		return
 	}
+	a.longPoll(ctx, rq, wait, func() bool {
+		msgs, marker, err := a.store.ListMessages(context.Background(), rq.project, rq.queue, opts)
+		if err != nil {
+			a.storageError(ctx, rq, err, "Messages could not be listed.")
+			return true
+		}
+		if len(msgs) == 0 {
+			return false
+		}
+		a.writeMessagePage(ctx, rq, msgs, marker)
+		return true
+	}, func() { a.writeMessagePage(ctx, rq, nil, "") })
+}
+
+// writeMessagePage answers a listing; an empty page has no "next" link.
+func (a *API) writeMessagePage(ctx *fasthttp.RequestCtx, rq *request, msgs []storage.Message, marker string) {
 	bp := getBuf()
 	defer putBuf(bp)
 	b := append((*bp)[:0], '{')

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/google/uuid"
 	"github.com/valyala/fasthttp"
@@ -23,6 +24,7 @@ type request struct {
 	queue    string
 	id       string // message, claim or subscription id of the route, for error texts
 	creds    policy.Creds
+	waited   time.Duration // spent long-polling (left out of the latency metric)
 }
 
 // checkRequest runs Zaqar's per-request hooks after authentication, in

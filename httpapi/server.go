@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/fasthttp/router"
@@ -44,6 +45,11 @@ type Options struct {
 	MaxClientIDLength        int      // max_length_client_id
 	MessageDeleteWithClaimID bool     // message_delete_with_claim_id
 
+	// Long-poll (beyond Zaqar): seconds a claim or listing that finds
+	// nothing may wait for messages (?wait=).
+	DefaultWait int64 // default_wait: when the request gives none (0 = answer at once, as Zaqar)
+	MaxWait     int64 // max_wait: the most a request may ask for (at most MaxWaitCeiling)
+
 	AdminMode      bool // [DEFAULT] admin_mode: /v2/health
 	EnableChecksum bool // [DEFAULT] enable_checksum: MD5 of each body
 	Profiling      bool // [DEFAULT] debug: serve /debug/pprof/
@@ -82,6 +88,7 @@ func DefaultOptions() Options {
 		SubscriberTypes:        []string{"http", "https", "mailto", "trust+http", "trust+https"},
 		ClientIDUUIDSafe:       "strict", MinClientIDLength: 10, MaxClientIDLength: 36,
 		MaxPoolsPerPage: 20, MaxFlavorsPerPage: 20,
+		DefaultWait: 0, MaxWait: 20,
 	}
 }
 
@@ -119,6 +126,12 @@ func (o Options) Validate() error {
 	if o.ClientIDUUIDSafe != "strict" && o.ClientIDUUIDSafe != "off" {
 		errs = append(errs, fmt.Errorf("client_id_uuid_safe must be strict or off, got %q", o.ClientIDUUIDSafe))
 	}
+	if o.MaxWait < 0 || o.MaxWait > MaxWaitCeiling {
+		errs = append(errs, fmt.Errorf("max_wait must be within 0..%d, got %d", MaxWaitCeiling, o.MaxWait))
+	}
+	if o.DefaultWait < 0 || o.DefaultWait > o.MaxWait {
+		errs = append(errs, fmt.Errorf("default_wait must be within 0..max_wait, got %d", o.DefaultWait))
+	}
 	if o.MinClientIDLength < 1 || o.MaxClientIDLength < o.MinClientIDLength {
 		errs = append(errs, errors.New("client id length bounds are inconsistent"))
 	}
@@ -135,6 +148,9 @@ type API struct {
 	router    *router.Router
 	metrics   *metrics
 	subTypes  string // "['http', 'https', ...]" for error texts
+
+	closing   chan struct{} // closed by Close: long-poll waiters answer
+	closeOnce sync.Once
 }
 
 // New builds the API.
@@ -151,7 +167,8 @@ func New(store storage.Store, opts Options) (*API, error) {
 	if opts.Policy == nil {
 		opts.Policy = policy.Default()
 	}
-	a := &API{store: store, opts: opts, policy: opts.Policy, log: opts.Logger, router: router.New()}
+	a := &API{store: store, opts: opts, policy: opts.Policy, log: opts.Logger, router: router.New(),
+		closing: make(chan struct{})}
 	quoted := make([]string, len(opts.SubscriberTypes))
 	for i, s := range opts.SubscriberTypes {
 		quoted[i] = "'" + s + "'"
@@ -256,8 +273,9 @@ func (a *API) wrap(name, ruleName string, h handler) fasthttp.RequestHandler {
 	}
 	return func(ctx *fasthttp.RequestCtx) {
 		start := time.Now()
-		defer func() { a.metrics.observe(name, ctx.Response.StatusCode(), time.Since(start)) }()
 		rq := &request{}
+		// Latency leaves out long-poll waiting: it measures the server.
+		defer func() { a.metrics.observe(name, ctx.Response.StatusCode(), time.Since(start)-rq.waited) }()
 		if !a.authenticate(ctx, rq) || !a.checkRequest(ctx, rq) {
 			return
 		}

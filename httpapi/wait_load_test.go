@@ -1,0 +1,78 @@
+package httpapi
+
+import (
+	"context"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/zaqar-go/zaqar/engine"
+	"github.com/zaqar-go/zaqar/storage"
+)
+
+// counting counts claim attempts; the engine's Changes is promoted.
+type counting struct {
+	*engine.Engine
+	claims atomic.Int64
+}
+
+func (c *counting) CreateClaim(ctx context.Context, project, queue string, o storage.ClaimOptions) (storage.Claim, error) {
+	c.claims.Add(1)
+	return c.Engine.CreateClaim(ctx, project, queue, o)
+}
+
+// cpuTime is the process's user and system CPU time so far.
+func cpuTime(t testing.TB) time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		t.Fatal(err)
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// TestIdleWaitersCostNoCPU: 5,000 waiting claims (1,000 under the race
+// detector, which bounds live goroutines) cost next to no CPU over an
+// idle second; one post wakes them all, each claims or waits again, and
+// Close answers the rest.
+func TestIdleWaitersCostNoCPU(t *testing.T) {
+	n := 5000
+	if raceEnabled {
+		n = 1000
+	}
+	if testing.Short() {
+		n = 500
+	}
+	store := &counting{Engine: openEngine(t, nil)}
+	s, api := newWaitServer(t, store, n+10, nil)
+	before, start := cpuTime(t), time.Now()
+	time.Sleep(time.Second)
+	t.Logf("no waiting request: %v CPU over %v", cpuTime(t)-before, time.Since(start).Round(time.Millisecond))
+	answers := make([]<-chan answer, n)
+	for i := range answers {
+		answers[i] = async(s.client, "POST", "/v2/queues/q/claims?wait=20&limit=1", "")
+	}
+	eventually(t, "every waiter", waiting(api, int64(n)))
+	time.Sleep(200 * time.Millisecond) // let the start-up's garbage be collected
+	before, start = cpuTime(t), time.Now()
+	time.Sleep(time.Second)
+	cpu, wall := cpuTime(t)-before, time.Since(start)
+	t.Logf("%d waiting requests: %v CPU over %v (%.2f%% of one core)", n, cpu, wall.Round(time.Millisecond),
+		100*cpu.Seconds()/wall.Seconds())
+	if cpu > 100*time.Millisecond {
+		t.Fatalf("%d idle waiters cost %v CPU in %v", n, cpu, wall)
+	}
+
+	tried := store.claims.Load()
+	s.expect("post", s.do("POST", "/v2/queues/q/messages", `{"messages":[{"body":"one"}]}`), 201)
+	eventually(t, "every waiter woken and trying again", func() bool { return store.claims.Load() >= tried+int64(n) })
+	eventually(t, "the others waiting again", waiting(api, int64(n-1)))
+	api.Close()
+	got := map[int]int{}
+	for _, ch := range answers {
+		got[receive(t, ch, 5*time.Second).status]++
+	}
+	if got[201] != 1 || got[204] != n-1 {
+		t.Fatalf("answers by status %v, want one 201 and %d 204", got, n-1)
+	}
+}
