@@ -6,6 +6,7 @@
 //	zaqar-bench compare A.json B.json   compare two --json results
 //	zaqar-bench sink --bind ADDR        a webhook receiver that counts deliveries
 //	zaqar-bench stalls TRACE            where a server's goroutines waited for a CPU (Go execution trace)
+//	zaqar-bench brokers [flags]         ours vs Redis Streams vs RabbitMQ quorum queues (docs/brokers.md)
 package main
 
 import (
@@ -190,6 +191,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	if len(args) > 0 && args[0] == "stalls" {
 		return stallReport(args[1:], stdout, stderr)
+	}
+	if len(args) > 0 && args[0] == "brokers" {
+		return brokersCmd(args[1:], stdout, stderr)
 	}
 	o := newOptions(stderr)
 	if err := o.parse(args); err != nil {
