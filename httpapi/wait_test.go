@@ -17,7 +17,6 @@ import (
 	"github.com/zaqar-go/zaqar/wal"
 )
 
-
 // openEngine is an engine for long-poll tests (clock nil = real time).
 func openEngine(t testing.TB, clock storage.Clock) *engine.Engine {
 	t.Helper()
@@ -172,12 +171,13 @@ func TestWaitZeroIsUnchanged(t *testing.T) {
 }
 
 // TestWaitingClaimWokenByPost: a claim waiting 20 s is answered within
-// milliseconds of a post, with the posted message; a listing likewise,
+// milliseconds of a post, with the posted message; a listing likewise
+// (including claimed messages: the claim may take the message first),
 // and not by its own client's post (echo off).
 func TestWaitingClaimWokenByPost(t *testing.T) {
 	s, api := newWaitServer(t, openEngine(t, nil), 8, nil)
 	claim := async(s.client, "POST", "/v2/queues/q/claims?wait=20&limit=5", `{"ttl":60}`)
-	list := async(s.client, "GET", "/v2/queues/q/messages?wait=20", "", otherClient)
+	list := async(s.client, "GET", "/v2/queues/q/messages?wait=20&include_claimed=true", "", otherClient)
 	eventually(t, "two waiters", waiting(api, 2))
 	posted := time.Now()
 	s.expect("post", s.do("POST", "/v2/queues/q/messages", `{"messages":[{"body":{"n":42}}]}`), 201)
