@@ -111,7 +111,10 @@ var errConfig = errors.New("configuration")
 // HTTP server limits; none is an option.
 const (
 	// readTimeout and writeTimeout bound reading a request and writing
-	// its answer; idleTimeout closes a keep-alive connection.
+	// its answer; idleTimeout closes a keep-alive connection. fasthttp
+	// applies none of them to the handler, so a long-poll waiting up to
+	// max_wait (at most httpapi.MaxWaitCeiling) is not cut short: the
+	// write deadline is set when the handler returns (e2e/longpoll_test.go).
 	readTimeout, writeTimeout, idleTimeout = 30 * time.Second, 30 * time.Second, 120 * time.Second
 	// readBufferSize: a typical post (ten 1 KiB messages) fits with its
 	// headers, so most requests take one read call rather than two.
@@ -264,6 +267,9 @@ func serve(s config.Settings, sources []string, logger *slog.Logger) error {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
 	defer cancel()
+	// Long-poll waiters answer now rather than hold the graceful shutdown
+	// for up to max_wait.
+	api.Close()
 	if err := srv.ShutdownWithContext(ctx); err != nil {
 		logger.Warn("shutdown did not finish cleanly", "err", err)
 	}
