@@ -109,6 +109,7 @@ func (s *state) apply(r *record) effects {
 			fx.ents[i] = e
 			q.appendEntry(e)
 			q.added(e)
+			q.live++
 			q.nextSeq = m.Seq + 1
 		}
 	case recDelete:
@@ -116,6 +117,7 @@ func (s *state) apply(r *record) effects {
 			if e := find(q.entries, seq); e != nil && !e.deleted.Swap(true) {
 				fx.gone = append(fx.gone, e)
 				q.deletions = true
+				q.live--
 			}
 		}
 	case recClaim:
@@ -234,6 +236,7 @@ func (q *queue) dropMessages() []*entry {
 		}
 	}
 	q.entries = nil
+	q.live = 0
 	q.resetClaimCursor() // sequences start again from 1 after a queue delete
 	q.mu.Lock()
 	q.claims = map[string]*claimRef{}

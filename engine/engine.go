@@ -59,8 +59,14 @@ type Options struct {
 	CheckpointInterval time.Duration
 	// BadgerCacheBytes sizes Badger's block cache.
 	BadgerCacheBytes int64
-	Clock            storage.Clock // nil = time.Now
-	Logger           *slog.Logger  // nil = slog.Default()
+	// MinFreeBytes is the reserve kept free on the data directory's
+	// filesystem: below it, posts are refused (space.go).
+	MinFreeBytes int64
+	// MaxBytes is the data directory's budget: over it, posts are refused
+	// (0 = no budget).
+	MaxBytes int64
+	Clock    storage.Clock // nil = time.Now
+	Logger   *slog.Logger  // nil = slog.Default()
 
 	noFlush bool // tests only: skip Badger writes so recovery uses the log alone
 }
@@ -71,6 +77,7 @@ func DefaultOptions(dir string) Options {
 		Dir: dir, Partitions: DefaultPartitions, Fsync: DefaultFsync, FsyncInterval: DefaultFsyncInterval,
 		SegmentSize: DefaultSegmentSize, ReapInterval: DefaultReapInterval,
 		CheckpointInterval: DefaultCheckpointInterval, BadgerCacheBytes: DefaultBadgerCacheBytes,
+		MinFreeBytes: DefaultMinFreeBytes,
 	}
 }
 
@@ -85,6 +92,8 @@ func (o Options) Validate() error {
 		return fmt.Errorf("engine: segment size must be at least 64 KiB, got %d", o.SegmentSize)
 	case o.ReapInterval <= 0 || o.CheckpointInterval <= 0:
 		return errors.New("engine: reap and checkpoint intervals must be positive")
+	case o.MinFreeBytes < 0 || o.MaxBytes < 0:
+		return errors.New("engine: min_free_bytes and max_bytes must not be negative")
 	}
 	return nil
 }
@@ -100,6 +109,8 @@ type Engine struct {
 	mu     sync.Mutex // serialises Close
 
 	posted, deleted, claimed atomic.Uint64
+	full                     atomic.Pointer[error] // why posts are refused, or nil (space.go)
+	room                     atomic.Int64          // bytes posts may still write before the next space check
 }
 
 var _ storage.Store = (*Engine)(nil)
@@ -107,6 +118,10 @@ var _ storage.Store = (*Engine)(nil)
 // valueThreshold is the size above which Badger keeps a value in its
 // value log rather than in the LSM tree.
 const valueThreshold = 128
+
+// badgerMemTable is Badger's memtable size (its memory-mapped log is twice
+// that), smaller on a nearly full disk (space.go).
+const badgerMemTable = 32 << 20
 
 // Open opens or creates the store in opts.Dir and recovers its state.
 func Open(opts Options) (*Engine, error) {
@@ -125,17 +140,23 @@ func Open(opts Options) (*Engine, error) {
 	// Values over valueThreshold go to Badger's value log: a posted batch's
 	// value is then written once, rather than into a memtable that is
 	// flushed and compacted again (docs/performance.md has the figures).
+	memTable, err := memTableFor(opts.Dir, badgerMemTable)
+	if err != nil {
+		return nil, err
+	}
 	bo := badger.DefaultOptions(filepath.Join(opts.Dir, "badger")).
 		WithSyncWrites(false).WithDetectConflicts(false).WithNumCompactors(2).
 		WithNumGoroutines(max(2, runtime.GOMAXPROCS(0))).WithValueThreshold(valueThreshold).
 		WithBlockCacheSize(opts.BadgerCacheBytes).WithIndexCacheSize(16 << 20).
-		WithMemTableSize(32 << 20).WithCompression(options.None).
+		WithMemTableSize(memTable).WithCompression(options.None).
 		WithLogger(badgerLogger{opts.Logger.With("component", "badger")})
 	db, err := badger.Open(bo)
 	if err != nil {
 		return nil, fmt.Errorf("%w: open badger: %v", storage.ErrUnavailable, err)
 	}
 	e := &Engine{opts: opts, db: db, stop: make(chan struct{})}
+	var nofull error
+	e.full.Store(&nofull)
 	if err := e.checkPartitions(); err != nil {
 		db.Close()
 		return nil, err
@@ -160,6 +181,7 @@ func Open(opts Options) (*Engine, error) {
 		}
 		p.start()
 	}
+	e.checkSpace()
 	e.bg.Add(1)
 	go e.reaper()
 	level := slog.LevelInfo

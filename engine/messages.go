@@ -18,9 +18,17 @@ func (e *Engine) PostMessages(ctx context.Context, project, name, clientID strin
 	if len(msgs) == 0 {
 		return nil, nil
 	}
+	if err := e.postable(msgs); err != nil {
+		return nil, err
+	}
 	p := e.partition(project, name)
 	rm := e.recMsgs(msgs, func(int) string { return clientID })
 	err := p.do(func(now int64) error {
+		if q := p.queue(qkey(project, name)); q != nil {
+			if err := q.roomFor(len(rm)); err != nil {
+				return err
+			}
+		}
 		p.emitPost(project, name, now, rm)
 		return nil
 	})
@@ -60,6 +68,20 @@ func (e *Engine) recMsgs(msgs []storage.NewMessage, client func(i int) string) [
 			Checksum: m.Checksum, Body: body}
 	}
 	return rm
+}
+
+// roomFor refuses a post of n messages that would take the queue over its
+// _max_messages. Writer only.
+func (q *queue) roomFor(n int) error {
+	m := q.meta.Load()
+	if m == nil {
+		return nil
+	}
+	if max, ok := m.Int(storage.MetaMaxMessages); ok && max > 0 && q.live+int64(n) > max {
+		return &storage.LimitError{Msg: fmt.Sprintf("Queue %s holds %d messages; posting %d would exceed its _max_messages of %d.",
+			q.name, q.live, n, max)}
+	}
+	return nil
 }
 
 // emitPost gives the messages the queue's next sequences and emits their

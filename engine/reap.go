@@ -26,6 +26,7 @@ func (e *Engine) reaper() {
 		for _, p := range e.parts {
 			_ = p.reapNow()
 		}
+		e.checkSpace()
 		if n%valueLogGCEvery == 0 {
 			for e.db.RunValueLogGC(0.5) == nil {
 			}
@@ -62,6 +63,7 @@ func (p *partition) reap(now int64) []reaped {
 				}
 			}
 			p.ret.released(expired)
+			q.live -= int64(len(expired))
 			p.touched[q] = struct{}{}
 		}
 		// Claims and delays that ran out made messages claimable again.

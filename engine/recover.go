@@ -116,6 +116,7 @@ func (e *Engine) load() error {
 			sort.Slice(q.entries, func(i, j int) bool { return q.entries[i].seq < q.entries[j].seq })
 			// A migration cut short leaves a message under both kinds.
 			q.entries = slices.CompactFunc(q.entries, func(a, b *entry) bool { return a.seq == b.seq })
+			q.live = int64(len(q.entries))
 			q.publish()
 			return true
 		})

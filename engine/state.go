@@ -122,6 +122,7 @@ type queue struct {
 	published     atomic.Pointer[[]*entry]
 	entries       []*entry // writer's view, published after each group commit
 	nextSeq       uint64   // writer-only
+	live          int64    // writer-only: messages posted and not yet deleted or reaped (_max_messages)
 	// Writer-only, so that the reaper skips a queue with nothing to remove
 	// instead of scanning every entry each second, a stall of the writer
 	// that grows with the queue:

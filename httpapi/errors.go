@@ -56,7 +56,20 @@ func (a *API) storageError(ctx *fasthttp.RequestCtx, rq *request, err error, wha
 	case errors.Is(err, storage.ErrDuplicate):
 		writeError(ctx, fasthttp.StatusConflict, "Resource conflict", "The resource already exists.")
 	case errors.Is(err, storage.ErrLimitExceeded):
-		badRequest(ctx, err.Error())
+		var le *storage.LimitError
+		if errors.As(err, &le) {
+			badRequest(ctx, le.Msg)
+		} else {
+			badRequest(ctx, err.Error())
+		}
+	case errors.Is(err, storage.ErrStorageFull):
+		var full *storage.StorageFullError
+		reason := "no room for new messages"
+		if errors.As(err, &full) {
+			reason = full.Reason
+		}
+		writeError(ctx, fasthttp.StatusServiceUnavailable, "Service temporarily unavailable",
+			what+" The server's storage is full ("+reason+"). Please try again in a few seconds.")
 	case errors.Is(err, storage.ErrFlavorNotFound):
 		var fe *storage.FlavorNotFoundError
 		if errors.As(err, &fe) {

@@ -63,6 +63,9 @@ func (a *API) validateMetadata(m storage.Metadata) string {
 		"The TTL for a message may not exceed %d seconds, and must be at least 60 seconds long.", o.MaxMessageTTL)); s != "" {
 		return s
 	}
+	if s := intAttr(storage.MetaMaxMessages, 0, 1<<62, "_max_messages must be at least 0 (0: no limit)."); s != "" {
+		return s
+	}
 	if s := intAttr(storage.MetaMaxClaimCount, -1<<62, 1<<62, ""); s != "" {
 		return s
 	}

@@ -29,6 +29,12 @@ var (
 	// ErrUnavailable: the backend cannot serve the request right now
 	// (disk failure, Redis down, store closed) (503).
 	ErrUnavailable = errors.New("storage: backend unavailable")
+	// ErrStorageFull: the store keeps no more messages for now: its disk
+	// is down to the reserve it keeps for deletes, claims and restarts, or
+	// its configured budget is used (503). Reads, claims and deletes still
+	// work, and posts are accepted again once space is back. Returned as
+	// *StorageFullError.
+	ErrStorageFull = errors.New("storage: out of space for new messages")
 	// ErrFlavorNotFound: a queue names a flavor (_flavor) that does not
 	// exist, in pooling mode (400). Returned as *FlavorNotFoundError.
 	ErrFlavorNotFound = errors.New("storage: flavor not found")
@@ -42,3 +48,21 @@ func (e *FlavorNotFoundError) Error() string { return "Flavor " + e.Flavor + " d
 
 // Is makes errors.Is(err, ErrFlavorNotFound) hold.
 func (e *FlavorNotFoundError) Is(target error) bool { return target == ErrFlavorNotFound }
+
+// StorageFullError says why a store refuses new messages; errors.Is
+// matches ErrStorageFull.
+type StorageFullError struct{ Reason string }
+
+func (e *StorageFullError) Error() string { return "storage is full: " + e.Reason }
+
+// Is makes errors.Is(err, ErrStorageFull) hold.
+func (e *StorageFullError) Is(target error) bool { return target == ErrStorageFull }
+
+// LimitError is a store-side bound a request would exceed, in words for
+// the client; errors.Is matches ErrLimitExceeded.
+type LimitError struct{ Msg string }
+
+func (e *LimitError) Error() string { return e.Msg }
+
+// Is makes errors.Is(err, ErrLimitExceeded) hold.
+func (e *LimitError) Is(target error) bool { return target == ErrLimitExceeded }

@@ -182,6 +182,9 @@ const (
 	MetaEnableEncryption  = "_enable_encrypt_messages"
 	MetaFlavor            = "_flavor"
 	MetaRetryPolicy       = "_retry_policy"
+	// MetaMaxMessages bounds the live messages of a queue (ours, beyond
+	// Zaqar): a post that would exceed it is refused with 400.
+	MetaMaxMessages = "_max_messages"
 )
 
 // Int reads an integer attribute. Integral floats are accepted (JSON has one
