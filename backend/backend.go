@@ -47,6 +47,8 @@ type Spec struct {
 	Compression        bool           // S2-compress log frames
 	ReapInterval       time.Duration  // how often expired messages and claims go
 	CheckpointInterval time.Duration  // how often the index is synced and covered segments deleted
+	MinFreeBytes       int64          // free space kept on the filesystem: below it, posts are refused
+	MaxBytes           int64          // the data directory's budget: over it, posts are refused (0 = none)
 
 	// Redis.
 	RedisURI string // redis://, rediss:// or unix:// (see redisstore.ParseURI)
@@ -57,7 +59,8 @@ type Spec struct {
 func DefaultSpec() Spec {
 	return Spec{Driver: Badger, Partitions: engine.DefaultPartitions, Fsync: engine.DefaultFsync,
 		FsyncInterval: engine.DefaultFsyncInterval, SegmentSize: engine.DefaultSegmentSize,
-		ReapInterval: engine.DefaultReapInterval, CheckpointInterval: engine.DefaultCheckpointInterval}
+		ReapInterval: engine.DefaultReapInterval, CheckpointInterval: engine.DefaultCheckpointInterval,
+		MinFreeBytes: engine.DefaultMinFreeBytes}
 }
 
 // Options are what every store gets besides its description.
@@ -122,6 +125,7 @@ func OpenSpec(s Spec, o Options) (storage.Store, error) {
 		eo.Partitions, eo.Fsync, eo.FsyncInterval = s.Partitions, s.Fsync, s.FsyncInterval
 		eo.SegmentSize, eo.Compression = s.SegmentSize, s.Compression
 		eo.ReapInterval, eo.CheckpointInterval = s.ReapInterval, s.CheckpointInterval
+		eo.MinFreeBytes, eo.MaxBytes = s.MinFreeBytes, s.MaxBytes
 		eo.Clock, eo.Logger = o.Clock, o.Logger
 		e, err := engine.Open(eo)
 		if err != nil {
