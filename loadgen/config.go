@@ -41,6 +41,12 @@ type Config struct {
 	ClaimGrace int
 	Release    bool // release claims instead of deleting the messages (consumers never drain)
 	PageSize   int  // observer page size
+	// Wait (seconds) makes consumers' claims, while producers run, and
+	// observers' listings long-poll with ?wait= (an extension beyond
+	// Zaqar): a request that finds nothing waits for messages instead of
+	// answering at once. Their latencies then include the waiting. 0 =
+	// no wait parameter.
+	Wait int
 
 	Rate    float64           // producer requests/s in total; 0 = closed loop
 	Headers map[string]string // extra headers on every request (e.g. X-Auth-Token)
@@ -86,6 +92,8 @@ func (c *Config) Validate() error {
 		return errors.New("loadgen: claim limit and page size must be at least 1")
 	case c.Rate < 0:
 		return errors.New("loadgen: rate cannot be negative")
+	case c.Wait < 0:
+		return errors.New("loadgen: wait cannot be negative")
 	}
 	if c.Timeout <= 0 {
 		c.Timeout = 10 * time.Second
@@ -95,6 +103,9 @@ func (c *Config) Validate() error {
 	}
 	return nil
 }
+
+// waitTimeout bounds a request that may long-poll: the wait plus Timeout.
+func (c *Config) waitTimeout() time.Duration { return c.Timeout + time.Duration(c.Wait)*time.Second }
 
 // HeadersMap returns Headers, creating it so flags can fill it in place.
 func (c *Config) HeadersMap() map[string]string {

@@ -104,6 +104,36 @@ func TestOpenLoopRate(t *testing.T) {
 	}
 }
 
+// TestLongPollRun: with Wait, consumers and observers long-poll: every
+// message is still delivered once, and idle consumers no longer send a
+// claim per millisecond (here about one claim per post).
+func TestLongPollRun(t *testing.T) {
+	cfg := loadgen.DefaultConfig()
+	cfg.ServerURL = startServer(t)
+	cfg.Duration = 2 * time.Second
+	cfg.Producers = loadgen.Role{Workers: 1}
+	cfg.Consumers = loadgen.Role{Workers: 2}
+	cfg.Observers = loadgen.Role{Workers: 1}
+	cfg.Rate, cfg.BatchSize, cfg.Wait = 20, 1, 2
+	res, err := loadgen.Run(context.Background(), cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if l := res.Ledger; l.Lost != 0 || l.Duplicates != 0 || !l.Drained {
+		t.Fatalf("ledger %+v", l)
+	}
+	posts, claims := res.Ops[loadgen.OpPost].Requests, res.Ops[loadgen.OpClaim].Requests
+	t.Logf("%d posts, %d claims, %d listings", posts, claims, res.Ops[loadgen.OpList].Requests)
+	if claims > 3*posts+10 {
+		t.Fatalf("%d claims for %d posts: consumers did not wait", claims, posts)
+	}
+	for _, op := range []string{loadgen.OpPost, loadgen.OpClaim, loadgen.OpList} {
+		if o := res.Ops[op]; o == nil || len(o.Errors) != 0 {
+			t.Fatalf("%s: %+v", op, o)
+		}
+	}
+}
+
 func TestValidate(t *testing.T) {
 	for _, mut := range []func(*loadgen.Config){
 		func(c *loadgen.Config) { c.ServerURL = "ftp://x" },
@@ -113,6 +143,7 @@ func TestValidate(t *testing.T) {
 			c.Producers, c.Consumers, c.Observers = loadgen.Role{}, loadgen.Role{}, loadgen.Role{}
 		},
 		func(c *loadgen.Config) { c.MessageSize, c.MessageSizeMax = 10, 5 },
+		func(c *loadgen.Config) { c.Wait = -1 },
 	} {
 		c := loadgen.DefaultConfig()
 		mut(&c)

@@ -65,13 +65,13 @@ func Run(ctx context.Context, cfg Config, progress func(Progress)) (*Result, err
 	defer cancelTimed()
 
 	var producers, others, consumers sync.WaitGroup
-	r.spawn(&producers, cfg.Producers, func(c *client, rec *recorder, i int) { r.produce(timed, c, rec, i) })
-	r.spawn(&others, cfg.Observers, func(c *client, rec *recorder, i int) { r.observe(timed, c, rec, i) })
+	r.spawn(&producers, cfg.Producers, cfg.Timeout, func(c *client, rec *recorder, i int) { r.produce(timed, c, rec, i) })
+	r.spawn(&others, cfg.Observers, cfg.waitTimeout(), func(c *client, rec *recorder, i int) { r.observe(timed, c, rec, i) })
 	consumeCtx, cancelConsume := context.WithCancel(ctx)
 	defer cancelConsume()
 	var producing atomic.Bool
 	producing.Store(true)
-	r.spawn(&consumers, cfg.Consumers, func(c *client, rec *recorder, i int) { r.consume(consumeCtx, timed, &producing, c, rec, i) })
+	r.spawn(&consumers, cfg.Consumers, cfg.waitTimeout(), func(c *client, rec *recorder, i int) { r.consume(consumeCtx, timed, &producing, c, rec, i) })
 
 	stopProgress := make(chan struct{})
 	var progressDone sync.WaitGroup
@@ -123,13 +123,13 @@ func waitGroupDone(wg *sync.WaitGroup) <-chan struct{} {
 	return ch
 }
 
-func (r *runner) spawn(wg *sync.WaitGroup, role Role, fn func(*client, *recorder, int)) {
+func (r *runner) spawn(wg *sync.WaitGroup, role Role, timeout time.Duration, fn func(*client, *recorder, int)) {
 	if role.Workers == 0 {
 		return
 	}
-	hc, scheme, host := newHostClient(r.cfg.ServerURL, role.conns(), r.cfg.Timeout)
+	hc, scheme, host := newHostClient(r.cfg.ServerURL, role.conns(), timeout)
 	for i := 0; i < role.Workers; i++ {
-		c := newClient(hc, scheme, host, r.cfg.Headers, r.cfg.Timeout)
+		c := newClient(hc, scheme, host, r.cfg.Headers, timeout)
 		rec := r.newRecorder()
 		wg.Add(1)
 		go func() {
@@ -215,10 +215,16 @@ type claimed struct {
 }
 
 // consume claims and deletes (or releases). After the timed phase it keeps
-// going until its queues are empty; ctx ends it.
+// going until its queues are empty; ctx ends it. With Wait its claims
+// long-poll while producers run; draining does not wait, so that an empty
+// queue is seen at once.
 func (r *runner) consume(ctx, timed context.Context, producing *atomic.Bool, c *client, rec *recorder, worker int) {
 	cfg := r.cfg
-	claimPath := "/claims?limit=" + strconv.Itoa(cfg.ClaimLimit)
+	drainPath := "/claims?limit=" + strconv.Itoa(cfg.ClaimLimit)
+	waitPath := drainPath
+	if cfg.Wait > 0 {
+		waitPath += "&wait=" + strconv.Itoa(cfg.Wait)
+	}
 	claimBody := []byte(fmt.Sprintf(`{"ttl":%d,"grace":%d}`, cfg.ClaimTTL, cfg.ClaimGrace))
 	var doc claimed
 	mine := r.targetsOf(worker, cfg.Consumers.Workers)
@@ -238,6 +244,10 @@ func (r *runner) consume(ctx, timed context.Context, producing *atomic.Bool, c *
 			continue
 		}
 		tg := mine[ti]
+		claimPath := drainPath
+		if producing.Load() {
+			claimPath = waitPath
+		}
 		start := time.Now()
 		status, body := c.do("POST", tg.project, "/v2/queues/"+tg.queue+claimPath, claimBody)
 		switch status {
@@ -246,7 +256,7 @@ func (r *runner) consume(ctx, timed context.Context, producing *atomic.Bool, c *
 			if !producing.Load() && r.queueEmpty(c, tg) {
 				empty[ti] = true
 			}
-			if len(mine) == 1 {
+			if len(mine) == 1 && claimPath == drainPath {
 				select { // nothing to do: back off briefly rather than spin
 				case <-time.After(time.Millisecond):
 				case <-ctx.Done():
@@ -314,6 +324,9 @@ func (r *runner) queueEmpty(c *client, tg target) bool {
 // observe lists messages page by page, as event-broadcasting readers do.
 func (r *runner) observe(ctx context.Context, c *client, rec *recorder, worker int) {
 	page := "&limit=" + strconv.Itoa(r.cfg.PageSize)
+	if r.cfg.Wait > 0 {
+		page += "&wait=" + strconv.Itoa(r.cfg.Wait)
+	}
 	markers := map[target]string{}
 	var doc struct {
 		Messages []struct{} `json:"messages"`

@@ -99,6 +99,7 @@ func newOptions(stderr io.Writer) *options {
 	num(&c.ClaimLimit, c.ClaimLimit, "messages per claim", "messages_per_claim", "cno")
 	num(&c.PageSize, c.PageSize, "messages per observer list page", "messages_per_list", "lno")
 	num(&c.Queues, c.Queues, "queues per project", "num_queues", "qno")
+	num(&c.Wait, 0, "long-poll: consumers' claims (while producing) and observers' listings wait up to N seconds for messages (?wait=, beyond Zaqar; 0 = off)", "wait")
 	str(&c.QueuePrefix, c.QueuePrefix, "queue name prefix", "queue_prefix", "q")
 	fs.BoolVar(&o.noverbose, "noverbose", false, "print only the original zaqar-bench JSON summary")
 	fs.BoolVar(&o.noverbose, "skip_verbose", false, "same as --noverbose")
