@@ -48,7 +48,7 @@ func TestParseURI(t *testing.T) {
 // slot, so each script touches a single slot.
 func TestKeysShareAHashTag(t *testing.T) {
 	s := &Store{o: Options{Prefix: "zaqar"}}
-	keys := append(s.qk("proj{x}", "q").list(), s.subKeys("proj{x}", "q")...)
+	keys := append(append(s.qk("proj{x}", "q").list(), s.qk("proj{x}", "q").d), s.subKeys("proj{x}", "q")...)
 	tag := func(k string) string { return k[1:strings.Index(k, "}")] }
 	for _, k := range keys {
 		if !strings.HasPrefix(k, "{") || tag(k) != tag(keys[0]) {

@@ -51,7 +51,8 @@ func (s *Store) SetQueueMetadata(ctx context.Context, project, queue string, met
 // stay (storage contract).
 func (s *Store) DeleteQueue(ctx context.Context, project, queue string) error {
 	p := s.rdb.Pipeline()
-	p.Del(ctx, s.qk(project, queue).list()...)
+	k := s.qk(project, queue)
+	p.Del(ctx, append(k.list(), k.d)...)
 	p.ZRem(ctx, s.projectIndex(project), queue)
 	_, err := p.Exec(ctx)
 	return s.fail(err)
@@ -124,7 +125,7 @@ func (s *Store) PurgeQueue(ctx context.Context, project, queue string, opts stor
 	}
 	var doomed []string
 	if opts.Messages {
-		doomed = append(doomed, k.m, k.ids, k.c, k.x, k.cx)
+		doomed = append(doomed, k.m, k.ids, k.c, k.x, k.cx, k.d)
 	}
 	if opts.Subscriptions {
 		doomed = append(doomed, s.subKeys(project, queue)...)
@@ -138,12 +139,13 @@ func (s *Store) PurgeQueue(ctx context.Context, project, queue string, opts stor
 // ---- messages
 
 func (s *Store) PostMessages(ctx context.Context, project, queue, clientID string, msgs []storage.NewMessage) ([]string, error) {
-	args := make([]any, 0, 2+5*len(msgs))
-	args = append(args, s.now(), clientID)
+	k := s.qk(project, queue)
+	args := make([]any, 0, 3+5*len(msgs))
+	args = append(args, s.now(), clientID, k.wake)
 	for _, m := range msgs {
 		args = append(args, string(m.Body), m.TTL, m.Delay, m.Checksum, nonce())
 	}
-	res, err := s.indexedRun(ctx, project, queue, postScript, s.qk(project, queue).list(), nil, args...)
+	res, err := s.indexedRun(ctx, project, queue, postScript, append(k.list(), k.d), nil, args...)
 	if err != nil {
 		return nil, err
 	}
@@ -434,7 +436,8 @@ func (s *Store) UpdateClaim(ctx context.Context, project, queue, claimID string,
 }
 
 func (s *Store) DeleteClaim(ctx context.Context, project, queue, claimID string) error {
-	return s.fail(claimDeleteScript.Run(ctx, s.rdb, s.qk(project, queue).list(), claimID).Err())
+	k := s.qk(project, queue)
+	return s.fail(claimDeleteScript.Run(ctx, s.rdb, k.list(), claimID, k.wake).Err())
 }
 
 // ---- sweeper
@@ -477,8 +480,9 @@ func (s *Store) Sweep(ctx context.Context) (int64, error) {
 			s.rdb.ZRem(ctx, s.allIndex(), m)
 			continue
 		}
-		keys := append(s.qk(project, queue).list(), s.subKeys(project, queue)...)
-		v, err := sweepScript.Run(ctx, s.rdb, keys, now, s.o.SweepBatch).Slice()
+		k := s.qk(project, queue)
+		keys := append(append(k.list(), s.subKeys(project, queue)...), k.d)
+		v, err := sweepScript.Run(ctx, s.rdb, keys, now, s.o.SweepBatch, k.wake).Slice()
 		if err != nil {
 			return removed, s.fail(err)
 		}

@@ -64,6 +64,7 @@ type Store struct {
 	stop   chan struct{}
 	done   sync.WaitGroup
 	cursor int64
+	wake   waker // long-poll waiters (wake.go)
 }
 
 var _ storage.Store = (*Store)(nil)
@@ -96,6 +97,7 @@ func Open(uri string, o Options) (*Store, error) {
 	}
 	logOnce.Do(func() { redis.SetLogger(driverLogger{o.Logger}) })
 	s := &Store{rdb: redis.NewUniversalClient(uo), o: o, log: o.Logger, stop: make(chan struct{})}
+	s.wake.init(s)
 	if o.SweepInterval > 0 {
 		s.done.Add(1)
 		go s.sweeper()
@@ -116,10 +118,12 @@ func (d driverLogger) Printf(_ context.Context, format string, v ...any) {
 // Client exposes the Redis client (tests, health).
 func (s *Store) Client() redis.UniversalClient { return s.rdb }
 
-// Close stops the sweeper and closes the connections.
+// Close stops the sweeper and the long-poll wake-ups and closes the
+// connections.
 func (s *Store) Close() error {
 	close(s.stop)
 	s.done.Wait()
+	s.wake.close()
 	return s.rdb.Close()
 }
 
@@ -139,7 +143,7 @@ func (s *Store) now() int64 { return s.o.Clock().UnixMilli() }
 
 // keys
 
-type queueKeys struct{ q, m, ids, c, x, cx string }
+type queueKeys struct{ q, m, ids, c, x, cx, d, wake string }
 
 func (s *Store) tag(project, queue string) string {
 	return "{" + s.o.Prefix + ":" + strconv.Itoa(len(project)) + ":" + project + "/" + queue + "}"
@@ -147,10 +151,13 @@ func (s *Store) tag(project, queue string) string {
 
 func (s *Store) qk(project, queue string) queueKeys {
 	t := s.tag(project, queue)
-	return queueKeys{q: t + ":q", m: t + ":m", ids: t + ":ids", c: t + ":c", x: t + ":x", cx: t + ":cx"}
+	return queueKeys{q: t + ":q", m: t + ":m", ids: t + ":ids", c: t + ":c", x: t + ":x", cx: t + ":cx", d: t + ":d",
+		wake: t + ":wake"}
 }
 
-// list is the KEYS order of the queue scripts (scripts.go).
+// list is the KEYS order of the queue scripts (scripts.go). The delay
+// zset d is passed only to the scripts that use it; wake is a Pub/Sub
+// channel, not a key.
 func (k queueKeys) list() []string { return []string{k.q, k.m, k.ids, k.c, k.x, k.cx} }
 
 func (s *Store) subKeys(project, queue string) []string {

@@ -18,7 +18,17 @@ import "github.com/redis/go-redis/v9"
 // parsing and no extra round trip), 2 messages hash, 3 ids zset (score =
 // seq), 4 claims hash, 5 message expiry zset (score = expires), 6 claim
 // expiry zset. The expiry zsets let the sweeper find expired data without
-// walking live data.
+// walking live data. The post and sweep scripts take a 7th key, the delay
+// zset (score = delay-until) of delayed messages, so that the sweeper can
+// tell long-poll waiters when a delay ends (queues whose delayed messages
+// were posted by an earlier version have none: their waiters find those
+// messages at their deadline).
+//
+// Scripts that make messages claimable PUBLISH on the queue's wake
+// channel (an ARGV), which every server subscribes to while it has
+// long-poll waiters on the queue (wake.go): post (unless every message is
+// delayed) and claimDelete at once, sweep for claims that ran out holding
+// messages and for delays that ended.
 
 const luaHelpers = `
 local function live(m, now) return m.e > now end
@@ -41,28 +51,36 @@ local function each(window, fn)
 end
 `
 
-// post: ARGV now, client, then per message body, ttl, delay, checksum,
-// nonce. Creates the queue when missing. Returns the new ids.
+// post: KEYS 1-6 and the delay zset; ARGV now, client, wake channel,
+// then per message body, ttl, delay, checksum, nonce. Creates the queue
+// when missing. Returns the new ids.
 var postScript = redis.NewScript(luaHelpers + `
 local now = tonumber(ARGV[1])
 redis.call('HSETNX', KEYS[1], 'meta', '{}')
-local n = (#ARGV - 2) / 5
+local n = (#ARGV - 3) / 5
 local first = redis.call('HINCRBY', KEYS[1], 'seq', n) - n
 local ids = {}
+local ready = false -- some message is claimable now
 for i = 0, n - 1 do
-  local a = 3 + i * 5
+  local a = 4 + i * 5
   local seq = first + i + 1
   local id = string.format('%016x', seq) .. ARGV[a + 4]
   local ttl = tonumber(ARGV[a + 1])
   local delay = tonumber(ARGV[a + 2])
   local d = 0
-  if delay > 0 then d = now + delay * 1000 end
+  if delay > 0 then
+    d = now + delay * 1000
+    redis.call('ZADD', KEYS[7], d, id)
+  else
+    ready = true
+  end
   redis.call('HSET', KEYS[2], id, cjson.encode({s = seq, b = ARGV[a], t = ttl, c = now, e = now + ttl * 1000,
     d = d, cl = ARGV[2], ck = ARGV[a + 3], cc = 0, ci = "", ce = 0}))
   redis.call('ZADD', KEYS[3], seq, id)
   redis.call('ZADD', KEYS[5], now + ttl * 1000, id)
   ids[#ids + 1] = id
 end
+if ready then redis.call('PUBLISH', ARGV[3], '') end
 return ids
 `)
 
@@ -179,7 +197,8 @@ end
 return 1
 `)
 
-// claimDelete: ARGV claim id. Releases its messages at once.
+// claimDelete: ARGV claim id, wake channel. Releases its messages at
+// once.
 var claimDeleteScript = redis.NewScript(`
 local cid = ARGV[1]
 local raw = redis.call('HGET', KEYS[4], cid)
@@ -189,15 +208,18 @@ redis.call('HDEL', KEYS[4], cid)
 redis.call('ZREM', KEYS[6], cid)
 if #c.ids == 0 then return 1 end
 local recs = redis.call('HMGET', KEYS[2], unpack(c.ids))
+local released = false
 for i, id in ipairs(c.ids) do
   if recs[i] then
     local m = cjson.decode(recs[i])
     if m.ci == cid then
       m.ci, m.ce = "", 0
       redis.call('HSET', KEYS[2], id, cjson.encode(m))
+      released = true
     end
   end
 end
+if released then redis.call('PUBLISH', ARGV[2], '') end
 return 1
 `)
 
@@ -387,11 +409,14 @@ if redis.call('HGET', KEYS[3], s.sub) == ARGV[1] then redis.call('HDEL', KEYS[3]
 return 1
 `)
 
-// sweep: queue KEYS 1-6 then subscription KEYS 7-10; ARGV now, budget.
-// Removes up to budget expired messages, claims and subscriptions each,
-// found through the expiry zsets (an entry whose record was extended
-// since is re-scored). Returns {messages removed, queue still exists or
-// has subscriptions (0/1)}.
+// sweep: queue KEYS 1-6, subscription KEYS 7-10, then the delay zset;
+// ARGV now, budget, wake channel. Removes up to budget expired messages,
+// claims and subscriptions each, found through the expiry zsets (an entry
+// whose record was extended since is re-scored), and up to budget ended
+// delays. Publishes when a claim ran out still holding messages (those a
+// consumer deleted do not count: most claims end that way) or a delay
+// ended. Returns {messages removed, queue still exists or has
+// subscriptions (0/1)}.
 var sweepScript = redis.NewScript(`
 local now, budget = tonumber(ARGV[1]), tonumber(ARGV[2])
 local function due(zset)
@@ -413,16 +438,28 @@ if #ids > 0 then
     removed = #doomed
   end
 end
+local wake = false
 for _, cid in ipairs(due(KEYS[6])) do
   local raw = redis.call('HGET', KEYS[4], cid)
-  local e = raw and cjson.decode(raw).e or 0
-  if e > now then
-    redis.call('ZADD', KEYS[6], e, cid)
+  local c = raw and cjson.decode(raw)
+  if c and c.e > now then
+    redis.call('ZADD', KEYS[6], c.e, cid)
   else
     redis.call('HDEL', KEYS[4], cid)
     redis.call('ZREM', KEYS[6], cid)
+    if c and not wake and #c.ids > 0 then
+      for _, m in ipairs(redis.call('HMGET', KEYS[2], unpack(c.ids))) do
+        if m then wake = true; break end
+      end
+    end
   end
 end
+local ended = redis.call('ZRANGEBYSCORE', KEYS[11], '-inf', now, 'LIMIT', 0, budget)
+if #ended > 0 then
+  redis.call('ZREM', KEYS[11], unpack(ended))
+  wake = true
+end
+if wake then redis.call('PUBLISH', ARGV[3], '') end
 for _, id in ipairs(due(KEYS[10])) do
   local raw = redis.call('HGET', KEYS[7], id)
   local s = raw and cjson.decode(raw)
