@@ -42,7 +42,7 @@ func TestAllSystemsDeliverExactlyOnce(t *testing.T) {
 	cfg := DefaultConfig()
 	cfg.Rounds, cfg.Duration, cfg.Backlog = 1, time.Second, 2000
 	cfg.Producers, cfg.Consumers = 4, 4
-	cfg.Settle, cfg.DrainTimeout = 0, 20*time.Second
+	cfg.Settle, cfg.Warmup, cfg.DrainTimeout = 0, 0, 20*time.Second
 	cfg.ZaqarServer = buildServer(t)
 	var log strings.Builder
 	cfg.Progress = &log

@@ -28,14 +28,15 @@ type Report struct {
 
 // Settings records the workload parameters.
 type Settings struct {
-	Rounds         int     `json:"rounds"`
-	Seconds        float64 `json:"seconds"`
-	Producers      int     `json:"producers"`
-	Consumers      int     `json:"consumers"`
-	MixedProducers int     `json:"mixed_producers"`
-	Backlog        int     `json:"backlog"`
-	Body           int     `json:"body_bytes"`
-	Batch          int     `json:"batch"`
+	Rounds         int      `json:"rounds"`
+	Workloads      []string `json:"workloads"`
+	Seconds        float64  `json:"seconds"`
+	Producers      int      `json:"producers"`
+	Consumers      int      `json:"consumers"`
+	MixedProducers int      `json:"mixed_producers"`
+	Backlog        int      `json:"backlog"`
+	Body           int      `json:"body_bytes"`
+	Batch          int      `json:"batch"`
 }
 
 // Row is one workload on one system over all rounds: medians of the
@@ -48,6 +49,7 @@ type Row struct {
 	RoundRates   []float64            `json:"round_rates"`
 	ProducedRate float64              `json:"produced_per_second,omitempty"` // median, mixed
 	Ops          map[string]OpLatency `json:"operations"`                    // median p50, p99 and max of the rounds
+	CPU          CPU                  `json:"cpu"`                           // medians
 	Checked      bool                 `json:"checked"`                       // consume and mixed count deliveries
 	Lost         int64                `json:"lost"`
 	Duplicates   int64                `json:"duplicates"`
@@ -72,12 +74,12 @@ func median(v []float64) float64 {
 
 // Summarize builds the rows, workload by workload, systems in the given
 // order.
-func Summarize(ms []Measurement, systems []string) []Row {
+func Summarize(ms []Measurement, workloads, systems []string) []Row {
 	var rows []Row
-	for _, wl := range Workloads {
+	for _, wl := range workloads {
 		for _, sys := range systems {
 			r := Row{Workload: wl, System: sys, Ops: map[string]OpLatency{}, Checked: wl != Produce}
-			var prod []float64
+			var prod, cpuAll, cpuClient []float64
 			lat := map[string][3][]float64{}
 			for _, m := range ms {
 				if m.Workload != wl || m.System != sys {
@@ -108,6 +110,7 @@ func Summarize(ms []Measurement, systems []string) []Row {
 				}
 				r.RoundRates = append(r.RoundRates, rate)
 				prod = append(prod, m.ProducedRate)
+				cpuAll, cpuClient = append(cpuAll, m.CPU.Machine), append(cpuClient, m.CPU.Client)
 				for op, l := range m.Ops {
 					v := lat[op]
 					v[0], v[1], v[2] = append(v[0], l.P50), append(v[1], l.P99), append(v[2], l.Max)
@@ -115,6 +118,7 @@ func Summarize(ms []Measurement, systems []string) []Row {
 				}
 			}
 			r.Rate = median(r.RoundRates)
+			r.CPU = CPU{Machine: median(cpuAll), Client: median(cpuClient)}
 			if wl == Mixed {
 				r.ProducedRate = median(prod)
 			}
@@ -200,11 +204,12 @@ func (r *Report) WriteText(w io.Writer, verbose bool) {
 	}
 }
 
-var tableHeader = []string{"workload", "system", "msg/s", "rounds", "produced/s", "send ms p50/p99", "take ms p50/p99", "ack ms p50/p99", "lost", "dup", "errors"}
+var tableHeader = []string{"workload", "system", "msg/s", "rounds", "produced/s", "cores all/client", "send ms p50/p99", "take ms p50/p99", "ack ms p50/p99", "lost", "dup", "errors"}
 
 // writeTable: msg/s is the median over rounds of what the workload
 // measures (produced for produce, consumed for consume and mixed); rounds
-// gives each round's figure in thousands; lost and dup are totals over the
+// gives each round's figure in thousands; cores are the CPUs busy on the
+// machine and in the load generator; lost and dup are totals over the
 // rounds, "-" where the workload does not consume.
 func writeTable(w io.Writer, rows []Row) {
 	cells := [][]string{tableHeader}
@@ -233,7 +238,11 @@ func writeTable(w io.Writer, rows []Row) {
 		case r.Rounds == 0:
 			rate = "-" // never ran (interrupted)
 		}
-		cells = append(cells, []string{r.Workload, r.System, rate, strings.Join(rounds, " "), prod,
+		cpu := "-"
+		if r.Rounds > 0 {
+			cpu = fmt.Sprintf("%.2f/%.2f", r.CPU.Machine, r.CPU.Client)
+		}
+		cells = append(cells, []string{r.Workload, r.System, rate, strings.Join(rounds, " "), prod, cpu,
 			latency(send, okS), latency(take, okT), latency(ack, okA), lost, dup, strconv.FormatInt(r.Errors, 10)})
 	}
 	writeCells(w, cells, 0, 1, 3)
@@ -267,7 +276,7 @@ func writeCells(w io.Writer, cells [][]string, left ...int) {
 
 // writeRounds lists every measurement in the order it ran.
 func writeRounds(w io.Writer, ms []Measurement) {
-	cells := [][]string{{"round", "workload", "system", "seconds", "produced/s", "consumed/s", "send ms p50/p99", "take ms p50/p99", "ack ms p50/p99",
+	cells := [][]string{{"round", "workload", "system", "seconds", "produced/s", "consumed/s", "cpu all/client", "send ms p50/p99", "take ms p50/p99", "ack ms p50/p99",
 		"fill s", "drain s", "produced", "consumed", "lost", "dup", "unacked", "left", "errors"}}
 	for _, m := range ms {
 		send, okS := m.Ops[OpSend]
@@ -287,7 +296,7 @@ func writeRounds(w io.Writer, ms []Measurement) {
 			errs += n
 		}
 		cells = append(cells, []string{strconv.Itoa(m.Round + 1), m.Workload, m.System, fmt.Sprintf("%.2f", m.Seconds),
-			thousands(m.ProducedRate), thousands(m.ConsumedRate), latency(send, okS), latency(take, okT), latency(ack, okA),
+			thousands(m.ProducedRate), thousands(m.ConsumedRate), fmt.Sprintf("%.2f/%.2f", m.CPU.Machine, m.CPU.Client), latency(send, okS), latency(take, okT), latency(ack, okA),
 			fmt.Sprintf("%.1f", m.FillSeconds), fmt.Sprintf("%.1f", m.DrainSeconds), prodCount, cons, lost, dup, unacked, left,
 			strconv.FormatInt(errs, 10)})
 	}

@@ -25,7 +25,7 @@ func measurements() []Measurement {
 	}
 	clean := func(n int64) *Counts { return &Counts{Produced: n, Consumed: n, Drained: true} }
 	return []Measurement{
-		{Round: 0, Workload: Produce, System: "zaqar", Seconds: 10, ProducedRate: 30000, Ops: ops(2, 9)},
+		{Round: 0, Workload: Produce, System: "zaqar", Seconds: 10, ProducedRate: 30000, Ops: ops(2, 9), CPU: CPU{Machine: 1.9, Client: 0.5}},
 		{Round: 0, Workload: Produce, System: "redis", Seconds: 10, ProducedRate: 50000, Ops: ops(1, 5)},
 		{Round: 1, Workload: Produce, System: "redis", Seconds: 10, ProducedRate: 40000, Ops: ops(3, 7)},
 		{Round: 1, Workload: Produce, System: "zaqar", Seconds: 10, ProducedRate: 10000, Ops: ops(4, 20)},
@@ -40,7 +40,7 @@ func measurements() []Measurement {
 }
 
 func TestSummarize(t *testing.T) {
-	rows := Summarize(measurements(), []string{"zaqar", "redis"})
+	rows := Summarize(measurements(), Workloads, []string{"zaqar", "redis"})
 	if len(rows) != 6 {
 		t.Fatalf("%d rows, want 6 (3 workloads x 2 systems)", len(rows))
 	}
@@ -49,7 +49,7 @@ func TestSummarize(t *testing.T) {
 		byKey[r.Workload+"/"+r.System] = r
 	}
 	z := byKey["produce/zaqar"]
-	if z.Rate != 20000 || z.Rounds != 3 || z.Ops[OpSend].P50 != 3 || z.Ops[OpSend].P99 != 10 || z.Checked {
+	if z.Rate != 20000 || z.Rounds != 3 || z.CPU.Machine != 0 || z.Ops[OpSend].P50 != 3 || z.Ops[OpSend].P99 != 10 || z.Checked {
 		t.Errorf("produce/zaqar = %+v", z)
 	}
 	if r := byKey["produce/redis"]; r.Rate != 45000 || r.Ops[OpSend].P50 != 2 {
@@ -74,7 +74,7 @@ func TestReportText(t *testing.T) {
 		Systems:      []string{"zaqar", "redis"},
 		Skipped:      map[string]string{"rabbitmq": "connection refused"},
 		Measurements: measurements()}
-	rep.Summary = Summarize(rep.Measurements, rep.Systems)
+	rep.Summary = Summarize(rep.Measurements, Workloads, rep.Systems)
 	var b bytes.Buffer
 	rep.WriteText(&b, false)
 	out := b.String()
@@ -82,12 +82,12 @@ func TestReportText(t *testing.T) {
 		"3 round(s), 10s per workload, 16 producers, 16 consumers (mixed: 8+16), backlog 300000, 1000-byte bodies",
 		"load average (1/5/15 min) at start 0.50 1.00 1.25, at end 5.50 4.00 2.00; 2 CPUs",
 		"skipped rabbitmq: connection refused",
-		"workload  system   msg/s  rounds             produced/s  send ms p50/p99",
-		"produce   zaqar   20,000  30.0k 10.0k 20.0k           -         3.0/10.0",
-		"consume   zaqar   26,000  25.0k 27.0k                 -                -                -               -    10    2       0",
+		"workload  system   msg/s  rounds             produced/s  cores all/client  send ms p50/p99",
+		"produce   zaqar   20,000  30.0k 10.0k 20.0k           -         0.00/0.00         3.0/10.0",
+		"consume   zaqar   26,000  25.0k 27.0k                 -         0.00/0.00                -                -               -    10    2       0",
 		"mixed     redis   45,000  45.0k                  45,100",
 		"consume   redis        -",
-		"mixed     zaqar        -                              -",
+		"mixed     zaqar        -                              -                 -",
 		"note: mixed/redis round 2: fill: broken",
 	} {
 		if !strings.Contains(out, want) {

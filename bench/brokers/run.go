@@ -17,14 +17,20 @@ import (
 // Config is a whole run.
 type Config struct {
 	Params
-	Rounds  int
-	Systems []string // zaqar, redis, rabbitmq: the order of odd rounds
+	Rounds    int
+	Workloads []string // produce, consume, mixed: run in this order
+	Systems   []string // zaqar, redis, rabbitmq: the order of odd rounds
 
 	ZaqarURL    string // a running server; empty: start ZaqarServer
 	ZaqarServer string // server binary; empty: bin/zaqar-server, ./zaqar-server or $PATH
 	ZaqarWait   int    // seconds a claim long-polls (?wait=N); 0 polls, for servers without it
 	RedisServer string // redis-server binary
 	RabbitMQURL string
+
+	// Warmup is an untimed mixed load on each system before round 1, so
+	// the first measurement does not meet a cold process (empty heap and
+	// caches, a broker's first queue) while the others meet warm ones.
+	Warmup time.Duration
 
 	// Settle is the pause after each measurement, so the background work a
 	// system does after a load (AOF rewrite, compaction, log truncation)
@@ -43,8 +49,8 @@ func DefaultConfig() Config {
 	return Config{
 		Params: Params{Duration: 10 * time.Second, Producers: 16, Consumers: 16, Backlog: 300_000, Body: 1000, Batch: 10,
 			DrainTimeout: 5 * time.Minute},
-		Rounds: 3, Systems: slices.Clone(AllSystems), ZaqarWait: 1,
-		RedisServer: "redis-server", RabbitMQURL: DefaultRabbitMQ, Settle: 2 * time.Second,
+		Rounds: 3, Workloads: slices.Clone(Workloads), Systems: slices.Clone(AllSystems), ZaqarWait: 1,
+		RedisServer: "redis-server", RabbitMQURL: DefaultRabbitMQ, Warmup: 3 * time.Second, Settle: 2 * time.Second,
 	}
 }
 
@@ -73,6 +79,14 @@ func (c *Config) Validate() error {
 			return fmt.Errorf("unknown system %q (have %s)", s, strings.Join(AllSystems, ", "))
 		}
 	}
+	if len(c.Workloads) == 0 {
+		return errors.New("no workloads")
+	}
+	for _, w := range c.Workloads {
+		if !slices.Contains(Workloads, w) {
+			return fmt.Errorf("unknown workload %q (have %s)", w, strings.Join(Workloads, ", "))
+		}
+	}
 	return nil
 }
 
@@ -85,7 +99,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		return nil, err
 	}
 	rep := &Report{Tool: "zaqar-bench brokers", Start: time.Now(), CPUs: runtime.NumCPU(), LoadStart: loadAverage(),
-		Skipped: map[string]string{}, Settings: Settings{Rounds: cfg.Rounds, Seconds: cfg.Duration.Seconds(),
+		Skipped: map[string]string{}, Settings: Settings{Rounds: cfg.Rounds, Workloads: cfg.Workloads, Seconds: cfg.Duration.Seconds(),
 			Producers: cfg.Producers, Consumers: cfg.Consumers, MixedProducers: cfg.MixedProducers(),
 			Backlog: cfg.Backlog, Body: cfg.Body, Batch: cfg.Batch}}
 	var systems []System
@@ -107,12 +121,21 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	if len(systems) == 0 {
 		return rep, errors.New("no system is available")
 	}
+	if cfg.Warmup > 0 {
+		p := cfg.Params
+		p.Duration = cfg.Warmup
+		for _, s := range systems {
+			if m := Measure(ctx, s, Mixed, -1, p); m.Err != "" {
+				cfg.progress("warm-up of %s: %s", s.Name(), m.Err)
+			}
+		}
+	}
 	for round := range cfg.Rounds {
 		order := slices.Clone(systems)
 		if round%2 == 1 {
 			slices.Reverse(order)
 		}
-		for _, wl := range Workloads {
+		for _, wl := range cfg.Workloads {
 			for _, s := range order {
 				if ctx.Err() != nil {
 					return finish(rep), ctx.Err()
@@ -133,7 +156,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 func finish(rep *Report) *Report {
 	rep.End = time.Now()
 	rep.LoadEnd = loadAverage()
-	rep.Summary = Summarize(rep.Measurements, rep.Systems)
+	rep.Summary = Summarize(rep.Measurements, rep.Settings.Workloads, rep.Systems)
 	return rep
 }
 

@@ -58,6 +58,7 @@ type Measurement struct {
 	Consumed     int64                `json:"consumed"`
 	ProducedRate float64              `json:"produced_per_second"`
 	ConsumedRate float64              `json:"consumed_per_second"`
+	CPU          CPU                  `json:"cpu"` // during the timed phase
 	FillSeconds  float64              `json:"fill_seconds,omitempty"`
 	DrainSeconds float64              `json:"drain_seconds,omitempty"`
 	Ops          map[string]OpLatency `json:"operations"`
@@ -174,6 +175,7 @@ func Measure(ctx context.Context, sys System, workload string, round int, p Para
 		out.Err = "unknown workload " + workload
 		return out
 	}
+	cpu0 := sampleCPU()
 	m.start = time.Now()
 	m.deadline = m.start.Add(p.Duration)
 	timed, cancel := context.WithDeadline(ctx, m.deadline)
@@ -197,6 +199,7 @@ func Measure(ctx context.Context, sys System, workload string, round int, p Para
 		case <-m.allConsumed(timed):
 		}
 	}
+	out.CPU = cpu0.since(sampleCPU())
 	end := m.timedEnd()
 	if workload == Produce {
 		end = prodEnd // the last batch sent before T counts, and the time it took

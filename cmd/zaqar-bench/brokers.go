@@ -30,8 +30,10 @@ func brokersCmd(args []string, stdout, stderr io.Writer) int {
 	fs.IntVar(&cfg.Body, "body", cfg.Body, "bytes per message body")
 	fs.IntVar(&cfg.Batch, "batch", cfg.Batch, "messages per send and per take")
 	fs.DurationVar(&cfg.DrainTimeout, "drain-timeout", cfg.DrainTimeout, "how long consumers may take to empty a queue after the timed phase")
+	fs.DurationVar(&cfg.Warmup, "warmup", cfg.Warmup, "untimed mixed load on each system before round 1 (0 = none)")
 	fs.DurationVar(&cfg.Settle, "settle", cfg.Settle, "pause after each measurement")
 	systems := fs.String("systems", strings.Join(cfg.Systems, ","), "systems, comma-separated, in round 1's order")
+	workloads := fs.String("workloads", strings.Join(cfg.Workloads, ","), "workloads, comma-separated, in the order each round runs them")
 	fs.StringVar(&cfg.ZaqarURL, "zaqar", "", "URL of a running server (default: start --zaqar-server on a temp dir, fsync = always)")
 	fs.StringVar(&cfg.ZaqarServer, "zaqar-server", "", "zaqar-server binary to start (default: bin/zaqar-server, ./zaqar-server or $PATH)")
 	fs.IntVar(&cfg.ZaqarWait, "zaqar-wait", cfg.ZaqarWait, "seconds a claim long-polls (?wait=N); 0 polls with a 1-8 ms back-off (servers without long-poll)")
@@ -50,12 +52,7 @@ func brokersCmd(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "zaqar-bench brokers: unexpected argument %q\n", fs.Arg(0))
 		return exitUsage
 	}
-	cfg.Systems = nil
-	for _, s := range strings.Split(*systems, ",") {
-		if s = strings.TrimSpace(s); s != "" {
-			cfg.Systems = append(cfg.Systems, s)
-		}
-	}
+	cfg.Systems, cfg.Workloads = list(*systems), list(*workloads)
 	if err := cfg.Validate(); err != nil {
 		fmt.Fprintln(stderr, "zaqar-bench brokers:", err)
 		return exitUsage
@@ -95,4 +92,15 @@ func brokersCmd(args []string, stdout, stderr io.Writer) int {
 		return exitDelivery
 	}
 	return exitOK
+}
+
+// list splits a comma-separated flag value.
+func list(v string) []string {
+	var out []string
+	for _, s := range strings.Split(v, ",") {
+		if s = strings.TrimSpace(s); s != "" {
+			out = append(out, s)
+		}
+	}
+	return out
 }

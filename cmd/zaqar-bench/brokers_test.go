@@ -14,7 +14,7 @@ import (
 )
 
 func TestBrokersUsage(t *testing.T) {
-	for _, args := range [][]string{{"--systems", "kafka"}, {"extra"}, {"--rounds", "0"}, {"--body", "10"}, {"--nope"}} {
+	for _, args := range [][]string{{"--systems", "kafka"}, {"--workloads", "produce,fanout"}, {"extra"}, {"--rounds", "0"}, {"--body", "10"}, {"--nope"}} {
 		var out, errOut bytes.Buffer
 		if code := run(append([]string{"brokers"}, args...), &out, &errOut); code != exitUsage {
 			t.Errorf("brokers %v: exit %d, want %d\n%s", args, code, exitUsage, errOut.String())
@@ -35,7 +35,7 @@ func TestBrokersRedisOnly(t *testing.T) {
 	js := filepath.Join(t.TempDir(), "b.json")
 	var out, errOut bytes.Buffer
 	code := run([]string{"brokers", "--systems", "redis", "--rounds", "1", "--time", "300ms", "--backlog", "500",
-		"--producers", "2", "--consumers", "2", "--settle", "0s", "--json", js, "-v"}, &out, &errOut)
+		"--producers", "2", "--consumers", "2", "--settle", "0s", "--warmup", "0s", "--json", js, "-v"}, &out, &errOut)
 	if code != exitOK {
 		t.Fatalf("exit %d\n%s\n%s", code, out.String(), errOut.String())
 	}
