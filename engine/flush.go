@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"sort"
 	"time"
 
 	"github.com/zaqar-go/zaqar/wal"
@@ -15,85 +16,97 @@ type flushJob struct {
 	sync chan struct{} // when set, closed after the job is durable in Badger
 }
 
-// flusher writes applied records to Badger in large batches without sync,
-// then periodically checkpoints: Badger is synced, the last covered WAL
-// index is recorded, and WAL segments it covers are deleted. Messages
-// deleted before their post reaches the flusher never cost a Badger write.
-// Jobs arriving within gatherWait share one Badger batch.
+// flusher writes applied records to Badger without sync, then
+// periodically checkpoints: Badger is synced, the last covered WAL index is
+// recorded, and WAL segments it covers are deleted.
+//
+// Jobs wait flushAge before they are written: the log holds them anyway
+// until the next checkpoint, and a message consumed meanwhile (posted,
+// claimed and deleted within flushAge, as under a steady stream of
+// consumers) then costs Badger nothing: its batch is never written, where
+// writing at once cost a value per post, another per claim and a
+// tombstone per delete. Readers never wait for the flusher (memory is
+// never behind the log); only recovery replays a little more log.
 func (p *partition) flusher() {
 	defer close(p.flusherDone)
-	ckptEvery := p.eng.opts.CheckpointInterval
-	tick := time.NewTicker(ckptEvery)
+	tick := time.NewTicker(p.eng.opts.CheckpointInterval)
 	defer tick.Stop()
+	age := p.flushAge()
+	aging := time.NewTicker(max(age/4, time.Millisecond))
+	defer aging.Stop()
 	var pending uint64 // last WAL index written to Badger, not yet checkpointed
-	jobs := make([]flushJob, 0, maxFlushJobs)
-	gatherTimer := time.NewTimer(gatherWait)
-	gatherTimer.Stop()
+	var held []heldJob // arrived, not yet written, in order
+	// write persists held jobs that arrived before cutoff (all with a zero
+	// cutoff) and answers their sync requests.
+	write := func(cutoff time.Time) {
+		n := len(held)
+		if !cutoff.IsZero() {
+			n = sort.Search(len(held), func(i int) bool { return !held[i].at.Before(cutoff) })
+		}
+		if n == 0 {
+			return
+		}
+		jobs := make([]flushJob, n)
+		for i := range jobs {
+			jobs[i] = held[i].job
+		}
+		held = append(held[:0], held[n:]...)
+		err := p.persist(jobs...)
+		if err != nil {
+			p.fail(err)
+		}
+		for _, job := range jobs {
+			if err == nil && job.last > 0 {
+				pending = job.last
+			}
+			if job.sync != nil {
+				if err == nil {
+					p.checkpoint(pending)
+				}
+				close(job.sync)
+			}
+		}
+	}
 	for {
 		select {
 		case job, ok := <-p.flushes:
 			if !ok {
 				if !p.noFlush {
+					write(time.Time{})
 					p.checkpoint(pending)
 				}
 				return
 			}
-			jobs = p.gather(append(jobs[:0], job), gatherTimer)
-			if err := p.persist(jobs...); err != nil {
-				p.fail(err)
-				for _, job := range jobs {
-					if job.sync != nil {
-						close(job.sync)
-					}
-				}
-				continue
+			held = append(held, heldJob{job: job, at: time.Now()})
+			if job.sync != nil {
+				write(time.Time{})
 			}
-			for _, job := range jobs {
-				if job.last > 0 {
-					pending = job.last
-				}
-				if job.sync != nil {
-					p.checkpoint(pending)
-					close(job.sync)
-				}
-			}
-			clear(jobs)
-		case <-tick.C:
+		case now := <-aging.C:
+			write(now.Add(-age))
+		case now := <-tick.C:
+			write(now.Add(-age))
 			p.checkpoint(pending)
 		}
 	}
 }
 
-// gather adds to jobs what arrives within gatherWait, up to maxFlushJobs, so
-// that one Badger batch carries many posts: a batch's fixed cost (the
-// write pipeline's goroutine hand-offs, its log write) is most of the
-// flusher's CPU when each carries a few small index values. Nobody waits
-// for a flush except a sync job, which ends the gathering at once.
-func (p *partition) gather(jobs []flushJob, timer *time.Timer) []flushJob {
-	timer.Reset(gatherWait)
-	defer timer.Stop()
-	for len(jobs) < maxFlushJobs && jobs[len(jobs)-1].sync == nil {
-		select {
-		case job, ok := <-p.flushes:
-			if !ok {
-				return jobs // the next receive sees the close
-			}
-			jobs = append(jobs, job)
-		case <-timer.C:
-			return jobs
-		}
-	}
-	return jobs
+// heldJob is a flush job waiting for its age.
+type heldJob struct {
+	job flushJob
+	at  time.Time
 }
 
-// gatherWait is how long the flusher collects jobs for one Badger batch.
-// Readers never wait for the flusher (memory is never behind the log);
-// only recovery replays a little more log after a crash.
-const gatherWait = 2 * time.Millisecond
+// flushAgeMax is how long a flush job waits at most: a quarter of the
+// checkpoint interval when that is shorter, so that each checkpoint covers
+// nearly all it could.
+const flushAgeMax = time.Second
 
-// maxFlushJobs bounds how many flush jobs share one Badger batch. The
-// flushes channel holds more, so that the pipeline never blocks on a
-// flusher busy with a full batch.
+func (p *partition) flushAge() time.Duration {
+	return min(flushAgeMax, p.eng.opts.CheckpointInterval/4)
+}
+
+// maxFlushJobs sizes the channel of flush jobs: the flusher drains it into
+// its held list continuously, so the pipeline never blocks on it.
 const maxFlushJobs = 256
 
 // checkpoint makes Badger durable up to the last flushed WAL index, then

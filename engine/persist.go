@@ -52,7 +52,7 @@ func (p *partition) persist(jobs ...flushJob) error {
 		}
 	}
 	live := st.live[:0]
-	for ref := range dirty {
+	for ref, posted := range dirty {
 		live = live[:0]
 		if q := p.queue(ref.qk); q != nil {
 			ents := q.snapshot()
@@ -67,8 +67,12 @@ func (p *partition) persist(jobs ...flushJob) error {
 		a.reserve(2 + len(ref.qk) + 8 + batchValueBound(live))
 		key := a.carve(binary.BigEndian.AppendUint64(appendChildPrefix(a.tail(), kBatch, ref.qk), ref.first))
 		if len(live) == 0 {
-			if err := wb.Delete(key); err != nil {
-				return err
+			// A batch posted and emptied within this write never reached
+			// Badger: nothing to delete.
+			if !posted {
+				if err := wb.Delete(key); err != nil {
+					return err
+				}
 			}
 			continue
 		}
@@ -100,7 +104,7 @@ func (p *partition) persist(jobs ...flushJob) error {
 // next so that a steady stream of posts costs the flusher no garbage.
 type flushState struct {
 	arena   flushArena
-	dirty   map[batchRef]struct{}
+	dirty   map[batchRef]bool
 	next    map[string]uint64
 	flushed []*entry
 	live    []*entry
@@ -115,7 +119,7 @@ func (st *flushState) reset() {
 }
 
 func newFlushState() flushState {
-	return flushState{dirty: map[batchRef]struct{}{}, next: map[string]uint64{}}
+	return flushState{dirty: map[batchRef]bool{}, next: map[string]uint64{}}
 }
 
 // flushArena hands out the keys and values of one Badger batch, which
@@ -181,7 +185,7 @@ func batchValueBound(live []*entry) int {
 
 // persistRecord adds one record's effects to wb; message index changes
 // are collected in dirty and next-sequence values in next.
-func (p *partition) persistRecord(wb *badger.WriteBatch, a applied, dirty map[batchRef]struct{}, next map[string]uint64, flushed *[]*entry) error {
+func (p *partition) persistRecord(wb *badger.WriteBatch, a applied, dirty map[batchRef]bool, next map[string]uint64, flushed *[]*entry) error {
 	r := a.rec
 	qk := qkey(r.Project, r.Queue)
 	q := p.queue(qk)
@@ -199,7 +203,8 @@ func (p *partition) persistRecord(wb *badger.WriteBatch, a applied, dirty map[ba
 				return err
 			}
 		}
-		dirty[batchRef{qk, r.Msgs[0].Seq}] = struct{}{}
+		// Posted in this batch: Badger has no value for it yet.
+		dirty[batchRef{qk, r.Msgs[0].Seq}] = true
 		for i, e := range a.fx.ents {
 			if e == nil || e.deleted.Load() || e.seg != 0 {
 				continue // gone before it reached disk, or the body stays in the log
@@ -220,13 +225,19 @@ func (p *partition) persistRecord(wb *badger.WriteBatch, a applied, dirty map[ba
 		if c == nil {
 			return nil
 		}
-		if err := wb.Set(childKey(kClaim, qk, []byte(r.ClaimID)), encodeClaimState(c.state.Load())); err != nil {
-			return err
-		}
 		entries := q.snapshot()
+		holds := false
 		for _, seq := range c.seqs {
 			if e := find(entries, seq); e != nil && e.claim.Load() == c && !e.deleted.Load() {
-				dirty[batchRef{qk, e.batch()}] = struct{}{}
+				markDirty(dirty, batchRef{qk, e.batch()})
+				holds = true
+			}
+		}
+		// A claim whose messages were all deleted by now (a consumer done
+		// before this write) need not be written at all.
+		if holds {
+			if err := wb.Set(childKey(kClaim, qk, []byte(r.ClaimID)), encodeClaimState(c.state.Load())); err != nil {
+				return err
 			}
 		}
 	case recClaimRelease:
@@ -278,6 +289,14 @@ func (p *partition) persistRecord(wb *badger.WriteBatch, a applied, dirty map[ba
 	return nil
 }
 
+// markDirty marks a batch for rewriting, keeping whether it was posted in
+// this write.
+func markDirty(dirty map[batchRef]bool, ref batchRef) {
+	if _, ok := dirty[ref]; !ok {
+		dirty[ref] = false
+	}
+}
+
 // needsQueue reports record types whose persistence reads queue state.
 func needsQueue(t byte) bool {
 	switch t {
@@ -289,8 +308,8 @@ func needsQueue(t byte) bool {
 
 // forget marks the batch of a message that stopped being live for
 // rewriting, and deletes its body if Badger holds it.
-func forget(wb *badger.WriteBatch, qk string, e *entry, dirty map[batchRef]struct{}) error {
-	dirty[batchRef{qk, e.batch()}] = struct{}{}
+func forget(wb *badger.WriteBatch, qk string, e *entry, dirty map[batchRef]bool) error {
+	markDirty(dirty, batchRef{qk, e.batch()})
 	if e.seg != 0 {
 		return nil
 	}
