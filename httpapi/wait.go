@@ -67,30 +67,33 @@ func (a *API) longPoll(ctx *fasthttp.RequestCtx, rq *request, wait time.Duration
 	defer timer.Stop()
 	a.metrics.waiting.Add(1)
 	defer a.metrics.waiting.Add(-1)
+	// Each registration is dropped only after the next is made, so that
+	// the waiters of a queue woken together never all leave its wake
+	// slot at once: the store keeps one slot instead of removing it and
+	// making it again at every wake.
+	release := func() {}
+	defer func() { release() }()
 	for {
 		ch, done, _ := storage.Changes(a.store, rq.project, rq.queue) // nil: only the deadline ends the wait
+		release()
+		release = done
 		if try() {
-			done()
 			return
 		}
 		slept := time.Now()
 		select {
 		case <-ch:
-			done()
 			rq.waited += time.Since(slept)
 			continue
 		case <-timer.C:
-			done()
 			rq.waited += time.Since(slept)
 			if !try() {
 				empty()
 			}
 		case <-a.closing:
-			done()
 			rq.waited += time.Since(slept)
 			empty()
 		case <-shutdown:
-			done()
 			rq.waited += time.Since(slept)
 			empty()
 		}
