@@ -54,7 +54,7 @@ end
 // post: KEYS 1-6 and the delay zset; ARGV now, client, wake channel,
 // then per message body, ttl, delay, checksum, nonce. Creates the queue
 // when missing. Returns the new ids.
-var postScript = redis.NewScript(luaHelpers + `
+var postScript = newScript(luaHelpers + `
 local now = tonumber(ARGV[1])
 redis.call('HSETNX', KEYS[1], 'meta', '{}')
 local n = (#ARGV - 3) / 5
@@ -86,7 +86,7 @@ return ids
 
 // page: ARGV after-seq (exclusive), count. Returns id, record pairs in
 // FIFO order (raw, filtered by the caller).
-var pageScript = redis.NewScript(`
+var pageScript = newScript(`
 local ids = redis.call('ZRANGEBYSCORE', KEYS[3], '(' .. ARGV[1], '+inf', 'LIMIT', 0, tonumber(ARGV[2]))
 local out = {}
 if #ids == 0 then return out end
@@ -103,7 +103,7 @@ return out
 // id instead (for the move to the dead letter queue). Returns {} when the
 // queue does not exist, else {taken id, record..., "--", dead letter
 // queue, its ttl, moving id, record...}.
-var claimScript = redis.NewScript(luaHelpers + `
+var claimScript = newScript(luaHelpers + `
 local now, cid, ttl, grace = tonumber(ARGV[1]), ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
 local limit, hold, holdttl = tonumber(ARGV[5]), ARGV[6], tonumber(ARGV[7])
 local pol = redis.call('HMGET', KEYS[1], 'meta', 'maxc', 'dlq', 'dlqttl')
@@ -149,7 +149,7 @@ return taken
 
 // claimGet: ARGV now, claim id. Returns {claim record, id, record, ...}
 // for the messages it still holds, or {} when unknown or expired.
-var claimGetScript = redis.NewScript(luaHelpers + `
+var claimGetScript = newScript(luaHelpers + `
 local now, cid = tonumber(ARGV[1]), ARGV[2]
 local raw = redis.call('HGET', KEYS[4], cid)
 if not raw then return {} end
@@ -169,7 +169,7 @@ return out
 
 // claimUpdate: ARGV now, claim id, ttl, grace. Returns 0 when the claim
 // is unknown or expired, else 1.
-var claimUpdateScript = redis.NewScript(luaHelpers + `
+var claimUpdateScript = newScript(luaHelpers + `
 local now, cid, ttl, grace = tonumber(ARGV[1]), ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
 local raw = redis.call('HGET', KEYS[4], cid)
 if not raw then return 0 end
@@ -199,7 +199,7 @@ return 1
 
 // claimDelete: ARGV claim id, wake channel. Releases its messages at
 // once.
-var claimDeleteScript = redis.NewScript(`
+var claimDeleteScript = newScript(`
 local cid = ARGV[1]
 local raw = redis.call('HGET', KEYS[4], cid)
 if not raw then return 0 end
@@ -225,7 +225,7 @@ return 1
 
 // deleteOne: ARGV now, id, claim id. Returns 0 ok, 1 claimed, 2 not
 // claimed, 3 claim not found (the storage contract's order of checks).
-var deleteOneScript = redis.NewScript(luaHelpers + `
+var deleteOneScript = newScript(luaHelpers + `
 local now, id, cid = tonumber(ARGV[1]), ARGV[2], ARGV[3]
 local raw = redis.call('HGET', KEYS[2], id)
 if not raw then return 0 end
@@ -249,7 +249,7 @@ return 0
 // deleteMany: ARGV now, checkClaims (0/1), n ids, ids..., claim ids...
 // With checkClaims every live listed message must be held by a live
 // listed claim, else nothing is deleted and 1 is returned.
-var deleteManyScript = redis.NewScript(luaHelpers + `
+var deleteManyScript = newScript(luaHelpers + `
 local now, check, n = tonumber(ARGV[1]), ARGV[2] == '1', tonumber(ARGV[3])
 local allowed = {}
 if check then
@@ -278,7 +278,7 @@ return 0
 `)
 
 // pop: ARGV now, n. Removes and returns up to n free messages, FIFO.
-var popScript = redis.NewScript(luaHelpers + `
+var popScript = newScript(luaHelpers + `
 local now, n = tonumber(ARGV[1]), tonumber(ARGV[2])
 if redis.call('HEXISTS', KEYS[1], 'meta') == 0 then return {} end
 local out, doomed = {}, {}
@@ -301,7 +301,7 @@ return out
 
 // stats: ARGV now. Returns {exists, total, claimed, oldest id, oldest
 // created, newest id, newest created}.
-var statsScript = redis.NewScript(luaHelpers + `
+var statsScript = newScript(luaHelpers + `
 local now = tonumber(ARGV[1])
 if redis.call('HEXISTS', KEYS[1], 'meta') == 0 then return {0} end
 local total, claimed = 0, 0
@@ -333,14 +333,14 @@ end
 `
 
 // createQueue: returns 1 when created, 0 when it existed (unchanged).
-var createQueueScript = redis.NewScript(luaSetMeta + `
+var createQueueScript = newScript(luaSetMeta + `
 if redis.call('HEXISTS', KEYS[1], 'meta') == 1 then return 0 end
 setmeta()
 return 1
 `)
 
 // setMeta: returns 0 when the queue does not exist.
-var setMetaScript = redis.NewScript(luaSetMeta + `
+var setMetaScript = newScript(luaSetMeta + `
 if redis.call('HEXISTS', KEYS[1], 'meta') == 0 then return 0 end
 setmeta()
 return 1
@@ -353,7 +353,7 @@ return 1
 
 // subCreate: ARGV now, new id, subscriber, ttl, options. Returns {id,
 // created(0/1)}: an existing live subscription of the subscriber wins.
-var subCreateScript = redis.NewScript(`
+var subCreateScript = newScript(`
 local now, id, sub, ttl = tonumber(ARGV[1]), ARGV[2], ARGV[3], tonumber(ARGV[4])
 local old = redis.call('HGET', KEYS[3], sub)
 if old then
@@ -370,7 +370,7 @@ return {id, 1}
 // subUpdate: ARGV now, id, subscriber (” = keep), ttl (-1 = keep),
 // options (” = keep), confirmed (” = keep, '0', '1'). Returns 0 ok, 1
 // not found, 2 duplicate subscriber.
-var subUpdateScript = redis.NewScript(`
+var subUpdateScript = newScript(`
 local now, id = tonumber(ARGV[1]), ARGV[2]
 local raw = redis.call('HGET', KEYS[1], id)
 if not raw then return 1 end
@@ -398,7 +398,7 @@ return 0
 `)
 
 // subDelete: ARGV id.
-var subDeleteScript = redis.NewScript(`
+var subDeleteScript = newScript(`
 local raw = redis.call('HGET', KEYS[1], ARGV[1])
 if not raw then return 0 end
 local s = cjson.decode(raw)
@@ -417,7 +417,7 @@ return 1
 // consumer deleted do not count: most claims end that way) or a delay
 // ended. Returns {messages removed, queue still exists or has
 // subscriptions (0/1)}.
-var sweepScript = redis.NewScript(`
+var sweepScript = newScript(`
 local now, budget = tonumber(ARGV[1]), tonumber(ARGV[2])
 local function due(zset)
   return redis.call('ZRANGEBYSCORE', zset, '-inf', now, 'LIMIT', 0, budget)
@@ -476,3 +476,13 @@ local keep = redis.call('EXISTS', KEYS[1]) + redis.call('HLEN', KEYS[7])
 if keep > 0 then keep = 1 end
 return {removed, keep}
 `)
+
+// scriptSources keeps each script's Lua text, which redis.Script does not
+// expose, so tests can read what keys the scripts touch.
+var scriptSources = map[*redis.Script]string{}
+
+func newScript(src string) *redis.Script {
+	s := redis.NewScript(src)
+	scriptSources[s] = src
+	return s
+}

@@ -1,19 +1,22 @@
 #!/usr/bin/env bash
 # Installs the Debian packages that integration tests run for real: Keystone (the identity service
 # the auth tests validate tokens against, run from a temporary directory by the tests themselves)
-# and python-zaqarclient (the reference client). Idempotent; needs root and Debian's apt.
+# python-zaqarclient (the reference client) and Redis (redis-server, also run as a Sentinel with
+# --sentinel, and redis-cli, which forms the Redis Clusters the scale-out tests start on ports of
+# their own). Idempotent; needs root and Debian's apt.
 #
-#   scripts/install-test-peers.sh [keystone] [zaqarclient]   (default: all)
+#   scripts/install-test-peers.sh [keystone] [zaqarclient] [redis]   (default: all)
 set -euo pipefail
 
 want=("$@")
-[ ${#want[@]} -eq 0 ] && want=(keystone zaqarclient)
+[ ${#want[@]} -eq 0 ] && want=(keystone zaqarclient redis)
 
 pkgs=()
 for w in "${want[@]}"; do
   case "$w" in
     keystone)    pkgs+=(keystone uwsgi-core uwsgi-plugin-python3) ;;
     zaqarclient) pkgs+=(python3-zaqarclient python3-keystoneauth1) ;;
+    redis)       pkgs+=(redis-server redis-tools) ;;
     *) echo "unknown peer: $w" >&2; exit 2 ;;
   esac
 done
@@ -29,8 +32,8 @@ if [ "$(id -u)" != 0 ]; then
   exit 1
 fi
 
-# Debian's keystone package would start its own service on port 5000 from its postinst; the tests
-# run their own instances, so service starts are refused while installing (policy-rc.d, exit 101).
+# Debian's keystone and redis-server packages would start their own services from their postinst;
+# the tests run their own instances, so service starts are refused while installing (policy-rc.d, exit 101).
 policy=/usr/sbin/policy-rc.d
 own_policy=false
 if [ ! -e "$policy" ]; then
