@@ -51,8 +51,10 @@ type Spec struct {
 	MaxBytes           int64          // the data directory's budget: over it, posts are refused (0 = none)
 
 	// Redis.
-	RedisURI string // redis://, rediss:// or unix:// (see redisstore.ParseURI)
-	Prefix   string // key namespace; "" = redisstore.DefaultPrefix
+	RedisURI     string        // redis://, rediss:// or unix:// (see redisstore.ParseURI)
+	Prefix       string        // key namespace; "" = redisstore.DefaultPrefix
+	WaitReplicas int           // replicas that confirm a change before it is acknowledged (0 = none)
+	WaitTimeout  time.Duration // bound of that confirmation
 }
 
 // DefaultSpec is the embedded engine with its defaults, in no directory.
@@ -60,7 +62,7 @@ func DefaultSpec() Spec {
 	return Spec{Driver: Badger, Partitions: engine.DefaultPartitions, Fsync: engine.DefaultFsync,
 		FsyncInterval: engine.DefaultFsyncInterval, SegmentSize: engine.DefaultSegmentSize,
 		ReapInterval: engine.DefaultReapInterval, CheckpointInterval: engine.DefaultCheckpointInterval,
-		MinFreeBytes: engine.DefaultMinFreeBytes}
+		MinFreeBytes: engine.DefaultMinFreeBytes, WaitTimeout: redisstore.DefaultWaitTimeout}
 }
 
 // Options are what every store gets besides its description.
@@ -133,7 +135,8 @@ func OpenSpec(s Spec, o Options) (storage.Store, error) {
 		}
 		return e, nil
 	case Redis:
-		st, err := redisstore.Open(s.RedisURI, redisstore.Options{Clock: o.Clock, Logger: o.Logger, Prefix: s.Prefix})
+		st, err := redisstore.Open(s.RedisURI, redisstore.Options{Clock: o.Clock, Logger: o.Logger, Prefix: s.Prefix,
+			WaitReplicas: s.WaitReplicas, WaitTimeout: s.WaitTimeout})
 		if err != nil {
 			return nil, err
 		}

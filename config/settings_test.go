@@ -203,3 +203,16 @@ func TestDurationText(t *testing.T) {
 		}
 	}
 }
+
+// TestRedisReplicatedAcknowledgements: wait_replicas and wait_timeout
+// reach the Redis store's settings; a negative count is refused.
+func TestRedisReplicatedAcknowledgements(t *testing.T) {
+	s := settingsOf(t, nil, map[string]string{"drivers:message_store:redis.wait_replicas": "2",
+		"drivers:message_store:redis.wait_timeout": "0.25"})
+	if s.Store.WaitReplicas != 2 || s.Store.WaitTimeout != 250*time.Millisecond {
+		t.Fatalf("wait_replicas %d wait_timeout %s, want 2 and 250ms", s.Store.WaitReplicas, s.Store.WaitTimeout)
+	}
+	if _, err := Load([]string{os.DevNull}, "", nil, map[string]string{"drivers:message_store:redis.wait_replicas": "-1"}); err == nil {
+		t.Fatal("wait_replicas = -1 accepted")
+	}
+}

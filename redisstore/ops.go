@@ -37,7 +37,11 @@ func (s *Store) GetQueueMetadata(ctx context.Context, project, queue string) (st
 }
 
 func (s *Store) SetQueueMetadata(ctx context.Context, project, queue string, meta storage.Metadata) error {
-	n, err := setMetaScript.Run(ctx, s.rdb, s.qk(project, queue).list(), metaArgs(meta)...).Int()
+	res, err := s.runScript(ctx, setMetaScript, s.qk(project, queue).list(), metaArgs(meta))
+	if err != nil {
+		return err
+	}
+	n, err := res.Int()
 	if err != nil {
 		return s.fail(err)
 	}
@@ -50,12 +54,10 @@ func (s *Store) SetQueueMetadata(ctx context.Context, project, queue string, met
 // DeleteQueue removes the queue, its messages and claims; subscriptions
 // stay (storage contract).
 func (s *Store) DeleteQueue(ctx context.Context, project, queue string) error {
-	p := s.rdb.Pipeline()
 	k := s.qk(project, queue)
-	p.Del(ctx, append(k.list(), k.d)...)
-	p.ZRem(ctx, s.projectIndex(project), queue)
-	_, err := p.Exec(ctx)
-	return s.fail(err)
+	return s.fail(s.write(ctx,
+		step{key: k.q, add: func(p redis.Pipeliner) { p.Del(ctx, append(k.list(), k.d)...) }},
+		step{key: s.projectIndex(project), add: func(p redis.Pipeliner) { p.ZRem(ctx, s.projectIndex(project), queue) }}))
 }
 
 func (s *Store) ListQueues(ctx context.Context, project string, opts storage.ListQueuesOptions) ([]storage.QueueInfo, error) {
@@ -133,7 +135,7 @@ func (s *Store) PurgeQueue(ctx context.Context, project, queue string, opts stor
 	if len(doomed) == 0 {
 		return nil
 	}
-	return s.fail(s.rdb.Del(ctx, doomed...).Err())
+	return s.fail(s.write(ctx, step{key: k.q, add: func(p redis.Pipeliner) { p.Del(ctx, doomed...) }}))
 }
 
 // ---- messages
@@ -153,34 +155,17 @@ func (s *Store) PostMessages(ctx context.Context, project, queue, clientID strin
 	return ids, s.fail(err)
 }
 
-// indexedRun records the queue in the indexes and runs script in one
-// pipelined round trip (EVALSHA; the script body is sent only after a
-// NOSCRIPT, e.g. when Redis restarted). The index writes are idempotent.
-func (s *Store) indexedRun(ctx context.Context, project, queue string, script *redis.Script, keys []string, extra func(redis.Pipeliner), args ...any) (*redis.Cmd, error) {
-	run := func(sha bool) (*redis.Cmd, error) {
-		p := s.rdb.Pipeline()
-		p.ZAdd(ctx, s.projectIndex(project), redis.Z{Member: queue})
-		p.ZAdd(ctx, s.allIndex(), redis.Z{Member: member(project, queue)})
-		if extra != nil {
-			extra(p)
-		}
-		var c *redis.Cmd
-		if sha {
-			c = script.EvalSha(ctx, p, keys, args...)
-		} else {
-			c = script.Eval(ctx, p, keys, args...)
-		}
-		_, err := p.Exec(ctx)
-		return c, err
+// indexedRun records the queue in the indexes and runs script, as one
+// write (runScript). The index writes are idempotent.
+func (s *Store) indexedRun(ctx context.Context, project, queue string, script *redis.Script, keys []string, extra *step, args ...any) (*redis.Cmd, error) {
+	steps := []step{
+		{key: s.projectIndex(project), add: func(p redis.Pipeliner) { p.ZAdd(ctx, s.projectIndex(project), redis.Z{Member: queue}) }},
+		{key: s.allIndex(), add: func(p redis.Pipeliner) { p.ZAdd(ctx, s.allIndex(), redis.Z{Member: member(project, queue)}) }},
 	}
-	c, err := run(true)
-	if redis.HasErrorPrefix(c.Err(), "NOSCRIPT") {
-		c, err = run(false)
+	if extra != nil {
+		steps = append(steps, *extra)
 	}
-	if err != nil {
-		return nil, s.fail(err)
-	}
-	return c, nil
+	return s.runScript(ctx, script, keys, args, steps...)
 }
 
 // ListMessages pages through the queue in FIFO order, filtering in Go.
@@ -285,9 +270,9 @@ func (s *Store) GetMessages(ctx context.Context, project, queue string, ids []st
 }
 
 func (s *Store) DeleteMessage(ctx context.Context, project, queue, id, claimID string) error {
-	n, err := deleteOneScript.Run(ctx, s.rdb, s.qk(project, queue).list(), s.now(), id, claimID).Int()
+	n, err := s.runInt(ctx, deleteOneScript, s.qk(project, queue).list(), s.now(), id, claimID)
 	if err != nil {
-		return s.fail(err)
+		return err
 	}
 	switch n {
 	case 1:
@@ -315,9 +300,9 @@ func (s *Store) DeleteMessages(ctx context.Context, project, queue string, ids, 
 	for _, c := range claimIDs {
 		args = append(args, c)
 	}
-	n, err := deleteManyScript.Run(ctx, s.rdb, s.qk(project, queue).list(), args...).Int()
+	n, err := s.runInt(ctx, deleteManyScript, s.qk(project, queue).list(), args...)
 	if err != nil {
-		return s.fail(err)
+		return err
 	}
 	if n == 1 {
 		return storage.ErrMessageClaimed
@@ -327,11 +312,11 @@ func (s *Store) DeleteMessages(ctx context.Context, project, queue string, ids, 
 
 func (s *Store) PopMessages(ctx context.Context, project, queue string, n int) ([]storage.Message, error) {
 	now := s.now()
-	v, err := popScript.Run(ctx, s.rdb, s.qk(project, queue).list(), now, n).Result()
+	res, err := s.runScript(ctx, popScript, s.qk(project, queue).list(), []any{now, n})
 	if err != nil {
-		return nil, s.fail(err)
+		return nil, err
 	}
-	msgs, _, err := pairs(v, now)
+	msgs, _, err := pairs(res.Val(), now)
 	return msgs, err
 }
 
@@ -342,8 +327,12 @@ func (s *Store) PopMessages(ctx context.Context, project, queue string, n int) (
 func (s *Store) CreateClaim(ctx context.Context, project, queue string, opts storage.ClaimOptions) (storage.Claim, error) {
 	claimID := uuid.NewString()
 	now := s.now()
-	v, err := claimScript.Run(ctx, s.rdb, s.qk(project, queue).list(), now, claimID, opts.TTL, opts.Grace, opts.Limit,
-		uuid.NewString(), storage.DeadLetterHoldTTL).Slice()
+	res, err := s.runScript(ctx, claimScript, s.qk(project, queue).list(), []any{now, claimID, opts.TTL, opts.Grace, opts.Limit,
+		uuid.NewString(), storage.DeadLetterHoldTTL})
+	if err != nil {
+		return storage.Claim{}, err
+	}
+	v, err := res.Slice()
 	if err != nil {
 		return storage.Claim{}, s.fail(err)
 	}
@@ -425,9 +414,9 @@ func (s *Store) GetClaim(ctx context.Context, project, queue, claimID string) (s
 }
 
 func (s *Store) UpdateClaim(ctx context.Context, project, queue, claimID string, ttl, grace int64) error {
-	n, err := claimUpdateScript.Run(ctx, s.rdb, s.qk(project, queue).list(), s.now(), claimID, ttl, grace).Int()
+	n, err := s.runInt(ctx, claimUpdateScript, s.qk(project, queue).list(), s.now(), claimID, ttl, grace)
 	if err != nil {
-		return s.fail(err)
+		return err
 	}
 	if n == 0 {
 		return storage.ErrClaimNotFound
@@ -437,7 +426,8 @@ func (s *Store) UpdateClaim(ctx context.Context, project, queue, claimID string,
 
 func (s *Store) DeleteClaim(ctx context.Context, project, queue, claimID string) error {
 	k := s.qk(project, queue)
-	return s.fail(claimDeleteScript.Run(ctx, s.rdb, k.list(), claimID, k.wake).Err())
+	_, err := s.runScript(ctx, claimDeleteScript, k.list(), []any{claimID, k.wake})
+	return err
 }
 
 // ---- sweeper
@@ -493,4 +483,14 @@ func (s *Store) Sweep(ctx context.Context) (int64, error) {
 		}
 	}
 	return removed, nil
+}
+
+// runInt runs a write script (runScript) that answers a number.
+func (s *Store) runInt(ctx context.Context, script *redis.Script, keys []string, args ...any) (int, error) {
+	res, err := s.runScript(ctx, script, keys, args)
+	if err != nil {
+		return 0, err
+	}
+	n, err := res.Int()
+	return n, s.fail(err)
 }

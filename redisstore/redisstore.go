@@ -54,6 +54,13 @@ type Options struct {
 	// removed from one queue per sweep (<=0 = DefaultSweepBatch), so one
 	// script never blocks Redis for long; the rest goes on the next sweeps.
 	SweepBatch int
+	// WaitReplicas > 0 acknowledges a change only after that many
+	// replicas confirmed it (WAIT; replicate.go), so that a failover
+	// cannot lose it; 0 = Redis's asynchronous replication.
+	WaitReplicas int
+	// WaitTimeout bounds each WAIT (0 = DefaultWaitTimeout); a change not
+	// confirmed in time fails with storage.ErrUnavailable.
+	WaitTimeout time.Duration
 }
 
 // Store is the Redis message store.
@@ -95,6 +102,13 @@ func Open(uri string, o Options) (*Store, error) {
 	if o.SweepBatch <= 0 {
 		o.SweepBatch = DefaultSweepBatch
 	}
+	if o.WaitTimeout <= 0 {
+		o.WaitTimeout = DefaultWaitTimeout
+	}
+	if o.WaitReplicas > 0 && uo.ReadTimeout < o.WaitTimeout+time.Second {
+		// A pipeline reads its WAIT's answer under the socket timeout.
+		uo.ReadTimeout = o.WaitTimeout + time.Second
+	}
 	logOnce.Do(func() { redis.SetLogger(driverLogger{o.Logger}) })
 	s := &Store{rdb: redis.NewUniversalClient(uo), o: o, log: o.Logger, stop: make(chan struct{})}
 	s.wake.init(s)
@@ -135,6 +149,9 @@ func (s *Store) Ping(ctx context.Context) error { return s.fail(s.rdb.Ping(ctx).
 func (s *Store) fail(err error) error {
 	if err == nil || errors.Is(err, redis.Nil) {
 		return nil
+	}
+	if errors.Is(err, storage.ErrUnavailable) {
+		return err
 	}
 	return fmt.Errorf("%w: redis: %v", storage.ErrUnavailable, err)
 }

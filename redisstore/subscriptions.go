@@ -49,7 +49,7 @@ func (s *Store) CreateSubscription(ctx context.Context, project, queue string, n
 	}
 	// Subscribing creates the queue, as posting does.
 	res, err := s.indexedRun(ctx, project, queue, subCreateScript, s.subKeys(project, queue),
-		func(p redis.Pipeliner) { p.HSetNX(ctx, s.qk(project, queue).q, "meta", "{}") },
+		&step{key: s.qk(project, queue).q, add: func(p redis.Pipeliner) { p.HSetNX(ctx, s.qk(project, queue).q, "meta", "{}") }},
 		s.now(), id.String(), ns.Subscriber, ns.TTL, encodeMeta(ns.Options))
 	if err != nil {
 		return storage.Subscription{}, false, err
@@ -119,9 +119,9 @@ func (s *Store) ListSubscriptions(ctx context.Context, project, queue, marker st
 }
 
 func (s *Store) changeSub(ctx context.Context, project, queue, id, subscriber string, ttl int64, opts, confirmed string) error {
-	n, err := subUpdateScript.Run(ctx, s.rdb, s.subKeys(project, queue), s.now(), id, subscriber, ttl, opts, confirmed).Int()
+	n, err := s.runInt(ctx, subUpdateScript, s.subKeys(project, queue), s.now(), id, subscriber, ttl, opts, confirmed)
 	if err != nil {
-		return s.fail(err)
+		return err
 	}
 	switch n {
 	case 1:
@@ -147,7 +147,8 @@ func (s *Store) UpdateSubscription(ctx context.Context, project, queue, id strin
 }
 
 func (s *Store) DeleteSubscription(ctx context.Context, project, queue, id string) error {
-	return s.fail(subDeleteScript.Run(ctx, s.rdb, s.subKeys(project, queue), id).Err())
+	_, err := s.runScript(ctx, subDeleteScript, s.subKeys(project, queue), []any{id})
+	return err
 }
 
 func (s *Store) ConfirmSubscription(ctx context.Context, project, queue, id string, confirmed bool) error {

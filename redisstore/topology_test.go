@@ -2,11 +2,13 @@ package redisstore
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"regexp"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 
@@ -121,6 +123,13 @@ func TestOnRedisCluster(t *testing.T) {
 	if guard.commands == 0 {
 		t.Fatal("the slot guard saw no command")
 	}
+	t.Run("conformance with wait_replicas=1", func(t *testing.T) {
+		storagetest.Run(t, func(t *testing.T, clock storage.Clock) storage.Store {
+			s := openOn(t, c.URI(), Options{Clock: clock, WaitReplicas: 1})
+			s.rdb.AddHook(guard)
+			return s
+		})
+	})
 	t.Run("queues spread over the slots", func(t *testing.T) {
 		s := openOn(t, c.URI(), Options{})
 		ctx := context.Background()
@@ -154,11 +163,38 @@ func TestOnRedisCluster(t *testing.T) {
 }
 
 // TestOnRedisSentinel runs the conformance suite through Sentinel (a
-// master, a replica, three Sentinels).
+// master, a replica, three Sentinels), with and without replicated
+// acknowledgements, and shows a change no replica confirms fails.
 func TestOnRedisSentinel(t *testing.T) {
 	sn := testenv.StartRedisSentinel(t)
-	storagetest.Run(t, func(t *testing.T, clock storage.Clock) storage.Store {
-		return openOn(t, sn.URI(), Options{Clock: clock})
+	for _, wait := range []int{0, 1} {
+		t.Run(fmt.Sprintf("conformance with wait_replicas=%d", wait), func(t *testing.T) {
+			storagetest.Run(t, func(t *testing.T, clock storage.Clock) storage.Store {
+				return openOn(t, sn.URI(), Options{Clock: clock, WaitReplicas: wait})
+			})
+		})
+	}
+	t.Run("unconfirmed changes fail", func(t *testing.T) {
+		s := openOn(t, sn.URI(), Options{WaitReplicas: 1, WaitTimeout: 200 * time.Millisecond})
+		ctx := context.Background()
+		post := func() error {
+			_, err := s.PostMessages(ctx, "p", "q", "c", []storage.NewMessage{{Body: []byte(`1`), TTL: 60}})
+			return err
+		}
+		if err := post(); err != nil {
+			t.Fatalf("post with the replica up: %v", err)
+		}
+		sn.StopReplica()
+		start := time.Now()
+		err := post()
+		took := time.Since(start)
+		sn.ResumeReplica()
+		if !errors.Is(err, storage.ErrUnavailable) || took < 200*time.Millisecond {
+			t.Fatalf("post with the replica stopped: %v after %s, want ErrUnavailable after the 200ms wait", err, took)
+		}
+		if err := post(); err != nil {
+			t.Fatalf("post after the replica resumed: %v", err)
+		}
 	})
 }
 

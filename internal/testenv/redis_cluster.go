@@ -208,7 +208,7 @@ func StartRedisCluster(t testing.TB) *RedisCluster {
 		c.start(port, dir, "--port", strconv.Itoa(port), "--cluster-port", strconv.Itoa(bus), "--bind", "127.0.0.1",
 			"--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
 			"--cluster-node-timeout", strconv.Itoa(int(ClusterNodeTimeout.Milliseconds())),
-			"--save", "", "--appendonly", "no", "--dir", dir)
+			"--save", "", "--appendonly", "no", "--repl-diskless-sync-delay", "0", "--dir", dir)
 		c.Ports = append(c.Ports, port)
 		addrs = append(addrs, "127.0.0.1:"+strconv.Itoa(port))
 	}
@@ -219,14 +219,7 @@ func StartRedisCluster(t testing.TB) *RedisCluster {
 	if out, err := exec.CommandContext(ctx, "redis-cli", args...).CombinedOutput(); err != nil {
 		t.Fatalf("redis-cli --cluster create: %v\n%s", err, out)
 	}
-	pollUntil(t, "cluster_state:ok on every node", func() bool {
-		for _, a := range addrs {
-			if info(a, "cluster-info")["cluster_state"] != "ok" {
-				return false
-			}
-		}
-		return true
-	})
+	c.WaitHealthy()
 	return c
 }
 
@@ -272,12 +265,25 @@ func (c *RedisCluster) MasterOf(key string) int {
 func (c *RedisCluster) Kill(port int) { c.kill(port) }
 
 // WaitHealthy waits until every running node reports cluster_state ok
-// (after a failover: a replica took over the dead master's slots).
+// and every running replica is in sync with its master (after a
+// failover: a replica took over the dead master's slots).
 func (c *RedisCluster) WaitHealthy() {
 	c.t.Helper()
-	pollUntil(c.t, "cluster_state:ok on every running node", func() bool {
+	pollUntil(c.t, "cluster_state:ok and replicas in sync on every running node", func() bool {
 		for _, p := range c.Ports {
-			if c.Pid(p) != 0 && info("127.0.0.1:"+strconv.Itoa(p), "cluster-info")["cluster_state"] != "ok" {
+			if c.Pid(p) == 0 {
+				continue
+			}
+			addr := "127.0.0.1:" + strconv.Itoa(p)
+			if info(addr, "cluster-info")["cluster_state"] != "ok" {
+				return false
+			}
+			r := info(addr, "replication")
+			if r["role"] == "slave" && r["master_link_status"] != "up" {
+				return false
+			}
+			// WAIT counts only replicas the master sees online.
+			if r["role"] == "master" && r["connected_slaves"] != "0" && !strings.Contains(r["slave0"], "state=online") {
 				return false
 			}
 		}
@@ -313,7 +319,8 @@ func StartRedisSentinel(t testing.TB) *RedisSentinel {
 	s.MasterPort, s.ReplicaPort = FreePort(t), FreePort(t)
 	startData := func(port int, extra ...string) {
 		dir := dirFor(port)
-		args := []string{"--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", dir}
+		args := []string{"--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+			"--repl-diskless-sync-delay", "0", "--dir", dir}
 		s.start(port, dir, append(args, extra...)...)
 	}
 	startData(s.MasterPort)
