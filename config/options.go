@@ -11,6 +11,7 @@ import (
 	"github.com/zaqar-go/zaqar/notify"
 	"github.com/zaqar-go/zaqar/pooling"
 	"github.com/zaqar-go/zaqar/sqldb"
+	"github.com/zaqar-go/zaqar/wsapi"
 )
 
 // Defaults of the server's own options that code reads too.
@@ -31,6 +32,7 @@ var (
 	apiDefaults   = httpapi.DefaultOptions()
 	corsDefaults  = httpapi.DefaultCORSOptions()
 	storeDefaults = backend.DefaultSpec()
+	wsDefaults    = wsapi.DefaultOptions()
 	sqlDefaults   = sqldb.DefaultOptions()
 )
 
@@ -68,9 +70,9 @@ var Options = []Option{
 	{Section: "DEFAULT", Name: "use_json", Default: "false",
 		Help: "Log as JSON lines.",
 		Set:  setBool(func(s *Settings, v bool) { s.Log.JSON = v })},
-	{Section: "drivers", Name: "transport", Default: "wsgi", Choices: []string{"wsgi"},
-		Help: "Transport driver.",
-		Set:  noEffect(String)},
+	{Section: "drivers", Name: "transport", Default: "wsgi",
+		Help: "Transports served by this process: wsgi (HTTP), websocket, or both (\"wsgi, websocket\").",
+		Set:  setList(func(s *Settings, v []string) { s.Transports = v })},
 	{Section: "drivers", Name: "message_store", Default: storeDefaults.Driver, Choices: []string{backend.Badger, backend.Redis},
 		Help: "Message store: badger (embedded engine) or redis.",
 		Set:  setString(func(s *Settings, v string) { s.Store.Driver = v })},
@@ -83,6 +85,30 @@ var Options = []Option{
 	{Section: "drivers:transport:wsgi", Name: "port", Default: "8888", Min: minOf(0), Flag: "port",
 		Help: "Port to listen on.",
 		Set:  setInt(func(s *Settings, v int64) { s.Port = v })},
+	{Section: "drivers:transport:websocket", Name: "bind", Default: "127.0.0.1",
+		Help: "Address the WebSocket transport listens on.",
+		Set:  setString(func(s *Settings, v string) { s.WebSocket.Bind = v })},
+	{Section: "drivers:transport:websocket", Name: "port", Default: "9000", Min: minOf(0),
+		Help: "Port the WebSocket transport listens on.",
+		Set:  setInt(func(s *Settings, v int64) { s.WebSocket.Port = v })},
+	{Section: "drivers:transport:websocket", Name: "max_connections", Default: intText(wsDefaults.MaxConnections), Min: minOf(1),
+		Help: "Open WebSocket connections at most; further upgrades are answered 503.",
+		Set:  setInt(func(s *Settings, v int64) { s.WebSocket.Options.MaxConnections = int(v) })},
+	{Section: "drivers:transport:websocket", Name: "idle_timeout", Default: durationText(wsDefaults.IdleTimeout),
+		Help: "A connection silent this long (no frame, no pong to the pings sent every third of it) is closed.",
+		Set:  setDuration(func(s *Settings, v time.Duration) { s.WebSocket.Options.IdleTimeout = v })},
+	{Section: "drivers:transport:websocket", Name: "max_outbound_bytes", Default: intText(wsDefaults.OutboundBytes), Min: minOf(1024),
+		Help: "Bytes of answers and notifications queued for one connection at most; a client that reads slower is disconnected (close code 1008).",
+		Set:  setInt(func(s *Settings, v int64) { s.WebSocket.Options.OutboundBytes = int(v) })},
+	{Section: "drivers:transport:websocket", Name: "external-port", Default: "",
+		Help: "Accepted for compatibility; no effect.",
+		Set:  noEffect(String)},
+	{Section: "drivers:transport:websocket", Name: "notification-bind", Default: "",
+		Help: "Accepted for compatibility; no effect (notifications reach sockets without an HTTP listener).",
+		Set:  noEffect(String)},
+	{Section: "drivers:transport:websocket", Name: "notification-port", Default: "0",
+		Help: "Accepted for compatibility; no effect.",
+		Set:  noEffect(Int)},
 	{Section: "drivers:message_store:badger", Name: "path", Default: "./data", Flag: "data-dir",
 		Help: "Data directory of the embedded store.",
 		Set:  setString(func(s *Settings, v string) { s.Store.Dir = v })},

@@ -11,6 +11,7 @@ import (
 	"github.com/zaqar-go/zaqar/notify"
 	"github.com/zaqar-go/zaqar/sqldb"
 	"github.com/zaqar-go/zaqar/wal"
+	"github.com/zaqar-go/zaqar/wsapi"
 )
 
 // Settings are the options' values, typed, in the option structs of the
@@ -31,6 +32,24 @@ type Settings struct {
 	Notify  notify.Options
 	Pooling PoolingSettings
 	Auth    AuthSettings
+	// Transports: [drivers] transport, the transports served (TransportHTTP,
+	// TransportWebSocket).
+	Transports []string
+	WebSocket  WebSocketSettings
+}
+
+// Transports, as [drivers] transport names them.
+const (
+	TransportHTTP      = "wsgi"
+	TransportWebSocket = "websocket"
+)
+
+// WebSocketSettings: [drivers:transport:websocket]. Options carries the
+// transport's own limits; its API part is Settings.API.
+type WebSocketSettings struct {
+	Bind    string
+	Port    int64
+	Options wsapi.Options
 }
 
 // LogSettings are where and how the server logs.
@@ -68,7 +87,7 @@ type AuthSettings struct {
 
 // Settings returns the options' values as Settings.
 func (c *Config) Settings() Settings {
-	s := Settings{Store: backend.DefaultSpec(), API: httpapi.DefaultOptions(),
+	s := Settings{Store: backend.DefaultSpec(), API: httpapi.DefaultOptions(), WebSocket: WebSocketSettings{Options: wsapi.DefaultOptions()},
 		Pooling: PoolingSettings{SQL: sqldb.DefaultOptions()}}
 	for i := range Options {
 		o := &Options[i]

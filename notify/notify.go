@@ -50,8 +50,11 @@ type Options struct {
 	// 0 disables yielding; negative values are treated as 0.
 	YieldToPosts time.Duration
 	Mail         MailOptions
-	Registry     *prometheus.Registry // nil = not exported
-	Logger       *slog.Logger
+	// Sockets delivers to WebSocket connections' own subscriptions
+	// (subscribers starting with SocketScheme); nil drops them.
+	Sockets  Sockets
+	Registry *prometheus.Registry // nil = not exported
+	Logger   *slog.Logger
 	// After runs f after d (default time.AfterFunc); tests shorten the
 	// policy's delays with it.
 	After func(d time.Duration, f func())
@@ -348,6 +351,13 @@ func (n *Notifier) fanOut(t task) {
 	}
 	for i := range subs {
 		s := subs[i]
+		if isSocket(s.Subscriber) {
+			// The connection asked for them itself: no confirmation, and
+			// pushed at once, without a delivery task.
+			delivered++
+			n.pushSocket(s.Subscriber, payloads)
+			continue
+		}
 		if n.o.RequireConfirmation && !s.Confirmed {
 			continue
 		}

@@ -224,7 +224,15 @@ func serve(s config.Settings, sources []string, logger *slog.Logger) error {
 	if e, ok := store.(*engine.Engine); ok {
 		registerEngineMetrics(reg, e)
 	}
-	notifier, err := notify.Wrap(store, notifyOptions(s, logger, reg))
+	serveHTTP, serveWS, err := transports(s.Transports)
+	if err != nil {
+		store.Close()
+		return err
+	}
+	relay := &socketRelay{}
+	nopts := notifyOptions(s, logger, reg)
+	nopts.Sockets = relay
+	notifier, err := notify.Wrap(store, nopts)
 	if err != nil {
 		store.Close()
 		return fmt.Errorf("%w: %v", errConfig, err)
@@ -234,6 +242,24 @@ func serve(s config.Settings, sources []string, logger *slog.Logger) error {
 	if err != nil {
 		store.Close()
 		return fmt.Errorf("%w: %v", errConfig, err)
+	}
+	served := make(chan error, 2)
+	closeWS := func() {}
+	if serveWS {
+		wsSrv, wsLn, err := startWebSocket(s, opts, store, relay, logger)
+		if err != nil {
+			store.Close()
+			return err
+		}
+		go func() { served <- wsSrv.Serve(wsLn) }()
+		// Before the store closes: sockets delete their subscriptions.
+		closeWS = func() {
+			wsLn.Close()
+			wsSrv.Close()
+		}
+	}
+	if !serveHTTP {
+		return waitForSignal(served, logger, store, closeWS)
 	}
 	addr := net.JoinHostPort(s.Bind, strconv.FormatInt(s.Port, 10))
 	srv := &fasthttp.Server{
@@ -255,7 +281,6 @@ func serve(s config.Settings, sources []string, logger *slog.Logger) error {
 	}
 	logger.Info("zaqar-server listening", "addr", ln.Addr().String(), "version", version,
 		"message_store", s.Store.Driver, "config_files", sources)
-	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
 	sigs := make(chan os.Signal, 1)
 	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT)
@@ -273,6 +298,7 @@ func serve(s config.Settings, sources []string, logger *slog.Logger) error {
 	if err := srv.ShutdownWithContext(ctx); err != nil {
 		logger.Warn("shutdown did not finish cleanly", "err", err)
 	}
+	closeWS()
 	if err := store.Close(); err != nil {
 		return fmt.Errorf("close store: %w", err)
 	}

@@ -1,0 +1,228 @@
+package wsapi
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/fasthttp/websocket"
+	"github.com/google/uuid"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/valyala/fasthttp"
+
+	"github.com/zaqar-go/zaqar/httpapi"
+	"github.com/zaqar-go/zaqar/policy"
+	"github.com/zaqar-go/zaqar/storage"
+)
+
+// Defaults of Options' limits ([drivers:transport:websocket]).
+const (
+	DefaultMaxConnections = 10000
+	DefaultIdleTimeout    = 60 * time.Second
+	DefaultOutboundBytes  = 1 << 20
+	// EnvelopeSlack is what a frame may carry besides its messages: a
+	// frame may be max_messages_post_size plus this.
+	EnvelopeSlack = 16 << 10
+)
+
+// Close codes sent by the server besides the protocol's own.
+const (
+	// CloseAuthExpired: the token the connection authenticated with
+	// expired (Zaqar's code).
+	CloseAuthExpired = 4003
+	// CloseSlowReader: the client reads too slowly; its outbound buffer
+	// reached its bound.
+	CloseSlowReader = websocket.ClosePolicyViolation
+)
+
+// Options configure the transport. API carries what it shares with the
+// HTTP transport: limits, authentication, policy, signed URL key, logger
+// and metrics registry.
+type Options struct {
+	API httpapi.Options
+	// MaxConnections bounds open connections (max_connections); further
+	// upgrades are answered 503.
+	MaxConnections int
+	// IdleTimeout closes a connection that sent nothing, not even a pong,
+	// for that long (idle_timeout); pings go out at a third of it.
+	IdleTimeout time.Duration
+	// OutboundBytes bounds the answers and notifications queued for one
+	// connection (max_outbound_bytes); beyond it the connection is closed
+	// with CloseSlowReader.
+	OutboundBytes int
+	// SubscriberPrefix starts the subscriber URI of socket subscriptions,
+	// e.g. "websocket://127.0.0.1:9000/"; the connection id follows.
+	SubscriberPrefix string
+}
+
+// DefaultOptions are Zaqar's API defaults and this package's limits.
+func DefaultOptions() Options {
+	return Options{API: httpapi.DefaultOptions(), MaxConnections: DefaultMaxConnections,
+		IdleTimeout: DefaultIdleTimeout, OutboundBytes: DefaultOutboundBytes, SubscriberPrefix: SubscriberScheme + "local/"}
+}
+
+// SubscriberScheme is the scheme of socket subscribers' URIs: the
+// notifier hands their notifications to Server.Push.
+const SubscriberScheme = "websocket://"
+
+// Server serves WebSocket connections over one store.
+type Server struct {
+	store    storage.Store
+	opts     Options
+	policy   *policy.Enforcer
+	log      *slog.Logger
+	metrics  *metrics
+	upgrader websocket.FastHTTPUpgrader
+	actions  map[string]*action
+
+	open   atomic.Int64
+	active sync.WaitGroup // serveConn calls running
+	mu     sync.RWMutex
+	conns  map[string]*conn // by connection id, for Push and Close
+
+	closed atomic.Bool
+}
+
+// New builds the server; Handler serves it.
+func New(store storage.Store, o Options) (*Server, error) {
+	if err := o.API.Validate(); err != nil {
+		return nil, fmt.Errorf("wsapi: %w", err)
+	}
+	if o.MaxConnections < 1 || o.IdleTimeout < time.Second || o.OutboundBytes < 1024 {
+		return nil, errors.New("wsapi: max_connections must be at least 1, idle_timeout at least 1s, max_outbound_bytes at least 1024")
+	}
+	if o.API.Logger == nil {
+		o.API.Logger = slog.Default()
+	}
+	if o.API.Registry == nil {
+		o.API.Registry = prometheus.NewRegistry()
+	}
+	if o.API.Policy == nil {
+		o.API.Policy = policy.Default()
+	}
+	if !strings.HasPrefix(o.SubscriberPrefix, SubscriberScheme) {
+		return nil, fmt.Errorf("wsapi: subscriber prefix %q must start with %s", o.SubscriberPrefix, SubscriberScheme)
+	}
+	s := &Server{store: store, opts: o, policy: o.API.Policy, log: o.API.Logger, conns: map[string]*conn{}}
+	var err error
+	if s.actions, err = s.actionTable(); err != nil {
+		return nil, err
+	}
+	if s.metrics, err = newMetrics(o.API.Registry, s); err != nil {
+		return nil, err
+	}
+	s.upgrader = websocket.FastHTTPUpgrader{
+		ReadBufferSize: 4096, WriteBufferSize: 4096,
+		// Idle connections hold no write buffer: writers take one from
+		// the pool for each frame.
+		WriteBufferPool: &sync.Pool{},
+		// Browsers from any origin may connect, as to Zaqar's server:
+		// every frame is authenticated on its own (token or headers).
+		CheckOrigin: func(*fasthttp.RequestCtx) bool { return true },
+	}
+	return s, nil
+}
+
+// Handler upgrades requests to WebSocket connections, on any path.
+func (s *Server) Handler() fasthttp.RequestHandler {
+	return func(ctx *fasthttp.RequestCtx) {
+		if s.closed.Load() {
+			ctx.Error("server is shutting down", fasthttp.StatusServiceUnavailable)
+			return
+		}
+		if n := s.open.Add(1); n > int64(s.opts.MaxConnections) {
+			s.open.Add(-1)
+			s.metrics.rejected.Inc()
+			ctx.Error("too many connections", fasthttp.StatusServiceUnavailable)
+			return
+		}
+		err := s.upgrader.Upgrade(ctx, func(ws *websocket.Conn) {
+			s.active.Add(1)
+			defer s.active.Done()
+			defer s.open.Add(-1)
+			s.serveConn(ws)
+		})
+		if err != nil {
+			// The upgrader has answered the request (400 and the reason).
+			s.open.Add(-1)
+		}
+	}
+}
+
+// Serve accepts connections on ln until Close.
+func (s *Server) Serve(ln net.Listener) error {
+	srv := &fasthttp.Server{Handler: s.Handler(), Name: "zaqar-server", ReadTimeout: 30 * time.Second,
+		Logger: quietLogger{s.log}}
+	return srv.Serve(ln)
+}
+
+type quietLogger struct{ l *slog.Logger }
+
+func (q quietLogger) Printf(format string, args ...any) { q.l.Debug(fmt.Sprintf(format, args...)) }
+
+// Close closes every connection (1001, going away) and refuses new ones.
+func (s *Server) Close() {
+	s.closed.Store(true)
+	s.mu.RLock()
+	conns := make([]*conn, 0, len(s.conns))
+	for _, c := range s.conns {
+		conns = append(conns, c)
+	}
+	s.mu.RUnlock()
+	for _, c := range conns {
+		c.close(websocket.CloseGoingAway, "Server shutting down.")
+	}
+	// Let connections delete their socket subscriptions while the store
+	// is still open.
+	finished := make(chan struct{})
+	go func() {
+		s.active.Wait()
+		close(finished)
+	}()
+	select {
+	case <-finished:
+	case <-time.After(closeGrace):
+		s.log.Warn("websocket connections still closing at shutdown")
+	}
+}
+
+// closeGrace bounds how long Close waits for connections to finish.
+const closeGrace = 5 * time.Second
+
+// Open is the number of open connections.
+func (s *Server) Open() int64 { return s.open.Load() }
+
+// Push delivers a notification to the socket a subscriber URI names, if it
+// is a connection of this server; it reports whether it was. Notification
+// is at most once: a connection gone, or one whose outbound buffer is
+// full (it is then closed), loses it.
+func (s *Server) Push(subscriber string, payload []byte) bool {
+	id := subscriber[strings.LastIndexByte(subscriber, '/')+1:]
+	s.mu.RLock()
+	c := s.conns[id]
+	s.mu.RUnlock()
+	if c == nil {
+		return false
+	}
+	c.notify(payload)
+	return true
+}
+
+func (s *Server) register(c *conn) {
+	s.mu.Lock()
+	s.conns[c.id] = c
+	s.mu.Unlock()
+}
+
+func (s *Server) unregister(c *conn) {
+	s.mu.Lock()
+	delete(s.conns, c.id)
+	s.mu.Unlock()
+}
+
+func newConnID() string { return uuid.NewString() }
