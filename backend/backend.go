@@ -49,6 +49,7 @@ type Spec struct {
 	CheckpointInterval time.Duration  // how often the index is synced and covered segments deleted
 	MinFreeBytes       int64          // free space kept on the filesystem: below it, posts are refused
 	MaxBytes           int64          // the data directory's budget: over it, posts are refused (0 = none)
+	IndexWindow        int            // messages of each queue's head kept in memory; the rest is paged in from disk
 
 	// Redis.
 	RedisURI     string        // redis://, rediss:// or unix:// (see redisstore.ParseURI)
@@ -62,7 +63,8 @@ func DefaultSpec() Spec {
 	return Spec{Driver: Badger, Partitions: engine.DefaultPartitions, Fsync: engine.DefaultFsync,
 		FsyncInterval: engine.DefaultFsyncInterval, SegmentSize: engine.DefaultSegmentSize,
 		ReapInterval: engine.DefaultReapInterval, CheckpointInterval: engine.DefaultCheckpointInterval,
-		MinFreeBytes: engine.DefaultMinFreeBytes, WaitTimeout: redisstore.DefaultWaitTimeout}
+		MinFreeBytes: engine.DefaultMinFreeBytes, IndexWindow: engine.DefaultIndexWindow,
+		WaitTimeout: redisstore.DefaultWaitTimeout}
 }
 
 // Options are what every store gets besides its description.
@@ -128,6 +130,7 @@ func OpenSpec(s Spec, o Options) (storage.Store, error) {
 		eo.SegmentSize, eo.Compression = s.SegmentSize, s.Compression
 		eo.ReapInterval, eo.CheckpointInterval = s.ReapInterval, s.CheckpointInterval
 		eo.MinFreeBytes, eo.MaxBytes = s.MinFreeBytes, s.MaxBytes
+		eo.IndexWindow = s.IndexWindow
 		eo.Clock, eo.Logger = o.Clock, o.Logger
 		e, err := engine.Open(eo)
 		if err != nil {

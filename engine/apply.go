@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"slices"
 	"sync"
 	"time"
 	"unsafe"
@@ -20,6 +21,7 @@ type state struct {
 	subsMu  sync.RWMutex
 	subs    map[string]map[string]*storedSub // qkey -> id -> sub (values immutable)
 	touched map[*queue]struct{}              // writer-only: queues changed since the last publication
+	part    *partition                       // owner: queues page through it (gap.go)
 }
 
 func newState() state {
@@ -34,6 +36,7 @@ type effects struct {
 	created bool     // the record created its queue
 	ents    []*entry // recPost: the entry of each message (nil if skipped as already applied)
 	gone    []*entry // entries the record removed (delete, purge, queue delete)
+	gapGone []uint64 // sequences the record deleted in the gap, for the flusher to remove from Badger
 }
 
 // applied is a record with its effects: the unit the writer hands down the
@@ -58,6 +61,7 @@ func (s *state) writerQueue(project, name string) *queue {
 		return q
 	}
 	q := newQueue(project, name)
+	q.part = s.part
 	s.queues.Store(qk, q)
 	return q
 }
@@ -114,21 +118,34 @@ func (s *state) apply(r *record) effects {
 		}
 	case recDelete:
 		for _, seq := range r.Seqs {
-			if e := find(q.entries, seq); e != nil && !e.deleted.Swap(true) {
-				fx.gone = append(fx.gone, e)
-				q.deletions = true
-				q.live--
+			if e := find(q.entries, seq); e != nil {
+				if !e.deleted.Swap(true) {
+					fx.gone = append(fx.gone, e)
+					q.deletions = true
+					q.live--
+					q.touchSeq(seq)
+				}
+			} else if q.gap.holds(seq) && q.part.gapDelete(q, seq) {
+				fx.gapGone = append(fx.gapGone, seq)
 			}
 		}
 	case recClaim:
 		st := &claimState{expires: r.Time + r.TTL*int64(time.Second), updated: r.Time, ttl: r.TTL, grace: r.Grace}
 		c := &claimRef{id: r.ClaimID, seqs: r.Seqs}
 		c.state.Store(st)
+		if q.gap.open() && len(r.Seqs) > 0 {
+			// Live, claims take the head only; a replay may find what
+			// was paged in after the checkpoint back in the gap.
+			if last := slices.Max(r.Seqs); last >= q.gap.from {
+				q.part.pageIn(q, 0, last)
+			}
+		}
 		for _, seq := range r.Seqs {
 			e := find(q.entries, seq)
 			if e == nil {
 				continue
 			}
+			q.touchSeq(seq)
 			e.claim.Store(c)
 			if r.Flag == 0 {
 				e.claimCount.Add(1)
@@ -237,6 +254,7 @@ func (q *queue) dropMessages() []*entry {
 	}
 	q.entries = nil
 	q.live = 0
+	q.dropGap()
 	q.resetClaimCursor() // sequences start again from 1 after a queue delete
 	q.mu.Lock()
 	q.claims = map[string]*claimRef{}

@@ -31,6 +31,8 @@
 //   - Recovery (recover.go): load the state from Badger, replay the log
 //     after the checkpoint. Reaping (reap.go) removes expired data on the
 //     writer; Badger follows through the flusher.
+//   - Paged index (gap.go): moves the backlog of a queue between memory
+//     and Badger, on the writer, once the flusher has written it.
 //
 // Readers never take the writer's path: each queue publishes its entry
 // slice through an atomic pointer, and the mutable parts of an entry
@@ -52,8 +54,11 @@
 //     the single writer of the queue's partition.
 //  5. Expired messages are filtered on every read and reclaimed by the
 //     reaper (memory, Badger keys) and value-log GC.
-//  6. Memory per live message is one entry (see TestIndexBytesPerMessage);
-//     bodies are read from disk on demand.
+//  6. Memory is bounded per queue, not per message: a queue keeps its head
+//     (IndexWindow messages and what claims hold) and its recent tail in
+//     memory, one entry each (TestIndexBytesPerMessage); the backlog in
+//     between, its gap, is on disk and paged in as consumers advance
+//     (gap.go, docs/paged-index.md). Bodies are read from disk on demand.
 //  7. Every key starts with the queue's (project, queue) prefix.
 //
 // Message ids are 32 hex digits: the sequence then 64 random bits, so a

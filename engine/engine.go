@@ -65,8 +65,12 @@ type Options struct {
 	// MaxBytes is the data directory's budget: over it, posts are refused
 	// (0 = no budget).
 	MaxBytes int64
-	Clock    storage.Clock // nil = time.Now
-	Logger   *slog.Logger  // nil = slog.Default()
+	// IndexWindow is how many of a queue's oldest messages the index keeps
+	// in memory (at least 2); the rest of a backlog is paged in from disk
+	// as consumers advance (gap.go).
+	IndexWindow int
+	Clock       storage.Clock // nil = time.Now
+	Logger      *slog.Logger  // nil = slog.Default()
 
 	noFlush bool // tests only: skip Badger writes so recovery uses the log alone
 }
@@ -77,7 +81,7 @@ func DefaultOptions(dir string) Options {
 		Dir: dir, Partitions: DefaultPartitions, Fsync: DefaultFsync, FsyncInterval: DefaultFsyncInterval,
 		SegmentSize: DefaultSegmentSize, ReapInterval: DefaultReapInterval,
 		CheckpointInterval: DefaultCheckpointInterval, BadgerCacheBytes: DefaultBadgerCacheBytes,
-		MinFreeBytes: DefaultMinFreeBytes,
+		MinFreeBytes: DefaultMinFreeBytes, IndexWindow: DefaultIndexWindow,
 	}
 }
 
@@ -94,6 +98,8 @@ func (o Options) Validate() error {
 		return errors.New("engine: reap and checkpoint intervals must be positive")
 	case o.MinFreeBytes < 0 || o.MaxBytes < 0:
 		return errors.New("engine: min_free_bytes and max_bytes must not be negative")
+	case o.IndexWindow < 2:
+		return fmt.Errorf("engine: index window must be at least 2, got %d", o.IndexWindow)
 	}
 	return nil
 }

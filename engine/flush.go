@@ -14,6 +14,10 @@ type flushJob struct {
 	last uint64
 	reap []reaped
 	sync chan struct{} // when set, closed after the job is durable in Badger
+	// group is the writer's number of the group (0 in recovery); gaps the
+	// descriptors of the gaps it changed.
+	group uint64
+	gaps  []gapDesc
 }
 
 // flusher writes applied records to Badger without sync, then
@@ -58,6 +62,11 @@ func (p *partition) flusher() {
 		for _, job := range jobs {
 			if err == nil && job.last > 0 {
 				pending = job.last
+			}
+			if err == nil && job.group > p.flushedGroup.Load() {
+				// What this group left in memory is on disk: the writer
+				// may evict it (gap.go).
+				p.flushedGroup.Store(job.group)
 			}
 			if job.sync != nil {
 				if err == nil {

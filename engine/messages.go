@@ -25,7 +25,7 @@ func (e *Engine) PostMessages(ctx context.Context, project, name, clientID strin
 	rm := e.recMsgs(msgs, func(int) string { return clientID })
 	err := p.do(func(now int64) error {
 		if q := p.queue(qkey(project, name)); q != nil {
-			if err := q.roomFor(len(rm)); err != nil {
+			if err := q.roomFor(len(rm), now); err != nil {
 				return err
 			}
 		}
@@ -72,14 +72,21 @@ func (e *Engine) recMsgs(msgs []storage.NewMessage, client func(i int) string) [
 
 // roomFor refuses a post of n messages that would take the queue over its
 // _max_messages. Writer only.
-func (q *queue) roomFor(n int) error {
+func (q *queue) roomFor(n int, now int64) error {
 	m := q.meta.Load()
 	if m == nil {
 		return nil
 	}
-	if max, ok := m.Int(storage.MetaMaxMessages); ok && max > 0 && q.live+int64(n) > max {
+	max, ok := m.Int(storage.MetaMaxMessages)
+	if !ok || max <= 0 {
+		return nil
+	}
+	// Messages that expired in the gap are counted until paged in and
+	// reaped: not against the limit.
+	live := q.live - q.gap.expiry.expired(now)
+	if live+int64(n) > max {
 		return &storage.LimitError{Msg: fmt.Sprintf("Queue %s holds %d messages; posting %d would exceed its _max_messages of %d.",
-			q.name, q.live, n, max)}
+			q.name, live, n, max)}
 	}
 	return nil
 }
@@ -112,18 +119,42 @@ func (e *Engine) ListMessages(ctx context.Context, project, name string, opts st
 		}
 	}
 	now := e.now()
-	entries := q.snapshot()
+	v := q.view()
 	picked := make([]*entry, 0, opts.Limit)
-	for i := after(entries, marker); i < len(entries) && len(picked) < opts.Limit; i++ {
-		en := entries[i]
+	pick := func(en *entry) bool {
 		switch {
 		case !en.visible(now),
 			!opts.Echo && en.client == opts.ClientID,
 			!opts.IncludeClaimed && en.liveClaim(now) != nil,
 			!opts.IncludeDelayed && en.delayUntil > now:
-			continue
+		default:
+			picked = append(picked, en)
 		}
-		picked = append(picked, en)
+		return len(picked) < opts.Limit
+	}
+	// The head, then the gap from disk, then the tail.
+	entries, headEnd := v.entries, len(v.entries)
+	if v.gap.open() {
+		headEnd = lower(entries, v.gap.from)
+	}
+	more := true
+	for i := after(entries, marker); more && i < headEnd; i++ {
+		more = pick(entries[i])
+	}
+	if more && v.gap.open() && marker+1 < v.gap.to {
+		err := p.scanGap(qkey(project, name), max(marker+1, v.gap.from), v.gap.to, false, func(en *entry) bool {
+			if v.gap.skips(en.seq) {
+				return true
+			}
+			more = pick(en)
+			return more
+		})
+		if err != nil {
+			return nil, "", fmt.Errorf("%w: %v", storage.ErrUnavailable, err)
+		}
+	}
+	for i := max(headEnd, after(entries, marker)); more && i < len(entries); i++ {
+		more = pick(entries[i])
 	}
 	if len(picked) == 0 {
 		return nil, "", nil
@@ -148,6 +179,39 @@ func lookup(entries []*entry, id string, now int64) *entry {
 	return en
 }
 
+// lookupGap finds a visible message of gap g by id, reading it from disk.
+// A message that is not in the gap is not found.
+func (p *partition) lookupGap(q *queue, g *gapView, id string, now int64) (*entry, error) {
+	seq, nonce, ok := parseMessageID(id)
+	if !ok || !g.open() || seq < g.from || seq >= g.to || g.skips(seq) {
+		return nil, nil
+	}
+	en, err := p.gapEntry(qkey(q.project, q.name), seq)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", storage.ErrUnavailable, err)
+	}
+	if en == nil || en.nonce != nonce || !en.visible(now) {
+		return nil, nil
+	}
+	return en, nil
+}
+
+// find looks a message up by id in a view: memory, then the gap.
+func (p *partition) find(q *queue, v *queueView, id string, now int64) (*entry, error) {
+	if en := lookup(v.entries, id, now); en != nil {
+		return en, nil
+	}
+	return p.lookupGap(q, v.gap, id, now)
+}
+
+// writerLookup is find on the writer's own state. Writer only.
+func (p *partition) writerLookup(q *queue, id string, now int64) (*entry, error) {
+	if en := lookup(q.entries, id, now); en != nil {
+		return en, nil
+	}
+	return p.lookupGap(q, q.gapView(), id, now)
+}
+
 // GetMessage implements storage.MessageStore.
 func (e *Engine) GetMessage(ctx context.Context, project, name, id string) (storage.Message, error) {
 	if err := e.usable(); err != nil {
@@ -158,7 +222,10 @@ func (e *Engine) GetMessage(ctx context.Context, project, name, id string) (stor
 		return storage.Message{}, storage.ErrQueueNotFound
 	}
 	now := e.now()
-	en := lookup(q.snapshot(), id, now)
+	en, err := p.find(q, q.view(), id, now)
+	if err != nil {
+		return storage.Message{}, err
+	}
 	if en == nil {
 		return storage.Message{}, storage.ErrMessageNotFound
 	}
@@ -182,11 +249,15 @@ func (e *Engine) GetMessages(ctx context.Context, project, name string, ids []st
 		return nil, storage.ErrQueueNotFound
 	}
 	now := e.now()
-	entries := q.snapshot()
+	v := q.view()
 	picked := make([]*entry, 0, len(ids))
 	seen := map[uint64]bool{}
 	for _, id := range ids {
-		if en := lookup(entries, id, now); en != nil && !seen[en.seq] {
+		en, err := p.find(q, v, id, now)
+		if err != nil {
+			return nil, err
+		}
+		if en != nil && !seen[en.seq] {
 			seen[en.seq] = true
 			picked = append(picked, en)
 		}
@@ -202,9 +273,9 @@ func (e *Engine) DeleteMessage(ctx context.Context, project, name, id, claimID s
 		if q == nil {
 			return nil
 		}
-		en := lookup(q.entries, id, now)
-		if en == nil {
-			return nil
+		en, err := p.writerLookup(q, id, now)
+		if en == nil || err != nil {
+			return err
 		}
 		held := en.liveClaim(now)
 		if claimID == "" {
@@ -251,7 +322,10 @@ func (e *Engine) DeleteMessages(ctx context.Context, project, name string, ids, 
 		}
 		seqs := make([]uint64, 0, len(ids))
 		for _, id := range ids {
-			en := lookup(q.entries, id, now)
+			en, err := p.writerLookup(q, id, now)
+			if err != nil {
+				return err
+			}
 			if en == nil {
 				continue
 			}

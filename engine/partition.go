@@ -54,6 +54,15 @@ type partition struct {
 	flusherDone chan struct{}
 
 	flushState flushState // flusher-only scratch space
+
+	// The paged index (gap.go). Writer-only unless noted.
+	window       int                 // messages of a queue's head kept in memory
+	groupSeq     uint64              // number of the current group
+	lastJobGroup uint64              // last group that handed the flusher a job
+	flushedGroup atomic.Uint64       // every job up to this group is in Badger (set by the flusher)
+	evicting     map[*queue]struct{} // queues with an eviction under way
+	gapsChanged  map[*queue]struct{} // queues whose gap changed in this group
+	checkAll     bool                // look at every queue's window at the end of this group
 }
 
 // opQueue bounds the requests waiting for a partition's writer.
@@ -68,12 +77,15 @@ func openPartition(e *Engine, id int) (*partition, error) {
 	if err != nil {
 		return nil, fmt.Errorf("partition %d: %w", id, err)
 	}
-	return &partition{
+	p := &partition{
 		state: newState(), id: id, eng: e, db: e.db, log: lg, logger: o.Logger.With("partition", id),
 		ops: make(chan *op, opQueue), flushes: make(chan flushJob, 4*maxFlushJobs), ret: newRetention(),
 		stop: make(chan struct{}), writerDone: make(chan struct{}), flusherDone: make(chan struct{}),
-		flushState: newFlushState(),
-	}, nil
+		flushState: newFlushState(), window: o.IndexWindow, evicting: map[*queue]struct{}{},
+		gapsChanged: map[*queue]struct{}{}, checkAll: true,
+	}
+	p.state.part = p
+	return p, nil
 }
 
 func (p *partition) start() {

@@ -27,11 +27,24 @@ func (p *partition) persist(jobs ...flushJob) error {
 	defer st.reset()
 	flushed, dirty, next := st.flushed[:0], st.dirty, st.next
 	var last uint64
+	gaps := map[string][]byte{}
+	var rmw gapEdits
 	for _, job := range jobs {
 		for _, a := range job.recs {
 			if err := p.persistRecord(wb, a, dirty, next, &flushed); err != nil {
 				return err
 			}
+			switch t := a.rec.Type; {
+			case len(a.fx.gapGone) > 0:
+				if err := rmw.remove(p, qkey(a.rec.Project, a.rec.Queue), a.fx.gapGone); err != nil {
+					return err
+				}
+			case t == recQueueDelete || t == recPurge && a.rec.Flag&purgeMessages != 0:
+				rmw.drop(qkey(a.rec.Project, a.rec.Queue))
+			}
+		}
+		for _, g := range job.gaps {
+			gaps[g.qk] = g.val
 		}
 		for _, rp := range job.reap {
 			var err error
@@ -81,6 +94,20 @@ func (p *partition) persist(jobs ...flushJob) error {
 		}
 	}
 	st.live = live
+	if err := rmw.write(wb, dirty); err != nil {
+		return err
+	}
+	for qk, val := range gaps {
+		var err error
+		if val == nil {
+			err = wb.Delete(queueKey(kGap, qk))
+		} else {
+			err = wb.Set(queueKey(kGap, qk), val)
+		}
+		if err != nil {
+			return err
+		}
+	}
 	if last > 0 {
 		if err := wb.Set(ckptKey(p.id), binary.BigEndian.AppendUint64(nil, last)); err != nil {
 			return err
@@ -254,12 +281,12 @@ func (p *partition) persistRecord(wb *badger.WriteBatch, a applied, dirty map[ba
 		}
 	case recQueueDelete:
 		delete(next, qk)
-		if err := p.deletePrefixes(wb, qk, kQueue, kNext, kBatch, kMeta, kBody, kClaim); err != nil {
+		if err := p.deletePrefixes(wb, qk, kQueue, kNext, kGap, kBatch, kMeta, kBody, kClaim); err != nil {
 			return err
 		}
 	case recPurge:
 		if r.Flag&purgeMessages != 0 {
-			if err := p.deletePrefixes(wb, qk, kBatch, kMeta, kBody, kClaim); err != nil {
+			if err := p.deletePrefixes(wb, qk, kGap, kBatch, kMeta, kBody, kClaim); err != nil {
 				return err
 			}
 		}
@@ -320,7 +347,7 @@ func forget(wb *badger.WriteBatch, qk string, e *entry, dirty map[batchRef]bool)
 func (p *partition) deletePrefixes(wb *badger.WriteBatch, qk string, kinds ...byte) error {
 	for _, kind := range kinds {
 		var keys [][]byte
-		if kind == kQueue || kind == kNext {
+		if kind == kQueue || kind == kNext || kind == kGap {
 			keys = append(keys, queueKey(kind, qk))
 		} else {
 			prefix := childKey(kind, qk, nil)

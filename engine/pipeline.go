@@ -18,14 +18,16 @@ type commit struct {
 	reap  []reaped
 	views []view // entry slices to publish, as the group left them
 	last  uint64 // log index of the last record; set before placed
+	group uint64 // the writer's number of the group
+	gaps  []gapDesc
 	// guarded by pipeMu:
 	placed, synced bool
 	err            error
 }
 
 type view struct {
-	q       *queue
-	entries []*entry
+	q    *queue
+	view *queueView
 }
 
 // enqueue appends c to the pipeline. Caller is the writer.
@@ -75,13 +77,10 @@ func (p *partition) complete(c *commit) {
 		return
 	}
 	for _, v := range c.views {
-		// A pointer of its own: one into c would keep the whole group,
-		// request buffers included, alive as long as the queue is idle.
-		entries := v.entries
-		v.q.published.Store(&entries)
+		v.q.published.Store(v.view)
 	}
-	if (len(c.recs) > 0 || len(c.reap) > 0) && !p.noFlush {
-		p.flushes <- flushJob{recs: c.recs, last: c.last, reap: c.reap}
+	if (len(c.recs) > 0 || len(c.reap) > 0 || len(c.gaps) > 0) && !p.noFlush {
+		p.flushes <- flushJob{recs: c.recs, last: c.last, reap: c.reap, group: c.group, gaps: c.gaps}
 	}
 	// Waiters first: a caller that posted and then looks for a waiter's
 	// answer must find the waiter woken.

@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"fmt"
 	"sort"
 	"strings"
 	"time"
@@ -67,7 +68,7 @@ func (e *Engine) DeleteQueue(ctx context.Context, project, name string) error {
 	p := e.partition(project, name)
 	return p.do(func(now int64) error {
 		q := p.queue(qkey(project, name))
-		if q == nil || (!q.exists && len(q.entries) == 0) {
+		if q == nil || (!q.exists && len(q.entries) == 0 && !q.gap.open()) {
 			return nil
 		}
 		p.emit(&record{Type: recQueueDelete, Project: project, Queue: name, Time: now})
@@ -146,8 +147,9 @@ func (e *Engine) QueueStats(ctx context.Context, project, name string) (storage.
 	}
 	now := e.now()
 	st := storage.QueueStats{Partition: p.id}
+	v := q.view()
 	var oldest, newest *entry
-	for _, en := range q.snapshot() {
+	for _, en := range v.entries {
 		if !en.visible(now) {
 			continue
 		}
@@ -159,6 +161,38 @@ func (e *Engine) QueueStats(ctx context.Context, project, name string) (storage.
 			oldest = en
 		}
 		newest = en
+	}
+	if v.gap.open() {
+		// Messages of the gap are counted, not read: they hold no claims.
+		st.Total += v.gap.total(now)
+		qk := qkey(project, name)
+		visible := func(found **entry) func(*entry) bool {
+			return func(en *entry) bool {
+				if v.gap.skips(en.seq) || !en.visible(now) {
+					return true
+				}
+				*found = en
+				return false
+			}
+		}
+		if oldest == nil || oldest.seq >= v.gap.to {
+			var first *entry
+			if err := p.scanGap(qk, v.gap.from, v.gap.to, false, visible(&first)); err != nil {
+				return st, fmt.Errorf("%w: %v", storage.ErrUnavailable, err)
+			}
+			if first != nil {
+				oldest = first
+			}
+		}
+		if newest == nil || newest.seq < v.gap.from {
+			var last *entry
+			if err := p.scanGap(qk, v.gap.from, v.gap.to, true, visible(&last)); err != nil {
+				return st, fmt.Errorf("%w: %v", storage.ErrUnavailable, err)
+			}
+			if last != nil {
+				newest = last
+			}
+		}
 	}
 	st.Free = st.Total - st.Claimed
 	if oldest != nil {

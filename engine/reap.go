@@ -57,6 +57,7 @@ func (p *partition) reap(now int64) []reaped {
 		if removed := q.compact(now); len(removed) > 0 {
 			var expired []*entry
 			for _, e := range removed {
+				q.touchSeq(e.seq)
 				if !e.deleted.Swap(true) { // expired: deletes already went through the log
 					expired = append(expired, e)
 					out = append(out, reaped{qk: k.(string), e: e})
@@ -74,10 +75,13 @@ func (p *partition) reap(now int64) []reaped {
 		if delaysEnded := q.delaysOver(now); claimsEnded || delaysEnded {
 			p.wake.wake(k.(string))
 		}
-		if !q.exists && len(q.entries) == 0 {
+		if !q.exists && len(q.entries) == 0 && !q.gap.open() && q.evict.to == 0 {
 			p.queues.Delete(k)
 		}
 		return true
 	})
+	// Windows of queues no post or claim touched: evictions waiting for
+	// the flusher, heads refilled after a restart.
+	p.checkAll = true
 	return out
 }

@@ -15,7 +15,9 @@ import (
 )
 
 // load rebuilds the in-memory state of every partition from Badger. Only
-// small values are read: bodies stay on disk.
+// small values are read: bodies stay on disk, and so do the index values
+// of a queue's gap (gap.go), which its descriptor skips: the time this
+// takes depends on the number of queues, not on their backlog.
 func (e *Engine) load() error {
 	claimStates := map[string]*claimState{} // kind-less claim key -> state
 	type pendingClaim struct {
@@ -36,6 +38,25 @@ func (e *Engine) load() error {
 			if !ok || kind == 'x' || kind == kBody {
 				continue
 			}
+			if kind == kBatch && len(child) == 8 {
+				// Descriptors ('d') sort before batches ('g'): a queue's
+				// gap is known before its batches come.
+				if q := e.partition(project, name).queue(qkey(project, name)); q != nil && q.gap.open() {
+					if first := binary.BigEndian.Uint64(child); first >= q.gap.from && first < q.gap.to {
+						// Seek lands on the first batch of the tail;
+						// step back so that the loop's Next reads it.
+						it.Seek(batchKey(qkey(project, name), q.gap.to))
+						if !it.Valid() {
+							break
+						}
+						item = it.Item()
+						kind, project, name, child, ok = splitKey(item.Key())
+						if !ok || kind == 'x' || kind == kBody {
+							continue
+						}
+					}
+				}
+			}
 			v, err := item.ValueCopy(nil)
 			if err != nil {
 				return err
@@ -50,6 +71,13 @@ func (e *Engine) load() error {
 				}
 				q.exists = true
 				q.meta.Store(&m)
+			case kGap:
+				g, err := decodeGapDesc(v)
+				if err != nil {
+					return fmt.Errorf("gap of %q: %w", name, err)
+				}
+				q.gap = g
+				q.nextSeq = max(q.nextSeq, g.to)
 			case kNext:
 				if len(v) == 8 {
 					q.nextSeq = max(q.nextSeq, binary.BigEndian.Uint64(v))
@@ -116,7 +144,7 @@ func (e *Engine) load() error {
 			sort.Slice(q.entries, func(i, j int) bool { return q.entries[i].seq < q.entries[j].seq })
 			// A migration cut short leaves a message under both kinds.
 			q.entries = slices.CompactFunc(q.entries, func(a, b *entry) bool { return a.seq == b.seq })
-			q.live = int64(len(q.entries))
+			q.live = int64(len(q.entries)) + q.gap.live
 			q.publish()
 			return true
 		})
@@ -164,7 +192,7 @@ func (p *partition) recover() error {
 			return nil
 		}
 		p.publishTouched()
-		err := p.persist(flushJob{recs: batch, last: last})
+		err := p.persist(flushJob{recs: batch, last: last, gaps: p.takeGapDescs()})
 		batch = batch[:0]
 		return err
 	}

@@ -12,12 +12,69 @@ import (
 // it. It counts live bodies per segment: the writer adds a message when its
 // body is placed in the log and removes it when the message stops being
 // live (deleted, purged, expired); the flusher asks at each checkpoint.
+//
+// Messages in a queue's gap (gap.go) are not counted one by one: their
+// queue keeps the range of segments that may hold their bodies, and every
+// segment in a range is kept.
 type retention struct {
 	mu   sync.Mutex
-	live map[uint64]int64 // segment (its first index) -> live messages whose body it holds
+	live map[uint64]int64     // segment (its first index) -> live messages whose body it holds
+	gaps map[*queue][2]uint64 // segments [lo, hi] that gap bodies may lie in
 }
 
-func newRetention() retention { return retention{live: map[uint64]int64{}} }
+func newRetention() retention {
+	return retention{live: map[uint64]int64{}, gaps: map[*queue][2]uint64{}}
+}
+
+// evicted stops counting the bodies of messages moved to a gap whose
+// segments were [lo, hi], and returns the range that now covers them.
+func (rt *retention) evicted(lo, hi uint64, ents []*entry) (uint64, uint64) {
+	rt.mu.Lock()
+	defer rt.mu.Unlock()
+	for _, e := range ents {
+		if e.seg == 0 {
+			continue
+		}
+		rt.live[e.seg]--
+		if lo == 0 || e.seg < lo {
+			lo = e.seg
+		}
+		hi = max(hi, e.seg)
+	}
+	return lo, hi
+}
+
+// pagedIn counts the bodies of messages moved from a gap into memory.
+func (rt *retention) pagedIn(ents []*entry) {
+	rt.mu.Lock()
+	defer rt.mu.Unlock()
+	for _, e := range ents {
+		if e.seg != 0 {
+			rt.live[e.seg]++
+		}
+	}
+}
+
+// setGap records the segments q's gap may hold bodies in (0, 0: none).
+func (rt *retention) setGap(q *queue, lo, hi uint64) {
+	rt.mu.Lock()
+	defer rt.mu.Unlock()
+	if lo == 0 || hi == 0 {
+		delete(rt.gaps, q)
+	} else {
+		rt.gaps[q] = [2]uint64{lo, hi}
+	}
+}
+
+// inGap reports whether a gap may hold bodies in segment first. Under mu.
+func (rt *retention) inGap(first uint64) bool {
+	for _, r := range rt.gaps {
+		if first >= r[0] && first <= r[1] {
+			return true
+		}
+	}
+	return false
+}
 
 // placed records where the bodies of a post landed in the log: the
 // entries read them from there from now on, and their segment counts them.
@@ -59,11 +116,16 @@ func (rt *retention) recount(st *state) {
 	rt.mu.Lock()
 	defer rt.mu.Unlock()
 	clear(rt.live)
+	clear(rt.gaps)
 	st.queues.Range(func(_, v any) bool {
-		for _, e := range v.(*queue).entries {
+		q := v.(*queue)
+		for _, e := range q.entries {
 			if e.seg != 0 && !e.deleted.Load() {
 				rt.live[e.seg]++
 			}
+		}
+		if q.gap.open() && q.gap.segLo != 0 && q.gap.segHi != 0 {
+			rt.gaps[q] = [2]uint64{q.gap.segLo, q.gap.segHi}
 		}
 		return true
 	})
@@ -90,7 +152,7 @@ func (rt *retention) deletable(segs []wal.SegmentInfo, ck uint64) []uint64 {
 	defer rt.mu.Unlock()
 	var dead []uint64
 	for _, s := range segs {
-		if !s.Active && s.Last <= ck && rt.live[s.First] <= 0 {
+		if !s.Active && s.Last <= ck && rt.live[s.First] <= 0 && !rt.inGap(s.First) {
 			dead = append(dead, s.First)
 			delete(rt.live, s.First)
 		}

@@ -25,6 +25,7 @@ import (
 //	'b' qk 0 seq      message body, in the value log when larger than
 //	                  valueThreshold
 //	'c' qk 0 claimid  claim state
+//	'd' qk            the queue's gap: messages only on disk (gap.go)
 //	's' qk 0 subid    subscription (JSON)
 //	'x' "ckpt" p      checkpoint: last WAL index of partition p in Badger
 //	'x' "partitions"  partition count fixed at creation
@@ -35,6 +36,7 @@ const (
 	kMeta  = 'm'
 	kBody  = 'b'
 	kClaim = 'c'
+	kGap   = 'd'
 	kSub   = 's'
 )
 

@@ -119,10 +119,13 @@ type queue struct {
 	project, name string
 	exists        bool // writer-only: created explicitly or by a post
 	meta          atomic.Pointer[storage.Metadata]
-	published     atomic.Pointer[[]*entry]
-	entries       []*entry // writer's view, published after each group commit
-	nextSeq       uint64   // writer-only
-	live          int64    // writer-only: messages posted and not yet deleted or reaped (_max_messages)
+	published     atomic.Pointer[queueView]
+	entries       []*entry   // writer's view (head and tail), published after each group commit
+	part          *partition // owner, for paging (gap.go)
+	gap           gapState   // writer-only: what lies on disk between head and tail
+	evict         evictMark  // writer-only: an eviction under way
+	nextSeq       uint64     // writer-only
+	live          int64      // writer-only: messages posted and not yet deleted or reaped (_max_messages)
 	// Writer-only, so that the reaper skips a queue with nothing to remove
 	// instead of scanning every entry each second, a stall of the writer
 	// that grows with the queue:
@@ -147,14 +150,28 @@ type queue struct {
 	claims map[string]*claimRef
 }
 
+// queueView is what readers see of a queue: its resident entries and its
+// gap, published together so that a reader never finds a message in both
+// or in neither.
+type queueView struct {
+	entries []*entry
+	gap     *gapView // nil: no gap
+}
+
 func newQueue(project, name string) *queue {
 	q := &queue{project: project, name: name, nextSeq: 1, claims: map[string]*claimRef{}}
-	empty := []*entry{}
-	q.published.Store(&empty)
+	q.published.Store(&queueView{entries: []*entry{}})
 	return q
 }
 
-func (q *queue) snapshot() []*entry { return *q.published.Load() }
+func (q *queue) snapshot() []*entry { return q.published.Load().entries }
+
+func (q *queue) view() *queueView { return q.published.Load() }
+
+// writerView is the view of the writer's state as it is now. Writer only.
+func (q *queue) writerView() *queueView {
+	return &queueView{entries: q.entries, gap: q.gapView()}
+}
 
 // growAheadMin is the capacity from which a queue's entries are copied
 // into a larger array ahead of need, off the writer. Growing in append
@@ -224,10 +241,7 @@ func (q *queue) adoptGrown() {
 	}
 }
 
-func (q *queue) publish() {
-	s := q.entries
-	q.published.Store(&s)
-}
+func (q *queue) publish() { q.published.Store(q.writerView()) }
 
 // find returns the entry with seq in entries (sorted by seq), or nil.
 func find(entries []*entry, seq uint64) *entry {
@@ -321,33 +335,45 @@ func (q *queue) dropDeadClaims(now int64) (dropped []string, ranOut bool) {
 }
 
 // claimable calls take with each entry a claim or pop may take at now, in
-// sequence order, until take returns false. Writer only.
+// sequence order, until take returns false. It reads the head only and
+// pages in from the gap when the head runs out, so that nothing is
+// skipped. Writer only.
 func (q *queue) claimable(now int64, take func(*entry) bool) {
 	if q.claimFromUntil != 0 && now >= q.claimFromUntil {
 		q.resetClaimCursor()
 	}
-	i := sort.Search(len(q.entries), func(i int) bool { return q.entries[i].seq >= q.claimFrom })
+	next := q.claimFrom
 	passing := true // still in the prefix of entries nothing can take
-	for ; i < len(q.entries); i++ {
-		en := q.entries[i]
-		c := en.liveClaim(now)
-		if !en.visible(now) || c != nil {
-			if passing {
-				q.claimFrom = en.seq + 1
-				if c != nil {
-					if x := c.state.Load().expires; q.claimFromUntil == 0 || x < q.claimFromUntil {
-						q.claimFromUntil = x
+	for {
+		end := q.headEnd()
+		for i := lower(q.entries, next); i < end; i++ {
+			en := q.entries[i]
+			next = en.seq + 1
+			c := en.liveClaim(now)
+			if !en.visible(now) || c != nil {
+				if passing {
+					q.claimFrom = en.seq + 1
+					if c != nil {
+						if x := c.state.Load().expires; q.claimFromUntil == 0 || x < q.claimFromUntil {
+							q.claimFromUntil = x
+						}
 					}
 				}
+				continue
 			}
-			continue
+			passing = false
+			if en.delayUntil > now {
+				continue
+			}
+			if !take(en) {
+				return
+			}
 		}
-		passing = false
-		if en.delayUntil > now {
-			continue
-		}
-		if !take(en) {
+		if !q.gap.open() || q.part == nil {
 			return
+		}
+		if q.part.pageIn(q, q.part.window, 0) == 0 && q.gap.open() {
+			return // unreadable: the claim takes what it found
 		}
 	}
 }

@@ -75,6 +75,7 @@ func (p *partition) run() {
 			}
 		}
 		p.group = p.group[:0]
+		p.groupSeq++
 		now := p.eng.now()
 		for _, o := range batch {
 			if p.broken.Load() != nil {
@@ -83,12 +84,16 @@ func (p *partition) run() {
 			}
 			o.err = o.fn(now)
 		}
-		c := &commit{ops: append([]*op(nil), batch...), reap: p.reaped}
+		p.manageWindows()
+		c := &commit{ops: append([]*op(nil), batch...), reap: p.reaped, group: p.groupSeq, gaps: p.takeGapDescs()}
 		p.reaped = nil
+		if len(p.group) > 0 || len(c.reap) > 0 || len(c.gaps) > 0 {
+			p.lastJobGroup = c.group
+		}
 		for q := range p.touched {
 			// The writer's entries slice only grows in place past this
 			// length or is replaced, so this view stays as it is now.
-			c.views = append(c.views, view{q: q, entries: q.entries})
+			c.views = append(c.views, view{q: q, view: q.writerView()})
 			delete(p.touched, q)
 		}
 		if len(p.group) == 0 {

@@ -1,0 +1,700 @@
+package engine
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"slices"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/dgraph-io/badger/v4"
+)
+
+// The paged index (docs/paged-index.md). A queue keeps in memory its head
+// (the oldest live messages, what claims, pops and first listings read)
+// and its tail (what was posted since the last eviction). Between them
+// lies the gap: sequences [from, to) whose messages exist only on disk,
+// their index in Badger batch values and their bodies in the log. Memory
+// is then bounded by the window per queue, not by the backlog.
+//
+// Boundaries fall between posted batches, so that a batch value is either
+// entirely resident (memory is its truth, the flusher re-encodes it) or
+// entirely in the gap (Badger is its truth, changed in place).
+
+// DefaultIndexWindow is how many messages of a queue's head stay in memory
+// (Options.IndexWindow): claims and pops take from the head, which is
+// refilled from disk when it falls below half of it.
+const DefaultIndexWindow = 1024
+
+// gapState is a queue's gap. Writer only; readers see gapView.
+type gapState struct {
+	from, to uint64 // [from, to): only on disk; from == to == 0: no gap
+	live     int64  // live messages in the gap, part of queue.live
+	expiry   expiryHist
+	// Log segments that may hold bodies of gap messages, [segLo, segHi]
+	// (0: none): retention keeps them. Sequence order is log order, so
+	// the range only narrows as the head advances.
+	segLo, segHi uint64
+	// deleted holds sequences deleted while in the gap, until the head
+	// passes them: the flusher removes them from Badger later, and
+	// paging in and reading the gap must skip them meanwhile.
+	deleted map[uint64]struct{}
+	view    *gapView // published form, nil after a change
+}
+
+func (g *gapState) open() bool { return g.to > g.from }
+
+func (g *gapState) holds(seq uint64) bool { return seq >= g.from && seq < g.to }
+
+// gapView is the readers' immutable copy of a gap.
+type gapView struct {
+	from, to uint64
+	live     int64
+	expiry   expiryHist
+	deleted  map[uint64]struct{}
+}
+
+func (g *gapView) open() bool { return g != nil && g.to > g.from }
+
+func (g *gapView) skips(seq uint64) bool {
+	_, ok := g.deleted[seq]
+	return ok
+}
+
+// total is how many gap messages are live at now: expiry is known per
+// minute, so a message is counted until the minute it expires in is over.
+func (g *gapView) total(now int64) int64 {
+	if !g.open() {
+		return 0
+	}
+	return g.live - g.expiry.expired(now)
+}
+
+// changed marks the gap for publication and persistence. Writer only.
+func (q *queue) gapChanged() {
+	q.gap.view = nil
+	q.part.gapsChanged[q] = struct{}{}
+	q.part.touched[q] = struct{}{}
+}
+
+func (q *queue) gapView() *gapView {
+	if !q.gap.open() {
+		return nil
+	}
+	if q.gap.view == nil {
+		d := make(map[uint64]struct{}, len(q.gap.deleted))
+		for s := range q.gap.deleted {
+			d[s] = struct{}{}
+		}
+		q.gap.view = &gapView{from: q.gap.from, to: q.gap.to, live: q.gap.live,
+			expiry: append(expiryHist(nil), q.gap.expiry...), deleted: d}
+	}
+	return q.gap.view
+}
+
+// expiryHist counts messages by the minute they expire in, sorted.
+type expiryHist []expiryBucket
+
+type expiryBucket struct {
+	minute int64
+	n      int64
+}
+
+func expiryMinute(expires int64) int64 { return expires / int64(time.Minute) }
+
+func (h *expiryHist) add(expires int64, n int64) {
+	m := expiryMinute(expires)
+	s := *h
+	i := sort.Search(len(s), func(i int) bool { return s[i].minute >= m })
+	if i < len(s) && s[i].minute == m {
+		s[i].n += n
+	} else {
+		s = append(s, expiryBucket{})
+		copy(s[i+1:], s[i:])
+		s[i] = expiryBucket{m, n}
+	}
+	if s[i].n <= 0 {
+		s = append(s[:i], s[i+1:]...)
+	}
+	*h = s
+}
+
+// expired counts the messages whose expiry minute is over at now.
+func (h expiryHist) expired(now int64) int64 {
+	var n int64
+	for _, b := range h {
+		if (b.minute+1)*int64(time.Minute) > now {
+			break
+		}
+		n += b.n
+	}
+	return n
+}
+
+// evictMark is an eviction under way: the run [from, to) of the tail goes
+// to the gap once the flusher has written every group up to after and no
+// change touched the run since (spoiled).
+type evictMark struct {
+	from, to, after uint64
+	spoiled         bool
+}
+
+// touchSeq notes a change to a resident message, which spoils an
+// eviction of its run: the flusher must write the change from memory.
+func (q *queue) touchSeq(seq uint64) {
+	if seq >= q.evict.from && seq < q.evict.to {
+		q.evict.spoiled = true
+	}
+}
+
+// lower is the position of the first entry with seq >= s.
+func lower(entries []*entry, s uint64) int {
+	return sort.Search(len(entries), func(i int) bool { return entries[i].seq >= s })
+}
+
+// headEnd is the position where the head ends in entries: the gap, or
+// the end when there is none.
+func (q *queue) headEnd() int {
+	if !q.gap.open() {
+		return len(q.entries)
+	}
+	return lower(q.entries, q.gap.from)
+}
+
+// manageWindows keeps every queue the group changed within its window:
+// evictions whose run is on disk complete, heads short of claimable
+// messages are refilled from the gap, and tails over the window start an
+// eviction. Writer only, at the end of a group.
+func (p *partition) manageWindows() {
+	if p.noFlush {
+		return // nothing reaches Badger: everything stays in memory
+	}
+	flushed := p.flushedGroup.Load()
+	for q := range p.evicting {
+		if q.evict.spoiled {
+			q.evict = evictMark{}
+			delete(p.evicting, q)
+		} else if flushed >= q.evict.after {
+			p.evictRun(q)
+			delete(p.evicting, q)
+		}
+	}
+	check := func(q *queue) {
+		if q.gap.open() {
+			free := q.headEnd() - lower(q.entries, q.claimFrom)
+			if free < p.window/2 {
+				p.pageIn(q, p.window-free, 0)
+			}
+		}
+	}
+	if p.checkAll {
+		p.queues.Range(func(_, v any) bool { check(v.(*queue)); return true })
+	} else {
+		for q := range p.touched {
+			check(q)
+		}
+	}
+	// A run may go once the flusher wrote the last group that has a job:
+	// this one, if it writes anything, else the one before.
+	after := p.lastJobGroup
+	if len(p.group) > 0 || len(p.reaped) > 0 || len(p.gapsChanged) > 0 {
+		after = p.groupSeq
+	}
+	mark := func(q *queue) {
+		if q.evict.to == 0 {
+			p.markEviction(q, after)
+		}
+	}
+	if p.checkAll {
+		p.queues.Range(func(_, v any) bool { mark(v.(*queue)); return true })
+		p.checkAll = false
+	} else {
+		for q := range p.touched {
+			mark(q)
+		}
+	}
+}
+
+// markEviction starts moving the tail of q to the gap if it outgrew the
+// window: the whole tail from the head's end, cut before the first
+// claimed message (claims hold resident messages only).
+func (p *partition) markEviction(q *queue, after uint64) {
+	ents := q.entries
+	h := q.headEnd()
+	if !q.gap.open() {
+		if len(ents) < p.window+p.window/2 {
+			return
+		}
+		h = p.window
+		for h < len(ents) && ents[h].batch() == ents[h-1].batch() {
+			h++
+		}
+	} else {
+		h = lower(ents, q.gap.to)
+	}
+	k := h
+	for k < len(ents) && ents[k].claim.Load() == nil {
+		k++
+	}
+	if k < len(ents) {
+		for k > h && ents[k].batch() == ents[k-1].batch() {
+			k--
+		}
+	}
+	if k-h < max(p.window/2, 1) {
+		return
+	}
+	q.evict = evictMark{from: ents[h].batch(), to: ents[k-1].seq + 1, after: after}
+	p.evicting[q] = struct{}{}
+}
+
+// evictRun moves a marked run out of memory: Badger holds it as it is.
+func (p *partition) evictRun(q *queue) {
+	m := q.evict
+	q.evict = evictMark{}
+	h, k := lower(q.entries, m.from), lower(q.entries, m.to)
+	if h == k {
+		return
+	}
+	run := q.entries[h:k]
+	live := make([]*entry, 0, len(run))
+	for _, e := range run {
+		if !e.deleted.Load() {
+			live = append(live, e)
+			q.gap.expiry.add(e.expires.Load(), 1)
+		}
+	}
+	q.gap.live += int64(len(live))
+	if !q.gap.open() {
+		q.gap.from = m.from
+	}
+	q.gap.to = m.to
+	q.gap.segLo, q.gap.segHi = p.ret.evicted(q.gap.segLo, q.gap.segHi, live)
+	p.ret.setGap(q, q.gap.segLo, q.gap.segHi)
+	keep := make([]*entry, 0, len(q.entries)-(k-h)+p.window/2)
+	keep = append(keep, q.entries[:h]...)
+	q.entries = append(keep, q.entries[k:]...)
+	q.gapChanged()
+}
+
+// pageIn moves messages from the start of the gap to the end of the head:
+// whole batches, at least want messages and every sequence up to through.
+// It returns how many came in. Writer only: it serialises with deletes,
+// so a message deleted in the gap is in gap.deleted until the head passes
+// it, whether or not Badger still has it.
+func (p *partition) pageIn(q *queue, want int, through uint64) int {
+	if !q.gap.open() {
+		return 0
+	}
+	qk := qkey(q.project, q.name)
+	var got []*entry
+	var claimIDs []string
+	next, closed := q.gap.from, false
+	err := p.db.View(func(txn *badger.Txn) error {
+		prefix := appendChildPrefix(nil, kBatch, qk)
+		opt := badger.DefaultIteratorOptions
+		opt.Prefix = prefix
+		opt.PrefetchSize = 16
+		it := txn.NewIterator(opt)
+		defer it.Close()
+		for it.Seek(batchKey(qk, q.gap.from)); ; it.Next() {
+			if !it.ValidForPrefix(prefix) {
+				closed = true
+				return nil
+			}
+			first := binary.BigEndian.Uint64(it.Item().Key()[len(prefix):])
+			if first >= q.gap.to {
+				closed = true
+				return nil
+			}
+			if len(got) >= want && first > through {
+				return nil
+			}
+			v, err := it.Item().ValueCopy(nil)
+			if err != nil {
+				return err
+			}
+			ents, ids, err := decodeBatch(first, v)
+			if err != nil {
+				return fmt.Errorf("messages %d+: %w", first, err)
+			}
+			next = max(next, first+1)
+			for i, e := range ents {
+				next = max(next, e.seq+1)
+				if _, gone := q.gap.deleted[e.seq]; gone {
+					continue
+				}
+				got = append(got, e)
+				claimIDs = append(claimIDs, ids[i])
+			}
+		}
+	})
+	if err != nil {
+		p.logger.Error("cannot read messages from disk into memory", "queue", q.name, "err", err)
+		return 0
+	}
+	for i, e := range got {
+		q.gap.expiry.add(e.expires.Load(), -1)
+		if claimIDs[i] != "" {
+			if c := q.getClaim(claimIDs[i]); c != nil {
+				e.claim.Store(c)
+			}
+		}
+		q.added(e)
+		if e.delayUntil != 0 && (q.nextDelayEnd == 0 || e.delayUntil < q.nextDelayEnd) {
+			q.nextDelayEnd = e.delayUntil
+		}
+	}
+	q.gap.live -= int64(len(got))
+	for s := range q.gap.deleted {
+		if closed || s < next {
+			delete(q.gap.deleted, s)
+		}
+	}
+	h := q.headEnd()
+	grown := make([]*entry, 0, len(q.entries)+len(got)+p.window/2)
+	grown = append(grown, q.entries[:h]...)
+	grown = append(grown, got...)
+	q.entries = append(grown, q.entries[h:]...)
+	if closed {
+		if q.gap.live != 0 {
+			p.logger.Warn("gap count was off", "queue", q.name, "left", q.gap.live)
+			q.live -= q.gap.live
+		}
+		q.gap = gapState{}
+	} else {
+		q.gap.from = next
+		for i := len(got) - 1; i >= 0; i-- {
+			if got[i].seg != 0 {
+				q.gap.segLo = max(q.gap.segLo, got[i].seg)
+				break
+			}
+		}
+	}
+	p.ret.pagedIn(got)
+	p.ret.setGap(q, q.gap.segLo, q.gap.segHi)
+	q.gapChanged()
+	return len(got)
+}
+
+// gapDelete removes a message of the gap: counted out now, removed from
+// Badger by the flusher (effects.gapGone). It reads the message from
+// Badger, which still has it: the flusher removes it only after this.
+// Reports whether the message was there.
+func (p *partition) gapDelete(q *queue, seq uint64) bool {
+	if _, gone := q.gap.deleted[seq]; gone {
+		return false
+	}
+	e, err := p.gapEntry(qkey(q.project, q.name), seq)
+	if err != nil || e == nil {
+		// Gone from Badger already: a write the checkpoint did not
+		// cover yet, replayed after a crash.
+		return false
+	}
+	if q.gap.deleted == nil {
+		q.gap.deleted = map[uint64]struct{}{}
+	}
+	q.gap.deleted[seq] = struct{}{}
+	q.gap.live--
+	q.live--
+	q.gap.expiry.add(e.expires.Load(), -1)
+	q.gapChanged()
+	return true
+}
+
+// dropGap forgets the gap of a purged or deleted queue.
+func (q *queue) dropGap() {
+	if q.gap.open() || len(q.gap.deleted) > 0 {
+		q.part.ret.setGap(q, 0, 0)
+		q.gap = gapState{}
+		q.gapChanged()
+	}
+	q.evict.spoiled = q.evict.to != 0
+}
+
+func batchKey(qk string, first uint64) []byte {
+	return binary.BigEndian.AppendUint64(appendChildPrefix(nil, kBatch, qk), first)
+}
+
+// gapEntry reads one message of the gap from Badger, or nil.
+func (p *partition) gapEntry(qk string, seq uint64) (*entry, error) {
+	var found *entry
+	err := p.scanGapBatch(qk, seq, func(_ uint64, ents []*entry) {
+		for _, e := range ents {
+			if e.seq == seq {
+				found = e
+			}
+		}
+	})
+	return found, err
+}
+
+// scanGap calls fn with the messages Badger holds with sequences in
+// [from, to), in order (reversed: from the end), until fn returns false.
+// Readers call it on a published gap: what the writer deleted meanwhile is
+// theirs to skip (gapView.deleted).
+func (p *partition) scanGap(qk string, from, to uint64, reverse bool, fn func(*entry) bool) error {
+	if from >= to {
+		return nil
+	}
+	prefix := appendChildPrefix(nil, kBatch, qk)
+	err := p.db.View(func(txn *badger.Txn) error {
+		opt := badger.DefaultIteratorOptions
+		opt.Prefix = prefix
+		opt.PrefetchValues = false
+		start := batchKey(qk, from)
+		if reverse {
+			opt.Reverse = true
+			start = batchKey(qk, to-1)
+		} else {
+			// The batch holding from may start before it: find its key.
+			back := opt
+			back.Reverse = true
+			rit := txn.NewIterator(back)
+			rit.Seek(start)
+			if rit.ValidForPrefix(prefix) {
+				start = rit.Item().KeyCopy(nil)
+			}
+			rit.Close()
+		}
+		it := txn.NewIterator(opt)
+		defer it.Close()
+		for it.Seek(start); it.ValidForPrefix(prefix); it.Next() {
+			first := binary.BigEndian.Uint64(it.Item().Key()[len(prefix):])
+			if first >= to && !reverse {
+				return nil
+			}
+			v, err := it.Item().ValueCopy(nil)
+			if err != nil {
+				return err
+			}
+			ents, _, err := decodeBatch(first, v)
+			if err != nil {
+				return fmt.Errorf("messages %d+: %w", first, err)
+			}
+			if reverse {
+				for i := len(ents) - 1; i >= 0; i-- {
+					if s := ents[i].seq; s >= from && s < to && !fn(ents[i]) {
+						return nil
+					}
+				}
+				if first <= from {
+					return nil
+				}
+				continue
+			}
+			for _, e := range ents {
+				if e.seq >= from && e.seq < to && !fn(e) {
+					return nil
+				}
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("read messages from disk: %w", err)
+	}
+	return nil
+}
+
+// Descriptor of a gap, under 'd' qk (schema.go), written by the flusher
+// with the jobs whose changes it reflects, so that a restart loads the
+// head and the tail and not the gap:
+//
+//	format from to live segLo segHi n { minuteDelta count }*n
+const gapFormat = 1
+
+func appendGapDesc(b []byte, g *gapState) []byte {
+	b = append(b, gapFormat)
+	b = binary.AppendUvarint(b, g.from)
+	b = binary.AppendUvarint(b, g.to)
+	b = binary.AppendVarint(b, g.live)
+	b = binary.AppendUvarint(b, g.segLo)
+	b = binary.AppendUvarint(b, g.segHi)
+	b = binary.AppendUvarint(b, uint64(len(g.expiry)))
+	var prev int64
+	for _, x := range g.expiry {
+		b = binary.AppendVarint(b, x.minute-prev)
+		b = binary.AppendVarint(b, x.n)
+		prev = x.minute
+	}
+	return b
+}
+
+var errGapFormat = errors.New("unknown gap format")
+
+func decodeGapDesc(b []byte) (gapState, error) {
+	if len(b) == 0 || b[0] != gapFormat {
+		return gapState{}, errGapFormat
+	}
+	d := &decoder{b: b[1:]}
+	g := gapState{from: d.uvarint(), to: d.uvarint(), live: d.varint(), segLo: d.uvarint(), segHi: d.uvarint()}
+	n := d.uvarint()
+	if n > uint64(len(b)) {
+		return gapState{}, errBadRecord
+	}
+	var prev int64
+	for i := uint64(0); i < n && d.err == nil; i++ {
+		prev += d.varint()
+		g.expiry = append(g.expiry, expiryBucket{prev, d.varint()})
+	}
+	return g, d.err
+}
+
+// gapDesc is a gap's descriptor on its way to Badger (val nil: delete).
+type gapDesc struct {
+	qk  string
+	val []byte
+}
+
+// takeGapDescs encodes the gaps changed in this group. Writer only.
+func (p *partition) takeGapDescs() []gapDesc {
+	if len(p.gapsChanged) == 0 {
+		return nil
+	}
+	out := make([]gapDesc, 0, len(p.gapsChanged))
+	for q := range p.gapsChanged {
+		d := gapDesc{qk: qkey(q.project, q.name)}
+		if q.gap.open() {
+			d.val = appendGapDesc(nil, &q.gap)
+		}
+		out = append(out, d)
+		delete(p.gapsChanged, q)
+	}
+	return out
+}
+
+// gapEdits are the batch values of the gap that one flusher write
+// changes: read from Badger once, edited in memory, written at the end,
+// so that several deletes in one batch value all take effect.
+type gapEdits struct {
+	vals   map[batchRef][]*entry
+	order  []batchRef
+	bodies [][]byte // body keys of removed messages kept in Badger
+}
+
+// remove drops the messages seqs of the queue qk from their batch values.
+func (g *gapEdits) remove(p *partition, qk string, seqs []uint64) error {
+	if g.vals == nil {
+		g.vals = map[batchRef][]*entry{}
+	}
+	for _, seq := range seqs {
+		ref, ok := g.find(qk, seq)
+		if !ok {
+			var ents []*entry
+			err := p.scanGapBatch(qk, seq, func(first uint64, e []*entry) {
+				ref, ents = batchRef{qk, first}, e
+			})
+			if err != nil {
+				return err
+			}
+			if ents == nil {
+				continue // gone already
+			}
+			g.vals[ref] = ents
+			g.order = append(g.order, ref)
+		}
+		ents := g.vals[ref]
+		for i, e := range ents {
+			if e.seq == seq {
+				g.vals[ref] = append(ents[:i:i], ents[i+1:]...)
+				if e.seg == 0 {
+					g.bodies = append(g.bodies, childKey(kBody, qk, seqBytes(seq)))
+				}
+				break
+			}
+		}
+	}
+	return nil
+}
+
+// find returns the batch already read that holds seq.
+func (g *gapEdits) find(qk string, seq uint64) (batchRef, bool) {
+	for _, ref := range g.order {
+		if ref.qk != qk || ref.first > seq {
+			continue
+		}
+		for _, e := range g.vals[ref] {
+			if e.seq == seq {
+				return ref, true
+			}
+		}
+	}
+	return batchRef{}, false
+}
+
+// drop forgets the edits of a queue whose messages were all removed.
+func (g *gapEdits) drop(qk string) {
+	prefix := string(appendChildPrefix(nil, kBody, qk))
+	g.bodies = slices.DeleteFunc(g.bodies, func(k []byte) bool { return strings.HasPrefix(string(k), prefix) })
+	for _, ref := range g.order {
+		if ref.qk == qk {
+			delete(g.vals, ref)
+		}
+	}
+}
+
+// write adds the edited values to wb. A batch the same write re-encodes
+// from memory (dirty) was paged in meanwhile: memory, which skipped the
+// deleted messages, is its truth.
+func (g *gapEdits) write(wb *badger.WriteBatch, dirty map[batchRef]bool) error {
+	for _, k := range g.bodies {
+		if err := wb.Delete(k); err != nil {
+			return err
+		}
+	}
+	for _, ref := range g.order {
+		ents, ok := g.vals[ref]
+		if !ok {
+			continue
+		}
+		if _, resident := dirty[ref]; resident {
+			continue
+		}
+		key := batchKey(ref.qk, ref.first)
+		if len(ents) == 0 {
+			if err := wb.Delete(key); err != nil {
+				return err
+			}
+			continue
+		}
+		if err := wb.Set(key, appendBatch(nil, ref.first, ents)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// scanGapBatch calls fn with the batch value holding seq, if any.
+func (p *partition) scanGapBatch(qk string, seq uint64, fn func(first uint64, ents []*entry)) error {
+	prefix := appendChildPrefix(nil, kBatch, qk)
+	return p.db.View(func(txn *badger.Txn) error {
+		opt := badger.DefaultIteratorOptions
+		opt.Prefix = prefix
+		opt.Reverse = true
+		it := txn.NewIterator(opt)
+		defer it.Close()
+		it.Seek(batchKey(qk, seq))
+		if !it.ValidForPrefix(prefix) {
+			return nil
+		}
+		first := binary.BigEndian.Uint64(it.Item().Key()[len(prefix):])
+		v, err := it.Item().ValueCopy(nil)
+		if err != nil {
+			return err
+		}
+		ents, _, err := decodeBatch(first, v)
+		if err != nil {
+			return fmt.Errorf("messages %d+: %w", first, err)
+		}
+		for _, e := range ents {
+			if e.seq == seq {
+				fn(first, ents)
+				return nil
+			}
+		}
+		return nil
+	})
+}
