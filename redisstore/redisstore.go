@@ -150,10 +150,24 @@ func (s *Store) fail(err error) error {
 	if err == nil || errors.Is(err, redis.Nil) {
 		return nil
 	}
+	if cc, ok := s.rdb.(*redis.ClusterClient); ok && !isReply(err) {
+		// go-redis refreshes its slot map on MOVED, not when a master
+		// stops answering: ask for a refresh (asynchronous, coalesced),
+		// so requests find the replica the Cluster promotes in its place.
+		cc.ReloadState(context.Background())
+	}
 	if errors.Is(err, storage.ErrUnavailable) {
 		return err
 	}
 	return fmt.Errorf("%w: redis: %v", storage.ErrUnavailable, err)
+}
+
+// isReply reports whether err is an answer of Redis (e.g. a script
+// error) rather than a failure to reach it.
+func isReply(err error) bool {
+	var re redis.Error
+	return errors.As(err, &re) && !redis.HasErrorPrefix(err, "CLUSTERDOWN") && !redis.HasErrorPrefix(err, "MOVED") &&
+		!redis.HasErrorPrefix(err, "TRYAGAIN") && !redis.HasErrorPrefix(err, "READONLY") && !redis.HasErrorPrefix(err, "LOADING")
 }
 
 func (s *Store) now() int64 { return s.o.Clock().UnixMilli() }

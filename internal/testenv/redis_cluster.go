@@ -38,6 +38,8 @@ type redisProcs struct {
 	t     testing.TB
 	mu    sync.Mutex
 	procs map[int]*exec.Cmd // by port
+	args  map[int][]string  // what each port was started with, for restarts
+	dirs  map[int]string
 }
 
 func newRedisProcs(t testing.TB) *redisProcs {
@@ -48,7 +50,7 @@ func newRedisProcs(t testing.TB) *redisProcs {
 	if _, err := exec.LookPath("redis-cli"); err != nil {
 		Unavailable(t, "redis-cli not installed (Debian package redis-tools; scripts/install-test-peers.sh redis)")
 	}
-	p := &redisProcs{t: t, procs: map[int]*exec.Cmd{}}
+	p := &redisProcs{t: t, procs: map[int]*exec.Cmd{}, args: map[int][]string{}, dirs: map[int]string{}}
 	t.Cleanup(p.killAll)
 	return p
 }
@@ -70,7 +72,7 @@ func (p *redisProcs) start(port int, dir string, args ...string) {
 		p.t.Fatal(err)
 	}
 	p.mu.Lock()
-	p.procs[port] = cmd
+	p.procs[port], p.args[port], p.dirs[port] = cmd, args, dir
 	p.mu.Unlock()
 	waitListening(p.t, port, filepath.Join(dir, "redis.log"))
 }
@@ -85,6 +87,16 @@ func (p *redisProcs) kill(port int) {
 		cmd.Process.Kill()
 		cmd.Wait()
 	}
+}
+
+// restart starts the process on port again, as it was first started
+// plus extra arguments.
+func (p *redisProcs) restart(port int, extra ...string) {
+	p.t.Helper()
+	p.mu.Lock()
+	args, dir := p.args[port], p.dirs[port]
+	p.mu.Unlock()
+	p.start(port, dir, append(append([]string(nil), args...), extra...)...)
 }
 
 // signal sends sig (e.g. SIGSTOP, SIGCONT) to the process on port.
@@ -264,6 +276,10 @@ func (c *RedisCluster) MasterOf(key string) int {
 // Kill crashes the node on port (SIGKILL).
 func (c *RedisCluster) Kill(port int) { c.kill(port) }
 
+// Restart starts a killed node again with its cluster state file: a
+// former master whose slots a replica took over rejoins as its replica.
+func (c *RedisCluster) Restart(port int) { c.restart(port) }
+
 // WaitHealthy waits until every running node reports cluster_state ok
 // and every running replica is in sync with its master (after a
 // failover: a replica took over the dead master's slots).
@@ -392,6 +408,27 @@ func (s *RedisSentinel) MasterAddr() string {
 
 // KillMaster crashes the master (SIGKILL).
 func (s *RedisSentinel) KillMaster() { s.kill(s.MasterPort) }
+
+// RestartOldMasterAsReplica starts the killed master again as a replica
+// of the promoted one, as an operator brings a failed node back.
+func (s *RedisSentinel) RestartOldMasterAsReplica() {
+	s.restart(s.MasterPort, "--replicaof", "127.0.0.1", strconv.Itoa(s.ReplicaPort))
+}
+
+// PartitionReplica cuts the replica off, as a network partition would:
+// it is frozen (SIGSTOP) and the master drops its replication link, so
+// the master goes on acknowledging writes the replica never receives
+// (what the master had sent before stays in the replica's socket buffer).
+// ResumeReplica ends the freeze.
+func (s *RedisSentinel) PartitionReplica() {
+	s.t.Helper()
+	s.StopReplica()
+	c := redis.NewClient(&redis.Options{Addr: "127.0.0.1:" + strconv.Itoa(s.MasterPort)})
+	defer c.Close()
+	if err := c.ClientKillByFilter(context.Background(), "TYPE", "replica").Err(); err != nil {
+		s.t.Fatalf("drop the replication link: %v", err)
+	}
+}
 
 // StopReplica freezes the replica (SIGSTOP), as a replica that lags
 // behind or is cut off would be: the master goes on acknowledging writes
