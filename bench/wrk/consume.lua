@@ -1,0 +1,73 @@
+-- Consume messages from the URL's queue (Zaqar v2), as MODE says:
+--   claim         POST .../claims?limit=10 only (the messages stay claimed)
+--   bulk          claim 10, then DELETE .../messages?ids=...&claim_ids=...
+--   bulk-noclaim  claim 10, then DELETE .../messages?ids=... (no claim id)
+--   single        claim 10, then 10 x DELETE .../messages/ID?claim_id=...
+--   pop           DELETE .../messages?pop=10
+--   MODE=bulk wrk -s consume.lua http://HOST:PORT/v2/queues/NAME
+-- Deletes go before new claims, so each connection alternates. done() prints
+-- "counts requests=.. messages=.. empty=..": messages consumed (claimed, for
+-- MODE=claim) and the claims or pops that found nothing (a backlog too small).
+local mode = os.getenv("MODE") or "bulk"
+local base = wrk.path
+local headers = {
+  ["Client-ID"] = "3a1d6a3e-0000-4000-8000-000000000001",
+  ["X-Project-ID"] = "wrk",
+}
+local claimHeaders = {
+  ["Client-ID"] = headers["Client-ID"], ["X-Project-ID"] = headers["X-Project-ID"],
+  ["Content-Type"] = "application/json",
+}
+local claimBody = '{"ttl": 300, "grace": 60}'
+local pending = {}
+requests_ok, messages, empty = 0, 0, 0
+
+function request()
+  if mode == "pop" then
+    return wrk.format("DELETE", base .. "/messages?pop=10", headers)
+  end
+  local n = #pending
+  if n > 0 then
+    local path = pending[n]
+    pending[n] = nil
+    return wrk.format("DELETE", path, headers)
+  end
+  return wrk.format("POST", base .. "/claims?limit=10", claimHeaders, claimBody)
+end
+
+function response(status, hdrs, body)
+  if status >= 400 then return end
+  requests_ok = requests_ok + 1
+  if status == 204 then
+    return -- a delete, or a claim that found nothing (counted below)
+  end
+  local ids = {}
+  for id in string.gmatch(body, '"id":"(%x+)"') do ids[#ids + 1] = id end
+  if #ids == 0 then empty = empty + 1 return end
+  if mode == "pop" or mode == "claim" then
+    messages = messages + #ids
+    return
+  end
+  local loc = hdrs["Location"] or hdrs["location"] or ""
+  local claim = string.match(loc, "/claims/(%x+)")
+  messages = messages + #ids
+  if mode == "single" then
+    for _, id in ipairs(ids) do
+      pending[#pending + 1] = base .. "/messages/" .. id .. "?claim_id=" .. claim
+    end
+  elseif mode == "bulk-noclaim" then
+    pending[#pending + 1] = base .. "/messages?ids=" .. table.concat(ids, ",")
+  else
+    pending[#pending + 1] = base .. "/messages?ids=" .. table.concat(ids, ",") .. "&claim_ids=" .. claim
+  end
+end
+
+local threads = {}
+function setup(thread) table.insert(threads, thread) end
+function done()
+  local r, m, e = 0, 0, 0
+  for _, t in ipairs(threads) do
+    r, m, e = r + t:get("requests_ok"), m + t:get("messages"), e + t:get("empty")
+  end
+  io.write(string.format("counts requests=%d messages=%d empty=%d\n", r, m, e))
+end
