@@ -98,9 +98,7 @@ func (a *API) createClaim(ctx *fasthttp.RequestCtx, rq *request) {
 		defer putBuf(bp)
 		b := append((*bp)[:0], '{')
 		b = a.appendMessages(b, rq.queue, cl.Messages, true)
-		b = append(b, '}')
-		writeJSON(ctx, fasthttp.StatusCreated, b)
-		*bp = b
+		writeJSONBuf(ctx, fasthttp.StatusCreated, bp, append(b, '}'))
 		return true
 	}, func() { ctx.SetStatusCode(fasthttp.StatusNoContent) })
 }
@@ -112,7 +110,9 @@ func (a *API) getClaim(ctx *fasthttp.RequestCtx, rq *request) {
 		a.storageError(ctx, rq, err, "Claim could not be queried.")
 		return
 	}
-	b := append([]byte(nil), `{"age":`...)
+	bp := getBuf()
+	defer putBuf(bp)
+	b := append((*bp)[:0], `{"age":`...)
 	b = appendInt(b, int64(time.Since(cl.Updated)/time.Second))
 	b = append(b, `,"ttl":`...)
 	b = appendInt(b, cl.TTL)
@@ -122,7 +122,7 @@ func (a *API) getClaim(ctx *fasthttp.RequestCtx, rq *request) {
 	b = append(b, cl.ID...)
 	b = append(b, `",`...)
 	b = a.appendMessages(b, rq.queue, cl.Messages, true)
-	writeJSON(ctx, fasthttp.StatusOK, append(b, '}'))
+	writeJSONBuf(ctx, fasthttp.StatusOK, bp, append(b, '}'))
 }
 
 func (a *API) updateClaim(ctx *fasthttp.RequestCtx, rq *request) {

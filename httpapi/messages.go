@@ -206,8 +206,7 @@ func (a *API) postMessages(ctx *fasthttp.RequestCtx, rq *request) {
 		b = append(b, '"')
 	}
 	b = append(b, "]}"...)
-	writeJSON(ctx, fasthttp.StatusCreated, b)
-	*bp = b
+	writeJSONBuf(ctx, fasthttp.StatusCreated, bp, b)
 }
 
 // appendMessage appends Zaqar's message object. withHref selects the
@@ -313,8 +312,7 @@ func (a *API) writeMessagePage(ctx *fasthttp.RequestCtx, rq *request, msgs []sto
 		b = append(b, '}')
 	}
 	b = append(b, "]}"...)
-	writeJSON(ctx, fasthttp.StatusOK, b)
-	*bp = b
+	writeJSONBuf(ctx, fasthttp.StatusOK, bp, b)
 }
 
 func (a *API) getMessagesByID(ctx *fasthttp.RequestCtx, rq *request, ids []string) {
@@ -332,8 +330,17 @@ func (a *API) getMessagesByID(ctx *fasthttp.RequestCtx, rq *request, ids []strin
 			fmt.Sprintf("No messages with IDs: %v found in the queue %s for project %s.", ids, rq.queue, rq.project))
 		return
 	}
-	b := append([]byte{'{'}, a.appendMessages(nil, rq.queue, msgs, true)...)
-	writeJSON(ctx, fasthttp.StatusOK, append(b, '}'))
+	a.writeMessages(ctx, fasthttp.StatusOK, rq.queue, msgs, true)
+}
+
+// writeMessages answers {"messages":[...]}, in the list/get shape
+// (withHref) or the pop shape.
+func (a *API) writeMessages(ctx *fasthttp.RequestCtx, status int, queue string, msgs []storage.Message, withHref bool) {
+	bp := getBuf()
+	defer putBuf(bp)
+	b := append((*bp)[:0], '{')
+	b = a.appendMessages(b, queue, msgs, withHref)
+	writeJSONBuf(ctx, status, bp, append(b, '}'))
 }
 
 func (a *API) getMessage(ctx *fasthttp.RequestCtx, rq *request) {
@@ -343,7 +350,9 @@ func (a *API) getMessage(ctx *fasthttp.RequestCtx, rq *request) {
 		a.storageError(ctx, rq, err, "Message could not be retrieved.")
 		return
 	}
-	writeJSON(ctx, fasthttp.StatusOK, a.appendMessage(nil, rq.queue, &m, time.Now(), true))
+	bp := getBuf()
+	defer putBuf(bp)
+	writeJSONBuf(ctx, fasthttp.StatusOK, bp, a.appendMessage((*bp)[:0], rq.queue, &m, time.Now(), true))
 }
 
 func (a *API) deleteMessage(ctx *fasthttp.RequestCtx, rq *request) {
@@ -387,8 +396,7 @@ func (a *API) deleteMessages(ctx *fasthttp.RequestCtx, rq *request) {
 			a.storageError(ctx, rq, err, "Messages could not be popped.")
 			return
 		}
-		b := append([]byte{'{'}, a.appendMessages(nil, rq.queue, msgs, false)...)
-		writeJSON(ctx, fasthttp.StatusOK, append(b, '}'))
+		a.writeMessages(ctx, fasthttp.StatusOK, rq.queue, msgs, false)
 		return
 	}
 	if len(ids) > a.opts.MaxMessagesPerPage {
