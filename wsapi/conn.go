@@ -54,7 +54,6 @@ func (s *Server) serveConn(ws *websocket.Conn) {
 	s.register(c)
 	defer func() {
 		s.unregister(c)
-		c.close(websocket.CloseNormalClosure, "")
 		c.cleanup()
 	}()
 	maxFrame := int64(s.opts.API.MaxMessagesPostSize + EnvelopeSlack)
@@ -76,7 +75,12 @@ func (s *Server) serveConn(ws *websocket.Conn) {
 		defer close(writerDone)
 		c.writeLoop(idle / 3)
 	}()
-	defer func() { <-writerDone }()
+	defer func() {
+		// The reader is done: end the writer (sending a close frame, if
+		// none has been sent), then wait for it.
+		c.close(websocket.CloseNormalClosure, "")
+		<-writerDone
+	}()
 	for {
 		kind, data, err := ws.ReadMessage()
 		if err != nil {

@@ -188,7 +188,7 @@ func (c *conn) authenticate(rq *request) reply {
 	if c.authExpiry != nil {
 		c.authExpiry.Stop()
 	}
-	c.authExpiry = time.AfterFunc(time.Until(id.ExpiresAt), func() {
+	c.authExpiry = time.AfterFunc(id.ExpiresAt.Sub(c.s.opts.Now()), func() {
 		c.close(CloseAuthExpired, "Authentication expired.")
 	})
 	c.mu.Unlock()

@@ -58,6 +58,8 @@ type Options struct {
 	// SubscriberPrefix starts the subscriber URI of socket subscriptions,
 	// e.g. "websocket://127.0.0.1:9000/"; the connection id follows.
 	SubscriberPrefix string
+	// Now is the clock token expiry is measured with (time.Now when nil).
+	Now func() time.Time
 }
 
 // DefaultOptions are Zaqar's API defaults and this package's limits.
@@ -104,6 +106,9 @@ func New(store storage.Store, o Options) (*Server, error) {
 	}
 	if o.API.Policy == nil {
 		o.API.Policy = policy.Default()
+	}
+	if o.Now == nil {
+		o.Now = time.Now
 	}
 	if !strings.HasPrefix(o.SubscriberPrefix, SubscriberScheme) {
 		return nil, fmt.Errorf("wsapi: subscriber prefix %q must start with %s", o.SubscriberPrefix, SubscriberScheme)
