@@ -3,19 +3,21 @@
 # the auth tests validate tokens against, run from a temporary directory by the tests themselves)
 # python-zaqarclient (the reference client) and Redis (redis-server, also run as a Sentinel with
 # --sentinel, and redis-cli, which forms the Redis Clusters the scale-out tests start on ports of
-# their own). Idempotent; needs root and Debian's apt.
+# their own), and Chromium (headless, for the browser test of the WebSocket example page). Idempotent;
+# needs root and Debian's apt.
 #
-#   scripts/install-test-peers.sh [keystone] [zaqarclient] [redis]   (default: all)
+#   scripts/install-test-peers.sh [keystone] [zaqarclient] [redis] [chromium]   (default: all)
 set -euo pipefail
 
 want=("$@")
-[ ${#want[@]} -eq 0 ] && want=(keystone zaqarclient redis)
+[ ${#want[@]} -eq 0 ] && want=(keystone zaqarclient redis chromium)
 
 pkgs=()
 for w in "${want[@]}"; do
   case "$w" in
     keystone)    pkgs+=(keystone uwsgi-core uwsgi-plugin-python3) ;;
-    zaqarclient) pkgs+=(python3-zaqarclient python3-keystoneauth1) ;;
+    zaqarclient) pkgs+=(python3-zaqarclient python3-keystoneauth1 python3-websocket) ;;
+    chromium)    pkgs+=(chromium) ;;
     redis)       pkgs+=(redis-server redis-tools) ;;
     *) echo "unknown peer: $w" >&2; exit 2 ;;
   esac
