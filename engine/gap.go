@@ -219,20 +219,32 @@ func (p *partition) manageWindows() {
 
 // markEviction starts moving the tail of q to the gap if it outgrew the
 // window: the whole tail from the head's end, cut before the first
-// claimed message (claims hold resident messages only).
+// claimed message (claims hold resident messages only). Without a gap,
+// the head is the window and every claimed message.
 func (p *partition) markEviction(q *queue, after uint64) {
 	ents := q.entries
-	h := q.headEnd()
+	var h int
 	if !q.gap.open() {
 		if len(ents) < p.window+p.window/2 {
 			return
 		}
+		// Claimed messages lie at the front, where claims take them:
+		// the scan from the end stops at the last one.
 		h = p.window
-		for h < len(ents) && ents[h].batch() == ents[h-1].batch() {
+		for i := len(ents) - 1; i >= h; i-- {
+			if ents[i].claim.Load() != nil {
+				h = i + 1
+				break
+			}
+		}
+		for h > 0 && h < len(ents) && ents[h].batch() == ents[h-1].batch() {
 			h++
 		}
 	} else {
 		h = lower(ents, q.gap.to)
+	}
+	if h >= len(ents) {
+		return
 	}
 	k := h
 	for k < len(ents) && ents[k].claim.Load() == nil {
