@@ -6,15 +6,34 @@ PKGS      := ./...
 # Packages with concurrency: always tested with the race detector.
 RACE_PKGS := ./wal/... ./engine/... ./httpapi/... ./storage/... ./loadgen/... ./e2e/... ./pooling/... ./catalog/... ./sqldb/... ./redisstore/... ./notify/... ./keystone/... ./policy/...
 FUZZTIME  ?= 3000x
+# Build information shown by `zaqar-server --version` and logged at start.
+VERSION   ?= $(shell git describe --tags --dirty 2>/dev/null || echo 0.0.0-dev)
+COMMIT    ?= $(shell c=$$(git rev-parse --short=12 HEAD 2>/dev/null) && { git diff --quiet HEAD 2>/dev/null || c=$$c+dirty; echo $$c; })
+LDFLAGS   := -X main.version=$(VERSION) -X main.commit=$(COMMIT)
+# Release tarballs: static binaries for these GOOS/GOARCH pairs.
+DIST_PLATFORMS ?= linux/amd64 linux/arm64
+COMMANDS  := zaqar-server zaqar-bench zaqar-sql-db-manage
 
-.PHONY: all build run test test-unit test-race fuzz bench bench-server lint vet fmt-check clean
+.PHONY: all build run test test-unit test-race fuzz bench bench-server lint vet fmt-check clean dist
 
 all: build
 
 build:
-	$(GO) build -o $(BIN)/zaqar-server ./cmd/zaqar-server
-	$(GO) build -o $(BIN)/zaqar-bench ./cmd/zaqar-bench
-	$(GO) build -o $(BIN)/zaqar-sql-db-manage ./cmd/zaqar-sql-db-manage
+	@set -e; for c in $(COMMANDS); do $(GO) build -ldflags '$(LDFLAGS)' -o $(BIN)/$$c ./cmd/$$c; done
+
+## dist: release tarballs in dist/ (static binaries, sample configuration, systemd unit, docs) and SHA256SUMS
+dist:
+	@set -e; rm -rf dist; mkdir dist; \
+	for p in $(DIST_PLATFORMS); do \
+	  os=$${p%/*}; arch=$${p#*/}; name=zaqar-$(VERSION)-$$os-$$arch; d=dist/$$name; \
+	  mkdir -p $$d/bin; \
+	  for c in $(COMMANDS); do \
+	    CGO_ENABLED=0 GOOS=$$os GOARCH=$$arch $(GO) build -trimpath -ldflags '-s -w $(LDFLAGS)' -o $$d/bin/$$c ./cmd/$$c; \
+	  done; \
+	  cp -r README.md zaqar.conf.sample packaging docs profiles $$d/; \
+	  tar -C dist -czf dist/$$name.tar.gz $$name; rm -rf $$d; echo "dist/$$name.tar.gz"; \
+	done; \
+	cd dist && sha256sum *.tar.gz > SHA256SUMS
 
 ## run: start the server on 127.0.0.1:8888 with the embedded store under ./data
 run: build
@@ -59,4 +78,4 @@ fmt-check:
 	if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 
 clean:
-	rm -rf $(BIN)
+	rm -rf $(BIN) dist

@@ -3,14 +3,14 @@
 # the auth tests validate tokens against, run from a temporary directory by the tests themselves)
 # python-zaqarclient (the reference client) and Redis (redis-server, also run as a Sentinel with
 # --sentinel, and redis-cli, which forms the Redis Clusters the scale-out tests start on ports of
-# their own), and Chromium (headless, for the browser test of the WebSocket example page). Idempotent;
-# needs root and Debian's apt.
+# their own), Chromium (headless, for the browser test of the WebSocket example page) and systemd's
+# systemd-analyze (checks the packaged unit). Idempotent; needs root and Debian's apt.
 #
-#   scripts/install-test-peers.sh [keystone] [zaqarclient] [redis] [chromium]   (default: all)
+#   scripts/install-test-peers.sh [keystone] [zaqarclient] [redis] [chromium] [systemd]   (default: all)
 set -euo pipefail
 
 want=("$@")
-[ ${#want[@]} -eq 0 ] && want=(keystone zaqarclient redis chromium)
+[ ${#want[@]} -eq 0 ] && want=(keystone zaqarclient redis chromium systemd)
 
 pkgs=()
 for w in "${want[@]}"; do
@@ -19,6 +19,7 @@ for w in "${want[@]}"; do
     zaqarclient) pkgs+=(python3-zaqarclient python3-keystoneauth1 python3-websocket) ;;
     chromium)    pkgs+=(chromium) ;;
     redis)       pkgs+=(redis-server redis-tools) ;;
+    systemd)     pkgs+=(systemd) ;;
     *) echo "unknown peer: $w" >&2; exit 2 ;;
   esac
 done

@@ -33,9 +33,6 @@ import (
 	"github.com/zaqar-go/zaqar/storage"
 )
 
-// version is set at build time with -ldflags "-X main.version=...".
-var version = "dev"
-
 const (
 	exitOK      = 0
 	exitRuntime = 1
@@ -52,7 +49,7 @@ func run(args []string, stderr io.Writer) int {
 	fs.Var(&files, "config-file", "configuration file (repeatable; later files win)")
 	dir := fs.String("config-dir", "", "directory of *.conf files read after --config-file")
 	overrides := optionFlags(fs)
-	showVersion := fs.Bool("version", false, "print the version and exit")
+	showVersion := fs.Bool("version", false, "print the version, commit and Go version, and exit")
 	sample := fs.Bool("print-sample-config", false, "print a zaqar.conf with every option and exit")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "Usage: zaqar-server [--config-file PATH]... [flags]\n\nFlags:\n")
@@ -69,7 +66,7 @@ func run(args []string, stderr io.Writer) int {
 		return exitConfig
 	}
 	if *showVersion {
-		fmt.Fprintln(stderr, "zaqar-server", version)
+		fmt.Fprintln(os.Stdout, currentBuild())
 		return exitOK
 	}
 	if *sample {
@@ -279,7 +276,8 @@ func serve(s config.Settings, sources []string, logger *slog.Logger) error {
 		store.Close()
 		return fmt.Errorf("listen %s: %w", addr, err)
 	}
-	logger.Info("zaqar-server listening", "addr", ln.Addr().String(), "version", version,
+	b := currentBuild()
+	logger.Info("zaqar-server listening", "addr", ln.Addr().String(), "version", b.Version, "commit", b.Commit,
 		"message_store", s.Store.Driver, "config_files", sources)
 	go func() { served <- srv.Serve(ln) }()
 	sigs := make(chan os.Signal, 1)
