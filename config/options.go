@@ -10,6 +10,7 @@ import (
 	"github.com/zaqar-go/zaqar/keystone"
 	"github.com/zaqar-go/zaqar/notify"
 	"github.com/zaqar-go/zaqar/pooling"
+	"github.com/zaqar-go/zaqar/queuemetrics"
 	"github.com/zaqar-go/zaqar/sqldb"
 	"github.com/zaqar-go/zaqar/wsapi"
 )
@@ -34,6 +35,8 @@ var (
 	storeDefaults = backend.DefaultSpec()
 	wsDefaults    = wsapi.DefaultOptions()
 	sqlDefaults   = sqldb.DefaultOptions()
+	// metricsDefaults: per-queue series on, for the 100 largest queues.
+	metricsDefaults = queuemetrics.Options{PerQueue: true, Limit: queuemetrics.DefaultLimit}
 )
 
 func minOf(n int64) *int64 { return &n }
@@ -358,6 +361,12 @@ var Options = []Option{
 	{Section: "transport", Name: "message_delete_with_claim_id", Default: boolText(apiDefaults.MessageDeleteWithClaimID),
 		Help: "Bulk delete requires claim_ids covering every message.",
 		Set:  setBool(func(s *Settings, v bool) { s.API.MessageDeleteWithClaimID = v })},
+	{Section: "metrics", Name: "per_queue_metrics", Default: boolText(metricsDefaults.PerQueue),
+		Help: "Export series labelled by project and queue on /metrics (messages visible, claimed, delayed, oldest age, posted/claimed/deleted); totals over all queues are exported either way.",
+		Set:  setBool(func(s *Settings, v bool) { s.Metrics.PerQueue = v })},
+	{Section: "metrics", Name: "per_queue_limit", Default: intText(metricsDefaults.Limit), Min: minOf(1),
+		Help: "Most queues with per-queue series: those holding the most messages, then the busiest. Bounds the scrape whatever the number of queues.",
+		Set:  setInt(func(s *Settings, v int64) { s.Metrics.Limit = int(v) })},
 }
 
 func intText[T ~int | ~int64](n T) string { return strconv.FormatInt(int64(n), 10) }

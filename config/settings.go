@@ -9,6 +9,7 @@ import (
 	"github.com/zaqar-go/zaqar/httpapi"
 	"github.com/zaqar-go/zaqar/keystone"
 	"github.com/zaqar-go/zaqar/notify"
+	"github.com/zaqar-go/zaqar/queuemetrics"
 	"github.com/zaqar-go/zaqar/sqldb"
 	"github.com/zaqar-go/zaqar/wal"
 	"github.com/zaqar-go/zaqar/wsapi"
@@ -36,6 +37,8 @@ type Settings struct {
 	// TransportWebSocket).
 	Transports []string
 	WebSocket  WebSocketSettings
+	// Metrics: [metrics], the per-queue series on /metrics.
+	Metrics queuemetrics.Options
 }
 
 // Transports, as [drivers] transport names them.
@@ -88,7 +91,7 @@ type AuthSettings struct {
 // Settings returns the options' values as Settings.
 func (c *Config) Settings() Settings {
 	s := Settings{Store: backend.DefaultSpec(), API: httpapi.DefaultOptions(), WebSocket: WebSocketSettings{Options: wsapi.DefaultOptions()},
-		Pooling: PoolingSettings{SQL: sqldb.DefaultOptions()}}
+		Pooling: PoolingSettings{SQL: sqldb.DefaultOptions()}, Metrics: metricsDefaults}
 	for i := range Options {
 		o := &Options[i]
 		o.Set.set(&s, c.values[key(o.Section, o.Name)])

@@ -156,6 +156,8 @@ func (e *Engine) QueueStats(ctx context.Context, project, name string) (storage.
 		st.Total++
 		if en.liveClaim(now) != nil {
 			st.Claimed++
+		} else if en.delayUntil > now {
+			st.Delayed++
 		}
 		if oldest == nil {
 			oldest = en

@@ -106,6 +106,9 @@ func (s *Store) QueueStats(ctx context.Context, project, queue string) (storage.
 	st.Total, _ = v[1].(int64)
 	st.Claimed, _ = v[2].(int64)
 	st.Free = st.Total - st.Claimed
+	if len(v) > 7 {
+		st.Delayed, _ = v[7].(int64)
+	}
 	if st.Total > 0 {
 		str := func(i int) string { x, _ := v[i].(string); return x }
 		oc, _ := strconv.ParseInt(str(4), 10, 64)

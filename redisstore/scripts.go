@@ -304,18 +304,19 @@ return out
 var statsScript = newScript(luaHelpers + `
 local now = tonumber(ARGV[1])
 if redis.call('HEXISTS', KEYS[1], 'meta') == 0 then return {0} end
-local total, claimed = 0, 0
+local total, claimed, delayed = 0, 0, 0
 local oid, oc, nid, nc = '', 0, '', 0
 each(500, function(id, raw)
   local m = cjson.decode(raw)
   if live(m, now) then
     total = total + 1
-    if held(m, now) then claimed = claimed + 1 end
+    if held(m, now) then claimed = claimed + 1
+    elseif m.d > now then delayed = delayed + 1 end
     if oid == '' then oid, oc = id, m.c end
     nid, nc = id, m.c
   end
 end)
-return {1, total, claimed, oid, tostring(oc), nid, tostring(nc)}
+return {1, total, claimed, oid, tostring(oc), nid, tostring(nc), delayed}
 `)
 
 // The dead letter policy fields follow meta in one place for both

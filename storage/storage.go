@@ -339,6 +339,7 @@ type QueueInfo struct {
 type QueueStats struct {
 	Claimed int64 // held by a live claim
 	Free    int64 // Total - Claimed (delayed messages count as free)
+	Delayed int64 // not yet visible (_default_message_delay or a post's delay); part of Free
 	Total   int64
 	Oldest  *MessageStat // nil when Total == 0
 	Newest  *MessageStat

@@ -28,6 +28,7 @@ import (
 	"github.com/zaqar-go/zaqar/httpapi"
 	"github.com/zaqar-go/zaqar/notify"
 	"github.com/zaqar-go/zaqar/pooling"
+	"github.com/zaqar-go/zaqar/queuemetrics"
 	"github.com/zaqar-go/zaqar/redisstore"
 	"github.com/zaqar-go/zaqar/sqldb"
 	"github.com/zaqar-go/zaqar/storage"
@@ -218,8 +219,11 @@ func serve(s config.Settings, sources []string, logger *slog.Logger) error {
 	if err != nil {
 		return err
 	}
+	metricsOpts := s.Metrics
+	metricsOpts.Registry = reg
 	if e, ok := store.(*engine.Engine); ok {
 		registerEngineMetrics(reg, e)
+		metricsOpts.Queues = e.EachQueue
 	}
 	serveHTTP, serveWS, err := transports(s.Transports)
 	if err != nil {
@@ -234,7 +238,13 @@ func serve(s config.Settings, sources []string, logger *slog.Logger) error {
 		store.Close()
 		return fmt.Errorf("%w: %v", errConfig, err)
 	}
-	store = notifier
+	// Outermost, so that what it counts is what clients were answered.
+	metered, err := queuemetrics.Wrap(notifier, metricsOpts)
+	if err != nil {
+		notifier.Close()
+		return fmt.Errorf("%w: %v", errConfig, err)
+	}
+	store = metered
 	api, err := httpapi.New(store, opts)
 	if err != nil {
 		store.Close()

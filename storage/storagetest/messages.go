@@ -87,6 +87,9 @@ func init() {
 		if page, _ := e.list("d", storage.ListMessagesOptions{Echo: true, IncludeDelayed: true}); len(page) != 1 {
 			e.t.Fatal("include_delayed hides the message")
 		}
+		if st, err := e.s.QueueStats(e.ctx, e.project, "d"); err != nil || st.Delayed != 1 || st.Free != 1 || st.Total != 1 {
+			e.t.Fatalf("stats of a delayed message: %+v %v", st, err)
+		}
 		if c := e.claim("d", 10, 60, 60); len(c.Messages) != 0 {
 			e.t.Fatal("delayed message claimed")
 		}
@@ -94,6 +97,9 @@ func init() {
 			e.t.Fatal("delayed message popped")
 		}
 		e.clock.Advance(31 * time.Second)
+		if st, _ := e.s.QueueStats(e.ctx, e.project, "d"); st.Delayed != 0 || st.Free != 1 {
+			e.t.Fatalf("stats after the delay: %+v", st)
+		}
 		if c := e.claim("d", 10, 60, 60); len(c.Messages) != 1 || c.Messages[0].ID != d[0] {
 			e.t.Fatal("message not claimable after its delay")
 		}
