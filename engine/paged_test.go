@@ -400,3 +400,75 @@ func TestPagedRestartLoadsHead(t *testing.T) {
 		t.Fatalf("pop after restart: %d %v", len(msgs), err)
 	}
 }
+
+// TestPagedEvictionWaitsForFlush: a run of the tail leaves memory only
+// once the flusher wrote it, and not at all if a change touched it since
+// it was marked (the flusher must then write that change from memory).
+func TestPagedEvictionWaitsForFlush(t *testing.T) {
+	e := openEngine(t, t.TempDir(), func(o *Options) {
+		o.IndexWindow, o.Partitions = testWindow, 1
+		o.CheckpointInterval = time.Hour // flush jobs wait a second
+	})
+	defer e.Close()
+	ids := postBacklog(t, e, "q", 5*testWindow, hour)
+	p := e.partition("p", "q")
+	var mark evictMark
+	var gapOpen bool
+	writer := func() {
+		t.Helper()
+		if err := p.do(func(int64) error {
+			q := p.queue(qkey("p", "q"))
+			mark, gapOpen = q.evict, q.gap.open()
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	writer()
+	if mark.to == 0 || gapOpen {
+		t.Fatalf("after posting %d messages: mark %+v, gap %v; want a run marked and still resident", len(ids), mark, gapOpen)
+	}
+	// A delete of a message of the run, not yet written by the flusher,
+	// spoils the mark even once the flusher reports the mark's group.
+	var victim int
+	for i, id := range ids {
+		if seq, _, _ := parseMessageID(id); seq >= mark.from && seq < mark.to {
+			victim = i
+			break
+		}
+	}
+	if err := e.DeleteMessage(ctx, "p", "q", ids[victim], ""); err != nil {
+		t.Fatal(err)
+	}
+	p.flushedGroup.Store(mark.after)
+	writer()
+	if gapOpen {
+		t.Fatal("a run changed after its mark left memory before the change was written")
+	}
+	settle(t, e)
+	writer()
+	if !gapOpen {
+		t.Fatal("no gap once everything was written")
+	}
+	var listed int
+	marker := ""
+	for {
+		msgs, next, err := e.ListMessages(ctx, "p", "q", storage.ListMessagesOptions{Limit: 10, Echo: true, Marker: marker})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(msgs) == 0 {
+			break
+		}
+		for _, m := range msgs {
+			if m.ID == ids[victim] {
+				t.Fatal("deleted message listed")
+			}
+		}
+		listed += len(msgs)
+		marker = next
+	}
+	if listed != len(ids)-1 {
+		t.Fatalf("listed %d messages, want %d", listed, len(ids)-1)
+	}
+}
