@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"testing"
 	"time"
 
@@ -12,6 +13,11 @@ import (
 
 // twoRedisNodes starts two server processes over the Redis store at uri.
 func twoRedisNodes(t *testing.T, uri string, waitReplicas int) []*proc {
+	return redisNodes(t, uri, waitReplicas, 2)
+}
+
+// redisNodes starts n server processes over the Redis store at uri.
+func redisNodes(t *testing.T, uri string, waitReplicas, n int) []*proc {
 	t.Helper()
 	dir := t.TempDir()
 	conf := filepath.Join(dir, "zaqar.conf")
@@ -20,10 +26,11 @@ func twoRedisNodes(t *testing.T, uri string, waitReplicas int) []*proc {
 	if err := os.WriteFile(conf, []byte(text), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	return []*proc{
-		start(t, freePort(t), filepath.Join(dir, "a"), "--config-file", conf),
-		start(t, freePort(t), filepath.Join(dir, "b"), "--config-file", conf),
+	nodes := make([]*proc, n)
+	for i := range nodes {
+		nodes[i] = start(t, freePort(t), filepath.Join(dir, strconv.Itoa(i)), "--config-file", conf)
 	}
+	return nodes
 }
 
 // TestSentinelFailoverUnderLoad: two server nodes over a Sentinel set-up

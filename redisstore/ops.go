@@ -150,12 +150,45 @@ func (s *Store) PostMessages(ctx context.Context, project, queue, clientID strin
 	for _, m := range msgs {
 		args = append(args, string(m.Body), m.TTL, m.Delay, m.Checksum, nonce())
 	}
-	res, err := s.indexedRun(ctx, project, queue, postScript, append(k.list(), k.d), nil, args...)
+	res, err := s.runScript(ctx, postScript, append(k.list(), k.d), args)
 	if err != nil {
 		return nil, err
 	}
-	ids, err := res.StringSlice()
-	return ids, s.fail(err)
+	v, err := res.Slice()
+	if err != nil || len(v) == 0 {
+		return nil, s.fail(err)
+	}
+	ids := make([]string, 0, len(v)-1)
+	for _, id := range v[1:] {
+		s, _ := id.(string)
+		ids = append(ids, s)
+	}
+	if indexed, _ := v[0].(int64); indexed == 0 {
+		if err := s.index(ctx, project, queue); err != nil {
+			return nil, err
+		}
+	}
+	return ids, nil
+}
+
+// index records a queue in the project's and the sweeper's indexes, then
+// marks it indexed in its own hash (field ix), so that later posts skip
+// the index writes: on a Cluster the indexes live on other masters, and
+// writing them with every post would cost each post a round trip to each,
+// and those masters a write per post. The mark goes only after the index
+// writes succeeded (a failure in between leaves it unset, and the next
+// post indexes again), and goes with the queue: DeleteQueue deletes the
+// hash, so the next post re-indexes a re-created queue, whichever node
+// deleted it.
+func (s *Store) index(ctx context.Context, project, queue string) error {
+	err := s.write(ctx,
+		step{key: s.projectIndex(project), add: func(p redis.Pipeliner) { p.ZAdd(ctx, s.projectIndex(project), redis.Z{Member: queue}) }},
+		step{key: s.allIndex(), add: func(p redis.Pipeliner) { p.ZAdd(ctx, s.allIndex(), redis.Z{Member: member(project, queue)}) }})
+	if err != nil {
+		return s.fail(err)
+	}
+	_, err = s.runScript(ctx, markIndexedScript, []string{s.qk(project, queue).q}, nil)
+	return err
 }
 
 // indexedRun records the queue in the indexes and runs script, as one

@@ -53,10 +53,12 @@ end
 
 // post: KEYS 1-6 and the delay zset; ARGV now, client, wake channel,
 // then per message body, ttl, delay, checksum, nonce. Creates the queue
-// when missing. Returns the new ids.
+// when missing. Returns whether the queue is marked indexed (its ix
+// field, see Store.index), then the new ids.
 var postScript = newScript(luaHelpers + `
 local now = tonumber(ARGV[1])
 redis.call('HSETNX', KEYS[1], 'meta', '{}')
+local indexed = redis.call('HEXISTS', KEYS[1], 'ix')
 local n = (#ARGV - 3) / 5
 local first = redis.call('HINCRBY', KEYS[1], 'seq', n) - n
 local ids = {}
@@ -81,7 +83,15 @@ for i = 0, n - 1 do
   ids[#ids + 1] = id
 end
 if ready then redis.call('PUBLISH', ARGV[3], '') end
+table.insert(ids, 1, indexed)
 return ids
+`)
+
+// markIndexed: sets the queue's ix field (its indexes hold it) unless the
+// queue was deleted meanwhile.
+var markIndexedScript = newScript(`
+if redis.call('HEXISTS', KEYS[1], 'meta') == 1 then redis.call('HSET', KEYS[1], 'ix', 1) end
+return 0
 `)
 
 // page: ARGV after-seq (exclusive), count. Returns id, record pairs in

@@ -156,6 +156,10 @@ func TestOneRoundTripPerOperation(t *testing.T) {
 		s.DeleteClaim(ctx, "p", "warm", c.ID)
 	}
 	warm()
+	// The first post to a queue also records it in the indexes.
+	if _, err := s.PostMessages(ctx, "p", "q", "c", batch[:1]); err != nil {
+		t.Fatal(err)
+	}
 	var c storage.Claim
 	for _, op := range []struct {
 		name string
@@ -180,5 +184,43 @@ func TestOneRoundTripPerOperation(t *testing.T) {
 	}
 	if len(c.Messages) != 5 {
 		t.Fatalf("claimed %d, want 5", len(c.Messages))
+	}
+}
+
+// TestIndexesFollowAQueueDeletedElsewhere: a queue is indexed by its
+// first post only; when another node deletes it, the next post through
+// the first node indexes it again, so it is listed.
+func TestIndexesFollowAQueueDeletedElsewhere(t *testing.T) {
+	a := open(t, nil)
+	b, err := Open(testenv.RedisURI(t), Options{Prefix: a.o.Prefix, Logger: quiet, SweepInterval: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	ctx := context.Background()
+	post := func() {
+		t.Helper()
+		if _, err := a.PostMessages(ctx, "p", "q", "c", []storage.NewMessage{{Body: []byte(`1`), TTL: 60}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	listed := func() bool {
+		qs, err := b.ListQueues(ctx, "p", storage.ListQueuesOptions{Limit: 10})
+		return err == nil && len(qs) == 1 && qs[0].Name == "q"
+	}
+	post()
+	post()
+	if !listed() {
+		t.Fatal("posted queue not listed")
+	}
+	if err := b.DeleteQueue(ctx, "p", "q"); err != nil {
+		t.Fatal(err)
+	}
+	if listed() {
+		t.Fatal("deleted queue still listed")
+	}
+	post()
+	if !listed() {
+		t.Fatal("queue posted to again after a delete through another node is not listed")
 	}
 }

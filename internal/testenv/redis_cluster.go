@@ -450,3 +450,24 @@ func (s *RedisSentinel) WaitPromoted() {
 		return info("127.0.0.1:"+want, "replication")["role"] == "master"
 	})
 }
+
+// ---- a plain server
+
+// RedisStandalone is one redis-server without persistence (as the
+// Cluster's nodes run), on a loopback port of its own.
+type RedisStandalone struct {
+	*redisProcs
+	Port int
+}
+
+// StartRedisStandalone starts the server; it is killed when the test ends.
+func StartRedisStandalone(t testing.TB) *RedisStandalone {
+	t.Helper()
+	r := &RedisStandalone{redisProcs: newRedisProcs(t), Port: FreePort(t)}
+	dir := t.TempDir()
+	r.start(r.Port, dir, "--port", strconv.Itoa(r.Port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", dir)
+	return r
+}
+
+// URI is the server's store URI.
+func (r *RedisStandalone) URI() string { return "redis://127.0.0.1:" + strconv.Itoa(r.Port) }
