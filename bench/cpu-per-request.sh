@@ -90,6 +90,8 @@ c = dict(re.findall(r"(\w+)=(\d+)", out.split("counts", 1)[1]))
 secs = float(re.search(r"requests in ([\d.]+)(m?s)", out).group(1))
 secs = secs / 1000 if re.search(r"requests in [\d.]+ms", out) else secs
 req, msgs, empty = int(c["requests"]), int(c["messages"]), int(c["empty"])
+if int(c.get("failed", 0)):
+    sys.exit("%s %s: %s requests failed" % (name, wl, c["failed"]))
 cpu = (int(t1) - int(t0)) / int(hz) * 1e6
 m = re.search(r"\s99%\s+([\d.]+)(us|ms|s)", out)
 p99 = float(m.group(1)) * {"us": 1e-3, "ms": 1, "s": 1e3}[m.group(2)]

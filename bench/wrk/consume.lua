@@ -6,8 +6,9 @@
 --   pop           DELETE .../messages?pop=10
 --   MODE=bulk wrk -s consume.lua http://HOST:PORT/v2/queues/NAME
 -- Deletes go before new claims, so each connection alternates. done() prints
--- "counts requests=.. messages=.. empty=..": messages consumed (claimed, for
--- MODE=claim) and the claims or pops that found nothing (a backlog too small).
+-- "counts requests=.. messages=.. empty=.. failed=..": messages consumed
+-- (claimed, for MODE=claim), the claims or pops that found nothing (a backlog
+-- too small) and the requests answered with an error.
 local mode = os.getenv("MODE") or "bulk"
 local base = wrk.path
 local headers = {
@@ -20,7 +21,7 @@ local claimHeaders = {
 }
 local claimBody = '{"ttl": 300, "grace": 60}'
 local pending = {}
-requests_ok, messages, empty = 0, 0, 0
+requests_ok, messages, empty, failed = 0, 0, 0, 0
 
 function request()
   if mode == "pop" then
@@ -36,7 +37,10 @@ function request()
 end
 
 function response(status, hdrs, body)
-  if status >= 400 then return end
+  if status >= 400 then
+    failed = failed + 1
+    return
+  end
   requests_ok = requests_ok + 1
   if status == 204 then
     return -- a delete, or a claim that found nothing (counted below)
@@ -49,7 +53,7 @@ function response(status, hdrs, body)
     return
   end
   local loc = hdrs["Location"] or hdrs["location"] or ""
-  local claim = string.match(loc, "/claims/(%x+)")
+  local claim = string.match(loc, "/claims/([%x%-]+)")
   messages = messages + #ids
   if mode == "single" then
     for _, id in ipairs(ids) do
@@ -65,9 +69,9 @@ end
 local threads = {}
 function setup(thread) table.insert(threads, thread) end
 function done()
-  local r, m, e = 0, 0, 0
+  local r, m, e, f = 0, 0, 0, 0
   for _, t in ipairs(threads) do
-    r, m, e = r + t:get("requests_ok"), m + t:get("messages"), e + t:get("empty")
+    r, m, e, f = r + t:get("requests_ok"), m + t:get("messages"), e + t:get("empty"), f + t:get("failed")
   end
-  io.write(string.format("counts requests=%d messages=%d empty=%d\n", r, m, e))
+  io.write(string.format("counts requests=%d messages=%d empty=%d failed=%d\n", r, m, e, f))
 end

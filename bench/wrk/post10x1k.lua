@@ -15,9 +15,11 @@ wrk.body = '{"messages": [' .. table.concat(msgs, ", ") .. ']}'
 local threads = {}
 function setup(thread) table.insert(threads, thread) end
 function done(summary)
-  local n = 0
-  for _, t in ipairs(threads) do n = n + t:get("requests_ok") end
-  io.write(string.format("counts requests=%d messages=%d empty=0\n", n, n * 10))
+  local n, f = 0, 0
+  for _, t in ipairs(threads) do n, f = n + t:get("requests_ok"), f + t:get("failed") end
+  io.write(string.format("counts requests=%d messages=%d empty=0 failed=%d\n", n, n * 10, f))
 end
-requests_ok = 0
-function response(status) if status == 201 then requests_ok = requests_ok + 1 end end
+requests_ok, failed = 0, 0
+function response(status)
+  if status == 201 then requests_ok = requests_ok + 1 else failed = failed + 1 end
+end
