@@ -88,6 +88,7 @@ type Log struct {
 
 	appends, records, groups, bytes, syncs atomic.Uint64
 	syncTotal, syncMax, syncerSlice        atomic.Int64
+	syncLast                               atomic.Int64 // duration of the last fdatasync of sync
 	repaired                               bool
 }
 

@@ -99,7 +99,7 @@ func (l *Log) sync(force bool) error {
 
 	start := time.Now()
 	if err == nil {
-		err = fdatasync(f)
+		err = syncFile(f, time.Duration(l.syncLast.Load()) < heldSyncMax)
 	}
 	if err == nil {
 		// Frames in segments retired before (or during) this sync are
@@ -136,6 +136,7 @@ func (l *Log) sync(force bool) error {
 		l.mu.Unlock()
 	} else {
 		l.syncs.Add(1)
+		l.syncLast.Store(int64(d))
 		l.syncTotal.Add(int64(d))
 		for {
 			cur := l.syncMax.Load()
@@ -160,9 +161,28 @@ func (l *Log) sync(force bool) error {
 // tells their waiters.
 func (l *Log) Sync() error { return l.sync(true) }
 
-// fdatasync syncs f unless it was closed meanwhile, which only a
-// retirement does after syncing it itself.
-func fdatasync(f *os.File) error {
+// heldSyncMax: the syncer keeps its processor through an fdatasync while
+// the last one took less than this. Go lets a goroutine run this long
+// before it preempts it, so a processor held that long is within what the
+// scheduler expects anyway.
+//
+// A processor kept is a processor the runtime need not take back: during
+// an ordinary (blocking) system call the runtime's monitor thread checks
+// every 20 µs whether to hand the processor to another thread, and with
+// the syncer in fdatasync nearly all the time under load it kept finding
+// one to hand over, so it never slowed down. On the 2-vCPU machine of
+// docs/performance.md that monitor took 12-15 % of the server's CPU at
+// fsync=always, and 2 % with the processor kept. The cost: the garbage
+// collector's stop-the-world phases wait for the fdatasync in progress,
+// hence the bound, and a slow disk falls back to the blocking call.
+const heldSyncMax = 10 * time.Millisecond
+
+func fdatasync(f *os.File) error { return syncFile(f, false) }
+
+// syncFile fdatasyncs f unless it was closed meanwhile, which only a
+// retirement does after syncing it itself; held says whether the calling
+// goroutine keeps its processor meanwhile (see heldSyncMax).
+func syncFile(f *os.File, held bool) error {
 	rc, err := f.SyscallConn()
 	if err != nil {
 		return fmt.Errorf("wal: fdatasync: %w", err)
@@ -172,7 +192,14 @@ func fdatasync(f *os.File) error {
 	// waits, and Control fails without calling us if Close came first.
 	_ = rc.Control(func(fd uintptr) {
 		for {
-			serr = unix.Fdatasync(int(fd))
+			if held {
+				serr = nil
+				if _, _, e := unix.RawSyscall(unix.SYS_FDATASYNC, fd, 0, 0); e != 0 {
+					serr = e
+				}
+			} else {
+				serr = unix.Fdatasync(int(fd))
+			}
 			if serr != unix.EINTR {
 				break
 			}
