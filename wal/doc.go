@@ -57,9 +57,10 @@
 // every frame stamped while the previous fdatasync ran with one write call,
 // fdatasyncs once (group commit), and calls their durable callbacks in
 // index order. Writers never wait for I/O, so a caller can write the next
-// batch while the disk syncs the previous one. The syncer runs on an OS
-// thread of its own with a short scheduler slice where the kernel allows
-// (see sched.go), so it gets a CPU back sooner each time the disk answers.
+// batch while the disk syncs the previous one. The syncer keeps its Go
+// processor through an fdatasync while syncs are fast (heldSyncMax in
+// sync.go), and shares its OS thread with other goroutines: a thread of its
+// own cost two thread switches each time it waited for frames.
 // With SyncInterval the syncer fdatasyncs every Options.SyncInterval, and
 // with SyncNever never: a crash can lose acknowledged records. With both,
 // durable is called before Write returns. A failed fdatasync fails the log:

@@ -44,7 +44,6 @@ type Stats struct {
 	SyncTotal    time.Duration // time spent in fdatasync
 	SyncMax      time.Duration // slowest fdatasync
 	RepairedTail bool          // Open truncated a torn tail
-	SyncerSlice  time.Duration // the syncer thread's scheduler slice (0: the kernel's default)
 }
 
 // Pos is where a record's bytes lie on disk: in segment Segment (named by
@@ -87,7 +86,7 @@ type Log struct {
 	rd readers // read-only files for ReadAt
 
 	appends, records, groups, bytes, syncs atomic.Uint64
-	syncTotal, syncMax, syncerSlice        atomic.Int64
+	syncTotal, syncMax                     atomic.Int64
 	syncLast                               atomic.Int64 // duration of the last fdatasync of sync
 	repaired                               bool
 }
@@ -285,7 +284,7 @@ func (l *Log) Stats() Stats {
 		Appends: l.appends.Load(), Records: l.records.Load(), Groups: l.groups.Load(),
 		Bytes: l.bytes.Load(), Syncs: l.syncs.Load(),
 		SyncTotal: time.Duration(l.syncTotal.Load()), SyncMax: time.Duration(l.syncMax.Load()),
-		RepairedTail: l.repaired, SyncerSlice: time.Duration(l.syncerSlice.Load()),
+		RepairedTail: l.repaired,
 	}
 }
 

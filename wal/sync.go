@@ -58,9 +58,6 @@ type waiter struct {
 // commit); with SyncInterval every Options.SyncInterval.
 func (l *Log) syncer() {
 	defer l.wg.Done()
-	if l.opts.Sync == SyncAlways {
-		l.syncerSlice.Store(int64(shortenSlice(syncerSlice)))
-	}
 	var tick <-chan time.Time
 	if l.opts.Sync == SyncInterval {
 		t := time.NewTicker(l.opts.SyncInterval)
