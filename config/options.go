@@ -367,6 +367,12 @@ var Options = []Option{
 	{Section: "metrics", Name: "per_queue_limit", Default: intText(metricsDefaults.Limit), Min: minOf(1),
 		Help: "Most queues with per-queue series: those holding the most messages, then the busiest. Bounds the scrape whatever the number of queues.",
 		Set:  setInt(func(s *Settings, v int64) { s.Metrics.Limit = int(v) })},
+	{Section: "transport", Name: "message_encryption_algorithms", Default: "AES256", Choices: []string{"AES256"},
+		Help: "Encryption of the bodies of queues with _enable_encrypt_messages: AES-256 (CBC, a random IV per message).",
+		Set:  noEffect(String)},
+	{Section: "transport", Name: "message_encryption_key", Default: "AES256", Secret: true,
+		Help: "Key of message encryption (its SHA-256 digest is the AES-256 key); empty = none: posts to encrypted queues answer 503. Changing it makes messages encrypted under the old key unreadable (503).",
+		Set:  setString(func(s *Settings, v string) { s.EncryptionKey = v })},
 }
 
 func intText[T ~int | ~int64](n T) string { return strconv.FormatInt(int64(n), 10) }

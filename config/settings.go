@@ -30,9 +30,11 @@ type Settings struct {
 	// debug (profiling), [signed_url] secret_key.
 	API httpapi.Options
 	// Notify: [notification], [signed_url] secret_key.
-	Notify  notify.Options
-	Pooling PoolingSettings
-	Auth    AuthSettings
+	Notify notify.Options
+	// EncryptionKey is [transport] message_encryption_key.
+	EncryptionKey string
+	Pooling       PoolingSettings
+	Auth          AuthSettings
 	// Transports: [drivers] transport, the transports served (TransportHTTP,
 	// TransportWebSocket).
 	Transports []string

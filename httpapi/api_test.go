@@ -75,8 +75,9 @@ func TestQueues(t *testing.T) {
 	for _, c := range []struct{ name, body, want string }{
 		{"create not object", `[1]`, "Document type not supported."},
 		{"create bad json", `{`, "Request body could not be parsed."},
-		{"bad reserved ttl", `{"_default_message_ttl":5}`, "TTL for a message"},
-		{"reserved wrong type", `{"_max_messages_post_size":"big"}`, "must be a int"},
+		{"bad reserved ttl", `{"_default_message_ttl":5}`, "_default_message_ttl can not exceed 1209600 seconds, and must be at least 60 seconds long."},
+		{"reserved wrong type", `{"_max_messages_post_size":"big"}`, "_max_messages_post_size must be integer."},
+		{"encryption wrong type", `{"_enable_encrypt_messages":"yes"}`, "_enable_encrypt_messages must be boolean."},
 		{"metadata too large", `{"x":"` + strings.Repeat("a", 65536) + `"}`, "too large"},
 	} {
 		s.expect(c.name, s.do("PUT", "/v2/queues/q2", c.body), 400, c.want)
@@ -116,14 +117,18 @@ func TestQueues(t *testing.T) {
 	}{
 		{"patch bad op", `[{"op":"frobnicate","path":"/metadata/x"}]`, 400,
 			"Invalid operation: `frobnicate`. It must be one of the following: add, remove, replace."},
-		{"patch bad path", `[{"op":"add","path":"/x/y","value":1}]`, 400, "Invalid JSON pointer"},
-		{"patch missing value", `[{"op":"add","path":"/metadata/x"}]`, 400, "Missing value"},
+		{"patch bad root", `[{"op":"add","path":"/x/y","value":1}]`, 400, "The root of path must be metadata, e.g /metadata/key."},
+		{"patch short path", `[{"op":"add","path":"/a","value":1}]`, 400, "Invalid JSON pointer for this resource: '/a, e.g /metadata/key'"},
+		{"patch adjacent slashes", `[{"op":"add","path":"/metadata//a","value":1}]`, 400, "Pointer `/metadata//a` contains adjacent \\\"/\\\"."},
+		{"patch no op", `[{"path":"/metadata/a","value":1}]`, 400, "Unable to find `op` in JSON Schema change. It must be one of the following: add, remove, replace."},
+		{"patch no path", `[{"op":"add","value":1}]`, 400, "Unable to find 'path' in JSON Schema change"},
+		{"patch missing value", `[{"op":"add","path":"/metadata/x"}]`, 400, `Operation \"add\" requires a member named \"value\".`},
 		{"patch not array", `{}`, 400, ""},
 		{"patch empty", ``, 400, "can not be empty"},
 		{"patch replace missing", `[{"op":"replace","path":"/metadata/ghost","value":1}]`, 409, "Can't replace non-existent object ghost."},
 		{"patch remove missing", `[{"op":"remove","path":"/metadata/ghost"}]`, 409, ""},
 		{"patch remove reserved absent", `[{"op":"remove","path":"/metadata/_default_message_ttl"}]`, 200, ""},
-		{"patch invalid result", `[{"op":"add","path":"/metadata/_default_message_ttl","value":1}]`, 400, "TTL for a message"},
+		{"patch invalid result", `[{"op":"add","path":"/metadata/_default_message_ttl","value":1}]`, 400, "_default_message_ttl can not exceed"},
 	} {
 		s.expect(c.name, s.do("PATCH", "/v2/queues/q1", c.body, jp), c.status, optional(c.want)...)
 	}

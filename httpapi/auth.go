@@ -52,12 +52,12 @@ func (a *API) authenticate(ctx *fasthttp.RequestCtx, rq *request) bool {
 	switch {
 	case err == nil && (!id.Restricted() || id.Permits(string(ctx.Method()), string(ctx.Path()))):
 	case err == nil || errors.Is(err, keystone.ErrInvalidToken):
-		writeError(ctx, fasthttp.StatusUnauthorized, "Unauthorized", "The request you have made requires authentication.")
+		writeMiddlewareError(ctx, fasthttp.StatusUnauthorized, "Unauthorized", "The request you have made requires authentication.")
 		ctx.Response.Header.Set("WWW-Authenticate", a.opts.Auth.WWWAuthenticate())
 		return false
 	default:
 		a.log.Warn("token not validated: identity service unavailable", "err", err)
-		writeError(ctx, fasthttp.StatusServiceUnavailable, "Service temporarily unavailable",
+		writeMiddlewareError(ctx, fasthttp.StatusServiceUnavailable, "Service temporarily unavailable",
 			"The Keystone service is temporarily unavailable. Please try again in a few seconds.")
 		return false
 	}

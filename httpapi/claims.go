@@ -93,7 +93,7 @@ func (a *API) createClaim(ctx *fasthttp.RequestCtx, rq *request) {
 		if len(cl.Messages) == 0 {
 			return false
 		}
-		ctx.Response.Header.Set("Location", "/v2/queues/"+rq.queue+"/claims/"+cl.ID)
+		setHeader(ctx, "location", "/v2/queues/"+rq.queue+"/claims/"+cl.ID)
 		bp := getBuf()
 		defer putBuf(bp)
 		b := append((*bp)[:0], '{')

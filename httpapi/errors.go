@@ -9,8 +9,16 @@ import (
 	"github.com/zaqar-go/zaqar/storage"
 )
 
-// writeError answers with Zaqar's error document.
+// writeError answers with Zaqar's error document, as Falcon serialises
+// it: varying on Accept.
 func writeError(ctx *fasthttp.RequestCtx, status int, title, description string) {
+	writeMiddlewareError(ctx, status, title, description)
+	setHeader(ctx, "vary", "Accept")
+}
+
+// writeMiddlewareError answers with Zaqar's error document as the
+// middleware in front of Falcon (keystonemiddleware) does: no Vary.
+func writeMiddlewareError(ctx *fasthttp.RequestCtx, status int, title, description string) {
 	ctx.Response.Reset()
 	ctx.SetStatusCode(status)
 	ctx.SetContentType("application/json")
@@ -46,7 +54,7 @@ func (a *API) storageError(ctx *fasthttp.RequestCtx, rq *request, err error, wha
 			fmt.Sprintf("Claim %s does not exist in queue %s for project %s", rq.id, rq.queue, rq.project))
 	case errors.Is(err, storage.ErrSubscriptionNotFound):
 		writeError(ctx, fasthttp.StatusNotFound, "Not found",
-			fmt.Sprintf("Subscription %s does not exist in queue %s for project %s", rq.id, rq.queue, rq.project))
+			fmt.Sprintf("Subscription %s does not exist", rq.id))
 	case errors.Is(err, storage.ErrMessageClaimed):
 		writeError(ctx, fasthttp.StatusForbidden, "Unable to delete",
 			"This message is claimed; it cannot be deleted without a valid claim ID.")

@@ -2,7 +2,7 @@ package httpapi
 
 import (
 	"context"
-	"encoding/json"
+	_ "embed"
 	"fmt"
 	"time"
 
@@ -17,62 +17,27 @@ func (a *API) versions(ctx *fasthttp.RequestCtx) {
 	writeJSON(ctx, fasthttp.StatusMultipleChoices, versionsDoc)
 }
 
-type homeResource struct {
-	Href     string            `json:"href,omitempty"`
-	Template string            `json:"href-template,omitempty"`
-	Vars     map[string]string `json:"href-vars,omitempty"`
-	Hints    map[string]any    `json:"hints"`
-}
-
-func resource(template string, allow []string, vars ...string) homeResource {
-	r := homeResource{Template: template, Vars: map[string]string{}, Hints: map[string]any{
-		"allow": allow, "formats": map[string]any{"application/json": map[string]any{}},
-	}}
-	for _, v := range vars {
-		r.Vars[v] = "param/" + v
-	}
-	return r
-}
+// Zaqar's home documents, byte for byte as it serves them (its JSON_HOME,
+// with ADMIN_RESOURCES added in admin mode): clients and tests compare
+// them whole.
+var (
+	//go:embed home.json
+	homeDoc []byte
+	//go:embed home-admin.json
+	homeAdminDoc []byte
+)
 
 func (a *API) homeDocument() []byte {
-	q := "/v2/queues/{queue_name}"
-	res := map[string]homeResource{
-		"rel/queues":             resource("/v2/queues{?marker,limit,detailed}", []string{"GET"}, "marker", "limit", "detailed"),
-		"rel/queue":              resource(q, []string{"GET", "PUT", "DELETE", "PATCH"}, "queue_name"),
-		"rel/queue_stats":        resource(q+"/stats", []string{"GET"}, "queue_name"),
-		"rel/queue_purge":        resource(q+"/purge", []string{"POST"}, "queue_name"),
-		"rel/messages":           resource(q+"/messages{?marker,limit,echo,include_claimed}", []string{"GET"}, "queue_name", "marker", "limit", "echo", "include_claimed"),
-		"rel/post_messages":      resource(q+"/messages", []string{"POST"}, "queue_name"),
-		"rel/messages_delete":    resource(q+"/messages{?ids,pop}", []string{"DELETE"}, "queue_name", "ids", "pop"),
-		"rel/message_delete":     resource(q+"/messages/{message_id}{?claim}", []string{"DELETE"}, "queue_name", "message_id", "claim"),
-		"rel/message_get":        resource(q+"/messages/{message_id}", []string{"GET"}, "queue_name", "message_id"),
-		"rel/claim":              resource(q+"/claims/{claim_id}", []string{"GET"}, "queue_name", "claim_id"),
-		"rel/post_claim":         resource(q+"/claims{?limit}", []string{"POST"}, "queue_name", "limit"),
-		"rel/patch_claim":        resource(q+"/claims/{claim_id}", []string{"PATCH"}, "queue_name", "claim_id"),
-		"rel/delete_claim":       resource(q+"/claims/{claim_id}", []string{"DELETE"}, "queue_name", "claim_id"),
-		"rel/subscriptions_get":  resource(q+"/subscriptions{?marker,limit}", []string{"GET"}, "queue_name", "marker", "limit"),
-		"rel/subscriptions_post": resource(q+"/subscriptions", []string{"POST"}, "queue_name"),
-		"rel/subscription":       resource(q+"/subscriptions/{subscriptions_id}", []string{"GET", "DELETE"}, "queue_name", "subscriptions_id"),
-		"rel/subscription_patch": resource(q+"/subscriptions/{subscriptions_id}", []string{"PATCH"}, "queue_name", "subscriptions_id"),
-		"rel/ping":               {Href: "/v2/ping", Hints: map[string]any{"allow": []string{"GET", "HEAD"}, "formats": map[string]any{"application/json": map[string]any{}}}},
-	}
 	if a.opts.AdminMode {
-		res["rel/health"] = homeResource{Href: "/v2/health", Hints: map[string]any{"allow": []string{"GET"}, "formats": map[string]any{"application/json": map[string]any{}}}}
-		if a.opts.Pools != nil {
-			res["rel/pools"] = resource("/v2/pools{?detailed,limit,marker}", []string{"GET"}, "detailed", "limit", "marker")
-			res["rel/pool"] = resource("/v2/pools/{pool_name}", []string{"GET", "PUT", "PATCH", "DELETE"}, "pool_name")
-			res["rel/flavors"] = resource("/v2/flavors{?detailed,limit,marker}", []string{"GET"}, "detailed", "limit", "marker")
-			res["rel/flavor"] = resource("/v2/flavors/{flavor_name}", []string{"GET", "PUT", "PATCH", "DELETE"}, "flavor_name")
-		}
+		return homeAdminDoc
 	}
-	b, _ := json.MarshalIndent(map[string]any{"resources": res}, "", "    ")
-	return b
+	return homeDoc
 }
 
 func (a *API) home(ctx *fasthttp.RequestCtx, _ *request) {
 	ctx.SetStatusCode(fasthttp.StatusOK)
 	ctx.SetContentType("application/json-home")
-	ctx.Response.Header.Set("Cache-Control", "max-age=86400")
+	setHeader(ctx, "cache-control", "max-age=86400")
 	ctx.SetBody(a.homeDocument())
 }
 

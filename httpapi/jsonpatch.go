@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"fmt"
+	"regexp"
 	"strings"
 
 	"github.com/zaqar-go/zaqar/storage"
@@ -34,47 +35,62 @@ func parsePatch(body []byte) ([]patchOp, string) {
 		if !ok {
 			return nil, "Operations must be JSON objects."
 		}
-		name, _ := obj["op"].(string)
-		switch name {
-		case "add", "remove", "replace":
-		default:
-			return nil, fmt.Sprintf("Invalid operation: `%v`. It must be one of the following: add, remove, replace.", obj["op"])
+		rawOp, hasOp := obj["op"]
+		name, _ := rawOp.(string)
+		switch {
+		case !hasOp || rawOp == nil:
+			return nil, "Unable to find `op` in JSON Schema change. It must be one of the following: add, remove, replace."
+		case name != "add" && name != "remove" && name != "replace":
+			return nil, fmt.Sprintf("Invalid operation: `%v`. It must be one of the following: add, remove, replace.", rawOp)
 		}
 		path, ok := obj["path"].(string)
 		if !ok {
-			return nil, "Missing path in operation."
+			return nil, "Unable to find 'path' in JSON Schema change"
 		}
-		key, msg := parsePointer(path, name)
+		parts, msg := decodePointer(path)
 		if msg != "" {
 			return nil, msg
 		}
+		if len(parts) != 2 {
+			return nil, "Invalid JSON pointer for this resource: '/" + strings.Join(parts, "/") + ", e.g /metadata/key'"
+		}
 		value, has := obj["value"]
 		if name != "remove" && !has {
-			return nil, fmt.Sprintf("Missing value in `%s` operation.", name)
+			return nil, fmt.Sprintf(`Operation "%s" requires a member named "value".`, name)
 		}
-		ops = append(ops, patchOp{op: name, key: key, value: value})
+		if name != "remove" && !strings.EqualFold(parts[0], "metadata") {
+			return nil, "The root of path must be metadata, e.g /metadata/key."
+		}
+		ops = append(ops, patchOp{op: name, key: parts[1], value: value})
 	}
 	return ops, ""
 }
 
-// parsePointer accepts "/metadata/<key>" with ~0/~1 escapes.
-func parsePointer(path, op string) (string, string) {
-	bad := fmt.Sprintf("Invalid JSON pointer for this resource: '%s'.", path)
-	if !strings.HasPrefix(path, "/") || strings.HasSuffix(path, "/") {
-		return "", bad
+var (
+	adjacentSlashes = regexp.MustCompile(`/\s*?/`)
+	badEscape       = regexp.MustCompile(`~[^01]`)
+)
+
+// decodePointer splits a JSON pointer as Zaqar's _decode_json_pointer
+// does, with its checks and texts.
+func decodePointer(p string) ([]string, string) {
+	switch {
+	case !strings.HasPrefix(p, "/"):
+		return nil, "Pointer `" + p + "` does not start with \"/\"."
+	case adjacentSlashes.MatchString(p[1:]):
+		return nil, "Pointer `" + p + "` contains adjacent \"/\"."
+	case len(p) > 1 && strings.HasSuffix(p, "/"):
+		return nil, "Pointer `" + p + "` end with \"/\"."
+	case strings.TrimSpace(p[1:]) == "/":
+		return nil, "Pointer `" + p + "` does not contains valid token."
+	case badEscape.MatchString(p) || strings.HasSuffix(p, "~"):
+		return nil, "Pointer `" + p + "` contains \"~\" not part of a recognized escape sequence."
 	}
-	parts := strings.Split(path[1:], "/")
-	if len(parts) != 2 || parts[0] == "" || parts[1] == "" || !strings.EqualFold(parts[0], "metadata") {
-		return "", bad
+	parts := strings.Split(strings.TrimLeft(p, "/"), "/")
+	for i, part := range parts {
+		parts[i] = strings.TrimSpace(strings.ReplaceAll(strings.ReplaceAll(part, "~1", "/"), "~0", "~"))
 	}
-	key := parts[1]
-	for i := 0; i < len(key); i++ {
-		if key[i] == '~' && (i+1 >= len(key) || (key[i+1] != '0' && key[i+1] != '1')) {
-			return "", bad
-		}
-	}
-	key = strings.ReplaceAll(strings.ReplaceAll(key, "~1", "/"), "~0", "~")
-	return key, ""
+	return parts, ""
 }
 
 var reservedNames = map[string]bool{

@@ -35,7 +35,7 @@ func putBuf(b *[]byte) {
 // writeJSON sets status and a JSON body (copied by fasthttp).
 func writeJSON(ctx *fasthttp.RequestCtx, status int, body []byte) {
 	ctx.SetStatusCode(status)
-	ctx.SetContentType("application/json; charset=UTF-8")
+	ctx.SetContentType("application/json")
 	ctx.SetBody(body)
 }
 
@@ -46,7 +46,7 @@ func writeJSON(ctx *fasthttp.RequestCtx, status int, body []byte) {
 // encoding it.
 func writeJSONBuf(ctx *fasthttp.RequestCtx, status int, bp *[]byte, b []byte) {
 	ctx.SetStatusCode(status)
-	ctx.SetContentType("application/json; charset=UTF-8")
+	ctx.SetContentType("application/json")
 	*bp = ctx.Response.SwapBody(b)[:0]
 }
 

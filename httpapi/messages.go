@@ -12,6 +12,7 @@ import (
 	"unsafe"
 
 	"github.com/bytedance/sonic"
+	"github.com/google/uuid"
 	"github.com/valyala/fasthttp"
 
 	"github.com/zaqar-go/zaqar/storage"
@@ -193,7 +194,8 @@ func (a *API) postMessages(ctx *fasthttp.RequestCtx, rq *request) {
 		}
 		loc = append(loc, id...)
 	}
-	ctx.Response.Header.SetBytesV("Location", loc)
+	ctx.Response.Header.DisableNormalizing()
+	ctx.Response.Header.SetBytesV("location", loc)
 	b = append(loc[:0], `{"resources":[`...)
 	for i, id := range ids {
 		if i > 0 {
@@ -395,6 +397,12 @@ func (a *API) deleteMessages(ctx *fasthttp.RequestCtx, rq *request) {
 		if err != nil {
 			a.storageError(ctx, rq, err, "Messages could not be popped.")
 			return
+		}
+		// Zaqar pops by claiming (ttl 1, grace 0) then deleting: each
+		// message comes back held by that claim.
+		popClaim := uuid.NewString()
+		for i := range msgs {
+			msgs[i].ClaimID = popClaim
 		}
 		a.writeMessages(ctx, fasthttp.StatusOK, rq.queue, msgs, false)
 		return

@@ -22,8 +22,9 @@ func decodeMetadata(body []byte) (storage.Metadata, string) {
 	return storage.Metadata(m), ""
 }
 
-// validateMetadata applies Zaqar's checks of reserved attributes (§3):
-// "truthy and not of the type" fails the type check, then ranges apply.
+// validateMetadata applies Zaqar's checks of reserved attributes (its
+// queue_metadata_putting, texts and order included): "truthy and not of
+// the type" fails the type check, then ranges apply.
 func (a *API) validateMetadata(m storage.Metadata) string {
 	intAttr := func(key string, lo, hi int64, text string) string {
 		v, present := m[key]
@@ -38,7 +39,7 @@ func (a *API) validateMetadata(m storage.Metadata) string {
 					n = 1
 				}
 			} else {
-				return fmt.Sprintf("The value of the \"%s\" field must be a int.", key)
+				return key + " must be integer."
 			}
 		}
 		if n < lo || n > hi {
@@ -47,34 +48,32 @@ func (a *API) validateMetadata(m storage.Metadata) string {
 		return ""
 	}
 	o := a.opts
-	if s := intAttr(storage.MetaDefaultMessageTTL, 60, o.MaxMessageTTL, fmt.Sprintf(
-		"The TTL for a message may not exceed %d seconds, and must be at least 60 seconds long.", o.MaxMessageTTL)); s != "" {
-		return s
+	checks := []struct {
+		key    string
+		lo, hi int64
+		text   string
+	}{
+		{storage.MetaDefaultMessageTTL, 60, o.MaxMessageTTL, fmt.Sprintf(
+			"_default_message_ttl can not exceed %d seconds, and must be at least 60 seconds long.", o.MaxMessageTTL)},
+		{storage.MetaMaxPostSize, 1, int64(o.MaxMessagesPostSize), fmt.Sprintf(
+			"_max_messages_post_size can not exceed %d,  and must be at least greater than 0.", o.MaxMessagesPostSize)},
+		{storage.MetaMaxClaimCount, -1 << 62, 1 << 62, ""},
+		{storage.MetaDeadLetterTTL, 60, o.MaxMessageTTL, fmt.Sprintf(
+			"The TTL for a message may not exceed %d seconds, and must be at least 60 seconds long.", o.MaxMessageTTL)},
+		{storage.MetaDefaultDelay, 0, o.MaxMessageDelay, fmt.Sprintf(
+			"The TTL can not exceed %d seconds, and must be at least 0 seconds long.", o.MaxMessageDelay)},
 	}
-	if s := intAttr(storage.MetaMaxPostSize, 1, int64(o.MaxMessagesPostSize), fmt.Sprintf(
-		"_max_messages_post_size must be at least 1 and may not exceed %d.", o.MaxMessagesPostSize)); s != "" {
-		return s
-	}
-	if s := intAttr(storage.MetaDefaultDelay, 0, o.MaxMessageDelay, fmt.Sprintf(
-		"The delay for a message may not exceed %d seconds, and must be at least 0 seconds long.", o.MaxMessageDelay)); s != "" {
-		return s
-	}
-	if s := intAttr(storage.MetaDeadLetterTTL, 60, o.MaxMessageTTL, fmt.Sprintf(
-		"The TTL for a message may not exceed %d seconds, and must be at least 60 seconds long.", o.MaxMessageTTL)); s != "" {
-		return s
-	}
-	if s := intAttr(storage.MetaMaxMessages, 0, 1<<62, "_max_messages must be at least 0 (0: no limit)."); s != "" {
-		return s
-	}
-	if s := intAttr(storage.MetaMaxClaimCount, -1<<62, 1<<62, ""); s != "" {
-		return s
-	}
-	if v, ok := m[storage.MetaEnableEncryption]; ok && v != nil {
-		if _, isBool := v.(bool); !isBool {
-			return fmt.Sprintf("The value of the \"%s\" field must be a bool.", storage.MetaEnableEncryption)
+	for _, c := range checks {
+		if s := intAttr(c.key, c.lo, c.hi, c.text); s != "" {
+			return s
 		}
 	}
-	return ""
+	if v := m[storage.MetaEnableEncryption]; truthy(v) {
+		if _, isBool := v.(bool); !isBool {
+			return storage.MetaEnableEncryption + " must be boolean."
+		}
+	}
+	return intAttr(storage.MetaMaxMessages, 0, 1<<62, "_max_messages must be at least 0 (0: no limit).")
 }
 
 // withDefaults fills the reserved attributes Zaqar shows on GET.

@@ -199,7 +199,7 @@ func (a *API) putPool(ctx *fasthttp.RequestCtx, rq *request) {
 		a.adminError(ctx, rq, err, "Pool could not be created.")
 		return
 	}
-	ctx.Response.Header.Set("Location", "/v2/pools/"+rq.id)
+	setHeader(ctx, "location", "/v2/pools/"+rq.id)
 	ctx.SetStatusCode(fasthttp.StatusCreated)
 }
 
@@ -231,7 +231,7 @@ func (a *API) listPools(ctx *fasthttp.RequestCtx, rq *request) {
 	for i, p := range pools {
 		items[i], marker = poolDoc(p, detailed), p.Name
 	}
-	ctx.Response.Header.Set("Content-Location", string(ctx.RequestURI()))
+	setHeader(ctx, "content-location", string(ctx.RequestURI()))
 	writeListing(ctx, "pools", "/v2/pools", items, marker, nil)
 }
 
@@ -313,7 +313,7 @@ func (a *API) putFlavor(ctx *fasthttp.RequestCtx, rq *request) {
 	caps, _ := doc["capabilities"].(map[string]any)
 	f := catalog.Flavor{Name: rq.id, Project: rq.project, Pools: pools, Capabilities: caps}
 	if a.storeFlavor(ctx, rq, pools, func() error { _, err := a.opts.Pools.PutFlavor(context.Background(), f); return err }) {
-		ctx.Response.Header.Set("Location", "/v2/flavors/"+rq.id)
+		setHeader(ctx, "location", "/v2/flavors/"+rq.id)
 		ctx.SetStatusCode(fasthttp.StatusCreated)
 	}
 }

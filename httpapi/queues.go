@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"net/url"
 	"strings"
@@ -103,8 +104,10 @@ func (a *API) createQueue(ctx *fasthttp.RequestCtx, rq *request) {
 		a.storageError(ctx, rq, err, "Queue could not be created.")
 		return
 	}
-	ctx.Response.Header.Set("Location", "/v2/queues/"+rq.queue)
+	setHeader(ctx, "location", "/v2/queues/"+rq.queue)
 	if created {
+		// The original names a JSON type even on this bodiless answer.
+		ctx.SetContentType("application/json")
 		ctx.SetStatusCode(fasthttp.StatusCreated)
 	} else {
 		ctx.SetStatusCode(fasthttp.StatusNoContent)
@@ -124,7 +127,6 @@ func (a *API) patchQueue(ctx *fasthttp.RequestCtx, rq *request) {
 	if ct := strings.TrimSpace(string(ctx.Request.Header.ContentType())); ct != patchContentType {
 		writeError(ctx, fasthttp.StatusUnsupportedMediaType,
 			"Accepted media type for PATCH: {'Accept-Patch': '"+patchContentType+"'}.", "")
-		ctx.Response.Header.Set("Accept-Patch", patchContentType)
 		return
 	}
 	if len(ctx.Request.Body()) > a.opts.MaxQueueMetadata {
@@ -167,27 +169,55 @@ func (a *API) deleteQueue(ctx *fasthttp.RequestCtx, rq *request) {
 }
 
 func (a *API) queueStats(ctx *fasthttp.RequestCtx, rq *request) {
-	st, err := a.store.QueueStats(context.Background(), rq.project, rq.queue)
+	c := context.Background()
+	st, err := a.store.QueueStats(c, rq.project, rq.queue)
 	if err != nil && !errors.Is(err, storage.ErrQueueNotFound) {
 		a.storageError(ctx, rq, err, "Queue stats could not be read.")
 		return
 	}
 	msgs := map[string]any{"claimed": st.Claimed, "free": st.Free, "total": st.Total}
-	now := time.Now()
-	stat := func(m *storage.MessageStat) map[string]any {
-		return map[string]any{
-			"id": m.ID, "href": "/v2/queues/" + rq.queue + "/messages/" + m.ID,
-			"age": int64(now.Sub(m.Created).Seconds()), "created": m.Created.UTC().Format("2006-01-02T15:04:05Z"),
+	if st.Total > 0 && st.Oldest != nil && st.Newest != nil {
+		now := time.Now()
+		oldest, ok1 := a.statMessage(c, rq, st.Oldest, now)
+		newest, ok2 := a.statMessage(c, rq, st.Newest, now)
+		if ok1 && ok2 {
+			msgs["oldest"], msgs["newest"] = oldest, newest
 		}
 	}
-	if st.Total > 0 && st.Oldest != nil {
-		msgs["oldest"], msgs["newest"] = stat(st.Oldest), stat(st.Newest)
-	}
-	doc := map[string]any{"messages": msgs}
+	// The partition is for operators: Zaqar's clients compare the stats
+	// document whole, so it goes in a header of ours.
 	if st.Partition >= 0 && err == nil {
-		doc["partition"] = st.Partition
+		setHeader(ctx, partitionHeader, itoa(st.Partition))
 	}
-	writeValue(ctx, fasthttp.StatusOK, doc)
+	writeValue(ctx, fasthttp.StatusOK, map[string]any{"messages": msgs})
+}
+
+// partitionHeader names the engine partition that owns a queue on stats
+// answers.
+const partitionHeader = "x-zaqar-partition"
+
+// statMessage describes the oldest or newest message as Zaqar's Redis
+// store does (the message as listed, with its creation time and claim);
+// ok is false when the message went between the two reads.
+func (a *API) statMessage(c context.Context, rq *request, s *storage.MessageStat, now time.Time) (map[string]any, bool) {
+	m, err := a.store.GetMessage(c, rq.project, rq.queue, s.ID)
+	if err != nil {
+		return nil, false
+	}
+	var claimID any
+	if m.ClaimID != "" {
+		claimID = m.ClaimID
+	}
+	doc := map[string]any{
+		"href": "/v2/queues/" + rq.queue + "/messages/" + m.ID,
+		"age":  int64(now.Sub(m.Created) / time.Second), "ttl": m.TTL,
+		"created": m.Created.UTC().Format("2006-01-02T15:04:05Z"),
+		"body":    json.RawMessage(m.Body), "claim_id": claimID, "claim_count": m.ClaimCount,
+	}
+	if m.Checksum != "" {
+		doc["checksum"] = m.Checksum
+	}
+	return doc, true
 }
 
 func (a *API) purgeQueue(ctx *fasthttp.RequestCtx, rq *request) {
@@ -205,7 +235,7 @@ func (a *API) purgeQueue(ctx *fasthttp.RequestCtx, rq *request) {
 		}
 		list, ok := raw.([]any)
 		if !ok {
-			badRequest(ctx, "Resource types must be a sub set of {'messages', 'subscriptions'}.")
+			badRequest(ctx, "Resource types must be a sub set of {'subscriptions', 'messages'}.")
 			return
 		}
 		opts = storage.PurgeOptions{}
@@ -216,7 +246,7 @@ func (a *API) purgeQueue(ctx *fasthttp.RequestCtx, rq *request) {
 			case "subscriptions":
 				opts.Subscriptions = true
 			default:
-				badRequest(ctx, "Resource types must be a sub set of {'messages', 'subscriptions'}.")
+				badRequest(ctx, "Resource types must be a sub set of {'subscriptions', 'messages'}.")
 				return
 			}
 		}

@@ -194,11 +194,16 @@ func (a *API) routes(reg *prometheus.Registry) {
 	// With Keystone, as behind keystonemiddleware, even unknown paths and
 	// OPTIONS answer only authenticated clients (CORS preflights are
 	// answered before the router).
+	// Falcon's own answers, as the original gives them.
 	r.NotFound = a.authenticated(func(ctx *fasthttp.RequestCtx) {
-		writeError(ctx, fasthttp.StatusNotFound, "Not found", "The resource could not be found.")
+		writeError(ctx, fasthttp.StatusNotFound, "404 Not Found", "")
 	})
 	r.MethodNotAllowed = a.authenticated(func(ctx *fasthttp.RequestCtx) {
-		writeError(ctx, fasthttp.StatusMethodNotAllowed, "Method not allowed", "The method is not allowed for this resource.")
+		allow := string(ctx.Response.Header.Peek("Allow")) // the router's, which writeError resets
+		writeError(ctx, fasthttp.StatusMethodNotAllowed, "405 Method Not Allowed", "")
+		if allow != "" {
+			setHeader(ctx, "allow", allow)
+		}
 	})
 	r.GlobalOPTIONS = a.authenticated(func(*fasthttp.RequestCtx) {})
 	r.PanicHandler = func(ctx *fasthttp.RequestCtx, v any) {

@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/url"
@@ -15,60 +16,52 @@ import (
 	"github.com/zaqar-go/zaqar/storage"
 )
 
-// subscriptionBody decodes and validates a create/update document. For
-// updates every field is optional.
+// subscriptionBody decodes and validates a create/update document as
+// Zaqar's subscription_posting and subscription_patching do, texts
+// included: a field that is null, empty or zero counts as absent (the
+// OpenStack client's "subscription update --ttl" sends "subscriber": null).
+// For updates every field is optional.
 func (a *API) subscriptionBody(ctx *fasthttp.RequestCtx, create bool) (storage.SubscriptionUpdate, bool) {
 	var u storage.SubscriptionUpdate
 	body := ctx.Request.Body()
-	if len(body) == 0 {
-		if create {
-			badRequest(ctx, "Missing parameter subscriber in body.")
-		} else {
-			badRequest(ctx, "No subscription to create.")
-		}
-		return u, false
-	}
 	if len(body) > a.opts.MaxQueueMetadata {
 		badRequest(ctx, "Subscription document is too large.")
 		return u, false
 	}
-	var doc map[string]any
-	if err := numberAPI.Unmarshal(body, &doc); err != nil || doc == nil {
-		badBody(ctx, "Request body could not be parsed.")
-		return u, false
-	}
-	if v, ok := doc["subscriber"]; ok {
-		s, isString := v.(string)
-		if !isString || s == "" {
-			badRequest(ctx, "The subscriber of subscription must be a non-empty string.")
+	var raw any = map[string]any{}
+	if len(body) > 0 {
+		if err := numberAPI.Unmarshal(body, &raw); err != nil {
+			badBody(ctx, "Request body could not be parsed.")
 			return u, false
 		}
-		if !a.validSubscriber(s) {
+	}
+	doc, isObject := raw.(map[string]any)
+	if create && isObject {
+		if _, ok := doc["subscriber"]; !ok {
+			badRequest(ctx, "Missing parameter subscriber in body.")
+			return u, false
+		}
+	}
+	if !truthy(raw) {
+		badRequest(ctx, "No subscription to create.")
+		return u, false
+	}
+	if !isObject {
+		badRequest(ctx, "Subscriptions must be a dict.")
+		return u, false
+	}
+	if v := doc["subscriber"]; truthy(v) {
+		s, isString := v.(string)
+		if !isString || !a.validSubscriber(s) {
 			badRequest(ctx, fmt.Sprintf("The subscriber type of subscription must be supported in the list %s.", a.subTypes))
 			return u, false
 		}
 		u.Subscriber = &s
 	} else if create {
-		badRequest(ctx, "Missing parameter subscriber in body.")
+		badRequest(ctx, "The subscriber of subscription must be a non-empty string.")
 		return u, false
 	}
-	if v, ok := doc["ttl"]; ok {
-		m := storage.Metadata{"ttl": v}
-		n, isInt := m.Int("ttl")
-		if !isInt {
-			badRequest(ctx, `The value of the "ttl" field must be a int.`)
-			return u, false
-		}
-		if n < 60 || n > 1<<40 {
-			badRequest(ctx, "The TTL for a subscription must be at least 60 seconds long.")
-			return u, false
-		}
-		u.TTL = &n
-	} else if create {
-		ttl := a.opts.DefaultSubscriptionTTL
-		u.TTL = &ttl
-	}
-	if v, ok := doc["options"]; ok {
+	if v := doc["options"]; truthy(v) {
 		opts, isObject := v.(map[string]any)
 		if !isObject {
 			badRequest(ctx, "Options must be a dict.")
@@ -84,11 +77,51 @@ func (a *API) subscriptionBody(ctx *fasthttp.RequestCtx, create bool) (storage.S
 	} else if create {
 		u.Options = storage.Metadata{}
 	}
-	if !create && u.Subscriber == nil && u.TTL == nil && u.Options == nil {
-		badRequest(ctx, "No subscription to create.")
-		return u, false
+	if v := doc["ttl"]; truthy(v) {
+		n, isInt := storage.Metadata{"ttl": v}.Int("ttl")
+		if _, isNumber := v.(json.Number); !isInt || !isNumber || strings.ContainsAny(string(v.(json.Number)), ".eE") {
+			badRequest(ctx, "TTL must be an integer.")
+			return u, false
+		}
+		if n < 60 {
+			badRequest(ctx, "The TTL for a subscription must be at least 60 seconds long.")
+			return u, false
+		}
+		if n > lastPythonSecond-time.Now().Unix() {
+			badRequest(ctx, "The TTL seconds for a subscription plus current time must be less than 9999-12-31 23:59:59.999999.")
+			return u, false
+		}
+		u.TTL = &n
+	} else if create {
+		ttl := a.opts.DefaultSubscriptionTTL
+		u.TTL = &ttl
 	}
 	return u, true
+}
+
+// lastPythonSecond is 9999-12-31T23:59:59Z, the end of Python's datetime,
+// which bounds a subscription's expiry in Zaqar.
+const lastPythonSecond = 253402300799
+
+// truthy is Python's truth of a decoded JSON value: null, false, 0, "",
+// [] and {} are false.
+func truthy(v any) bool {
+	switch x := v.(type) {
+	case nil:
+		return false
+	case bool:
+		return x
+	case json.Number:
+		f, err := x.Float64()
+		return err != nil || f != 0
+	case string:
+		return x != ""
+	case []any:
+		return len(x) > 0
+	case map[string]any:
+		return len(x) > 0
+	}
+	return true
 }
 
 func (a *API) validSubscriber(s string) bool {
@@ -117,10 +150,12 @@ func (a *API) createSubscription(ctx *fasthttp.RequestCtx, rq *request) {
 		return
 	}
 	loc := "/v2/queues/" + rq.queue + "/subscriptions"
-	ctx.Response.Header.Set("Location", loc)
+	setHeader(ctx, "location", loc)
 	if !created && sub.Confirmed {
-		writeError(ctx, fasthttp.StatusConflict, "Resource conflict", "Subscription already exists.")
-		ctx.Response.Header.Set("Location", loc+"/"+sub.ID)
+		// Zaqar's text, without the space its concatenation forgets.
+		writeError(ctx, fasthttp.StatusConflict, "Resource conflict",
+			"Such subscription already exists.Subscriptions are unique by project + queue + subscriber URI.")
+		setHeader(ctx, "location", loc)
 		return
 	}
 	writeValue(ctx, fasthttp.StatusCreated, map[string]string{"subscription_id": sub.ID})
@@ -176,7 +211,14 @@ func (a *API) updateSubscription(ctx *fasthttp.RequestCtx, rq *request) {
 	if !ok {
 		return
 	}
-	err := a.store.UpdateSubscription(context.Background(), rq.project, rq.queue, rq.id, u)
+	var err error
+	if u.Subscriber == nil && u.TTL == nil && u.Options == nil {
+		// Nothing to change ({"subscriber": null}): Zaqar still answers
+		// 404 for a missing subscription.
+		_, err = a.store.GetSubscription(context.Background(), rq.project, rq.queue, rq.id)
+	} else {
+		err = a.store.UpdateSubscription(context.Background(), rq.project, rq.queue, rq.id, u)
+	}
 	if errors.Is(err, storage.ErrDuplicate) {
 		writeError(ctx, fasthttp.StatusConflict, "Resource conflict", "Such subscription already exists. Subscriptions are unique by project + queue + subscriber URI.")
 		return
@@ -185,7 +227,7 @@ func (a *API) updateSubscription(ctx *fasthttp.RequestCtx, rq *request) {
 		a.storageError(ctx, rq, err, "Subscription could not be updated.")
 		return
 	}
-	ctx.Response.Header.Set("Location", string(ctx.Path()))
+	setHeader(ctx, "location", string(ctx.Path()))
 	ctx.SetStatusCode(fasthttp.StatusNoContent)
 }
 
@@ -214,6 +256,6 @@ func (a *API) confirmSubscription(ctx *fasthttp.RequestCtx, rq *request) {
 		a.storageError(ctx, rq, err, "Subscription could not be confirmed.")
 		return
 	}
-	ctx.Response.Header.Set("Location", string(ctx.Path()))
+	setHeader(ctx, "location", string(ctx.Path()))
 	ctx.SetStatusCode(fasthttp.StatusNoContent)
 }

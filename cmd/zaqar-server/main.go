@@ -32,6 +32,7 @@ import (
 	"github.com/zaqar-go/zaqar/redisstore"
 	"github.com/zaqar-go/zaqar/sqldb"
 	"github.com/zaqar-go/zaqar/storage"
+	"github.com/zaqar-go/zaqar/storage/encrypt"
 )
 
 const (
@@ -230,6 +231,9 @@ func serve(s config.Settings, sources []string, logger *slog.Logger) error {
 		store.Close()
 		return err
 	}
+	// Encryption sits between the store and the notifier, which delivers
+	// bodies as posted.
+	store = encrypt.Wrap(store, s.EncryptionKey)
 	relay := &socketRelay{}
 	nopts := notifyOptions(s, logger, reg)
 	nopts.Sockets = relay

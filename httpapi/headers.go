@@ -1,0 +1,13 @@
+package httpapi
+
+import "github.com/valyala/fasthttp"
+
+// setHeader sets a response header under the name exactly as given. The
+// original sends its headers in lower case (location, vary, allow, ...)
+// and some clients compare names case-sensitively, so they are written as
+// it writes them rather than in fasthttp's canonical form. (fasthttp
+// itself writes Content-Type, Content-Length, Date and Server.)
+func setHeader(ctx *fasthttp.RequestCtx, name, value string) {
+	ctx.Response.Header.DisableNormalizing()
+	ctx.Response.Header.Set(name, value)
+}
