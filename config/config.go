@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -73,7 +74,25 @@ func (o *Option) FlagUsage() string {
 var openSections = map[string]bool{"storage": true}
 
 // Foreign sections belong to other OpenStack libraries: warn, never fail.
-var foreignSections = map[string]bool{"profiler": true, "oslo_messaging_notifications": true, "healthcheck": true, "trustee": true}
+var foreignSections = map[string]bool{"profiler": true, "healthcheck": true, "trustee": true,
+	"cache": true, "oslo_middleware": true, "oslo_reports": true, "oslo_concurrency": true}
+
+// foreign reports whether a section belongs to another library;
+// oslo.messaging has one per driver (oslo_messaging_rabbit, ...).
+func foreign(section string) bool {
+	return foreignSections[section] || strings.HasPrefix(section, "oslo_messaging_")
+}
+
+// known reports whether name is an option of Zaqar 15 or of the libraries
+// its deployments configure, in section (knownOptions).
+func known(section, name string) bool {
+	for _, n := range strings.Fields(knownOptions[section]) {
+		if n == name {
+			return true
+		}
+	}
+	return false
+}
 
 // Shared sections are read by oslo libraries too (keystonemiddleware,
 // oslo.policy, oslo.middleware); operators' files carry options of theirs
@@ -91,6 +110,9 @@ type Config struct {
 	values   map[string]string
 	Sources  []string // files read, in order
 	Warnings []string
+	// NoEffect lists the options set in files that Zaqar has and this
+	// server accepts without acting on them ("[section] name").
+	NoEffect []string
 }
 
 func key(section, name string) string { return strings.ToLower(section) + "." + name }
@@ -193,7 +215,7 @@ func (c *Config) loadFile(path string) error {
 		if len(sec.Keys()) == 0 {
 			continue
 		}
-		if foreignSections[name] {
+		if foreign(name) {
 			c.Warnings = append(c.Warnings, fmt.Sprintf("%s: section [%s] belongs to another service; ignored", path, name))
 			continue
 		}
@@ -201,7 +223,15 @@ func (c *Config) loadFile(path string) error {
 			continue
 		}
 		for _, k := range sec.Keys() {
-			o := lookup(name, k.Name())
+			// oslo.config reads option-name and option_name alike.
+			opt := strings.ReplaceAll(k.Name(), "-", "_")
+			o := lookup(name, opt)
+			if o == nil && known(name, opt) {
+				if !slices.Contains(c.NoEffect, "["+name+"] "+opt) {
+					c.NoEffect = append(c.NoEffect, "["+name+"] "+opt)
+				}
+				continue
+			}
 			if o == nil && sharedSections[name] {
 				c.Warnings = append(c.Warnings, fmt.Sprintf("%s: [%s] %s is not used by this server; ignored", path, name, k.Name()))
 				continue

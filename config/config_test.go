@@ -131,8 +131,8 @@ func TestSharedSections(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(c.Warnings) != 1 || !strings.Contains(c.Warnings[0], "memcached_servers") {
-		t.Fatalf("warnings: %v", c.Warnings)
+	if len(c.NoEffect) != 1 || c.NoEffect[0] != "[keystone_authtoken] memcached_servers" || len(c.Warnings) != 0 {
+		t.Fatalf("no effect %v, warnings %v", c.NoEffect, c.Warnings)
 	}
 	if c.String("keystone_authtoken", "auth_url") != "http://k:5000/v3" || c.Int("keystone_authtoken", "token_cache_time") != 300 {
 		t.Fatal("keystone_authtoken values")

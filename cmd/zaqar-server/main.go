@@ -90,6 +90,9 @@ func run(args []string, stderr io.Writer) int {
 	for _, w := range cfg.Warnings {
 		logger.Warn(w)
 	}
+	if len(cfg.NoEffect) > 0 {
+		logger.Warn("options of Zaqar accepted without effect in this server", "options", cfg.NoEffect)
+	}
 	gcPercent, memoryLimit, err := tuneCollector()
 	if err != nil {
 		logger.Warn("no memory limit for the Go heap", "err", err)
