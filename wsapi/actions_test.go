@@ -31,7 +31,7 @@ func TestActions(t *testing.T) {
 			c.expect("create bad name", c.call("queue_create", map[string]any{"queue_name": "bad name"}), 400,
 				`"exception":"Queue names may only contain ASCII letters, digits, underscores, and dashes."`, `"error":null`)
 			c.expect("create bad metadata", c.call("queue_create", map[string]any{"queue_name": "m", "metadata": map[string]any{"_default_message_ttl": 10}}), 400,
-				"The TTL for a message may not exceed")
+				"_default_message_ttl can not exceed 1209600 seconds, and must be at least 60 seconds long.")
 			c.expect("get", c.call("queue_get", map[string]any{"queue_name": q}), 200, `"color":"red"`)
 			c.expect("get missing", c.call("queue_get", map[string]any{"queue_name": "nope"}), 404, `"error":"Queue nope does not exist."`)
 			r = c.expect("list", c.call("queue_list", map[string]any{"detailed": true}), 200, `"name":"`+q+`"`, `"metadata":{"color":"red"}`)
