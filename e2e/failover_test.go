@@ -119,6 +119,17 @@ func TestClusterFailoverUnderLoad(t *testing.T) {
 		t.Fatalf("create queue: %d %s", code, body)
 	}
 	victim := c.MasterOf("{zaqar:3:e2e/failover}:q") // the queue's hash tag (redisstore's key layout)
+	// A queue on another master: requests on it must not notice.
+	other := ""
+	for i := 0; other == ""; i++ {
+		if q := fmt.Sprintf("elsewhere%d", i); c.MasterOf("{zaqar:3:e2e/"+q+"}:q") != victim {
+			other = q
+		}
+	}
+	if code, body := nodes[1].request("PUT", "/v2/queues/"+other, ""); code != 201 {
+		t.Fatalf("create queue: %d %s", code, body)
+	}
+	probe := startFailoverLoad(t, nodes, other, 1, 1)
 	l := startFailoverLoad(t, nodes, "failover", 4, 4)
 	time.Sleep(time.Second) // steady load before the failure: the scenario's duration, not a synchronisation
 	killed := time.Since(l.start)
@@ -129,6 +140,10 @@ func TestClusterFailoverUnderLoad(t *testing.T) {
 	serving := waitServing(t, l, promoted)
 	time.Sleep(time.Second)
 	left := l.finish(nodes[0])
+	probe.finish(nodes[0])
+	if po := probe.outage(0); po.first != 0 {
+		t.Errorf("queue %s on a surviving master: %s", other, po)
+	}
 
 	o := l.outage(killed)
 	r := l.ledger(left, promotedAt, promotedAt)
