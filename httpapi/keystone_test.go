@@ -35,13 +35,18 @@ func newKeystoneEnv(t *testing.T) *keystoneEnv {
 
 func (e *keystoneEnv) validator(t *testing.T) *keystone.Validator {
 	v, err := keystone.New(keystone.Options{AuthURL: e.ks.URL(), Username: "zaqar", Password: ksServicePassword,
-		ProjectName: "service", TokenCacheTime: time.Minute, HTTPConnectTimeout: 2 * time.Second, Now: e.clock.Now,
+		ProjectName: "service", TokenCacheTime: time.Minute, HTTPConnectTimeout: slowKeystone, Now: e.clock.Now,
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
 		t.Fatal(err)
 	}
 	return v
 }
+
+// slowKeystone bounds each request to the test's Keystone. It is far above
+// the default because a loaded machine can starve Keystone's single uwsgi
+// worker for seconds, and an outage here is a refused connection anyway.
+const slowKeystone = 20 * time.Second
 
 func token(tok string) string { return "X-Auth-Token: " + tok }
 

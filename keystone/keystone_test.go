@@ -41,7 +41,10 @@ func newFixture(t *testing.T) *fixture {
 
 func (f *fixture) options() Options {
 	return Options{AuthURL: f.proxy.URL, Username: "zaqar", Password: servicePassword, ProjectName: "service",
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
+		// Far above the default: a loaded machine can starve Keystone's single
+		// uwsgi worker for seconds. Tests of the timeout set their own.
+		HTTPConnectTimeout: 20 * time.Second,
+		Logger:             slog.New(slog.NewTextHandler(io.Discard, nil))}
 }
 
 func (f *fixture) validator(t *testing.T, mut func(*Options)) *Validator {
