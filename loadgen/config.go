@@ -58,6 +58,17 @@ type Config struct {
 	Timeout      time.Duration // per request
 
 	Seed uint64 // for message sizes; 0 = random
+
+	// Transport is TransportHTTP (default) or TransportWebSocket: workers
+	// then send Zaqar's WebSocket actions to WebSocketURL, one connection
+	// each (observers list without markers: WebSocket listings return
+	// none).
+	Transport    string
+	WebSocketURL string // "" = ws://<server host>:9000/
+	// Subscribers are sockets per queue that subscribe themselves to it
+	// (WebSocket only): each records every message pushed to it,
+	// post-to-push latency as the delivered latency and OpPush.
+	Subscribers int
 }
 
 // DefaultConfig is the default profile's shape.
@@ -94,6 +105,26 @@ func (c *Config) Validate() error {
 		return errors.New("loadgen: rate cannot be negative")
 	case c.Wait < 0:
 		return errors.New("loadgen: wait cannot be negative")
+	}
+	switch c.Transport {
+	case "", TransportHTTP:
+		c.Transport = TransportHTTP
+		if c.Subscribers > 0 {
+			return errors.New("loadgen: subscribers need the websocket transport")
+		}
+	case TransportWebSocket:
+		if c.WebSocketURL == "" {
+			u, _ := url.Parse(c.ServerURL)
+			c.WebSocketURL = "ws://" + u.Hostname() + ":9000/"
+		}
+		if u, err := url.Parse(c.WebSocketURL); err != nil || (u.Scheme != "ws" && u.Scheme != "wss") {
+			return fmt.Errorf("loadgen: websocket url %q is not a ws(s) URL", c.WebSocketURL)
+		}
+	default:
+		return fmt.Errorf("loadgen: transport %q: http or websocket", c.Transport)
+	}
+	if c.Subscribers < 0 {
+		return errors.New("loadgen: subscribers cannot be negative")
 	}
 	if c.Timeout <= 0 {
 		c.Timeout = 10 * time.Second

@@ -64,14 +64,24 @@ func Run(ctx context.Context, cfg Config, progress func(Progress)) (*Result, err
 	timed, cancelTimed := context.WithDeadline(ctx, r.measTo)
 	defer cancelTimed()
 
-	var producers, others, consumers sync.WaitGroup
-	r.spawn(&producers, cfg.Producers, cfg.Timeout, func(c *client, rec *recorder, i int) { r.produce(timed, c, rec, i) })
-	r.spawn(&others, cfg.Observers, cfg.waitTimeout(), func(c *client, rec *recorder, i int) { r.observe(timed, c, rec, i) })
+	var producers, others, consumers, subscribers sync.WaitGroup
+	stopSubscribers := make(chan struct{})
+	defer func() {
+		close(stopSubscribers)
+		subscribers.Wait()
+	}()
+	if cfg.Subscribers > 0 {
+		if err := r.subscribe(&subscribers, stopSubscribers); err != nil {
+			return nil, err
+		}
+	}
+	r.spawn(&producers, cfg.Producers, cfg.Timeout, func(c requester, rec *recorder, i int) { r.produce(timed, c, rec, i) })
+	r.spawn(&others, cfg.Observers, cfg.waitTimeout(), func(c requester, rec *recorder, i int) { r.observe(timed, c, rec, i) })
 	consumeCtx, cancelConsume := context.WithCancel(ctx)
 	defer cancelConsume()
 	var producing atomic.Bool
 	producing.Store(true)
-	r.spawn(&consumers, cfg.Consumers, cfg.waitTimeout(), func(c *client, rec *recorder, i int) { r.consume(consumeCtx, timed, &producing, c, rec, i) })
+	r.spawn(&consumers, cfg.Consumers, cfg.waitTimeout(), func(c requester, rec *recorder, i int) { r.consume(consumeCtx, timed, &producing, c, rec, i) })
 
 	stopProgress := make(chan struct{})
 	var progressDone sync.WaitGroup
@@ -123,13 +133,20 @@ func waitGroupDone(wg *sync.WaitGroup) <-chan struct{} {
 	return ch
 }
 
-func (r *runner) spawn(wg *sync.WaitGroup, role Role, timeout time.Duration, fn func(*client, *recorder, int)) {
+func (r *runner) spawn(wg *sync.WaitGroup, role Role, timeout time.Duration, fn func(requester, *recorder, int)) {
 	if role.Workers == 0 {
 		return
 	}
 	hc, scheme, host := newHostClient(r.cfg.ServerURL, role.conns(), timeout)
 	for i := 0; i < role.Workers; i++ {
-		c := newClient(hc, scheme, host, r.cfg.Headers, timeout)
+		var c requester = newClient(hc, scheme, host, r.cfg.Headers, timeout)
+		if r.cfg.Transport == TransportWebSocket {
+			ws := newWSClient(r.cfg.WebSocketURL, r.cfg.Headers, timeout)
+			defer func() {
+				go func() { wg.Wait(); ws.close() }()
+			}()
+			c = ws
+		}
 		rec := r.newRecorder()
 		wg.Add(1)
 		go func() {
@@ -141,7 +158,7 @@ func (r *runner) spawn(wg *sync.WaitGroup, role Role, timeout time.Duration, fn 
 
 // produce posts batches. Each message body carries its ledger key and send
 // time: {"k":"<run>.<worker>.<n>","ts":<unix ns>,"p":"<padding>"}.
-func (r *runner) produce(ctx context.Context, c *client, rec *recorder, worker int) {
+func (r *runner) produce(ctx context.Context, c requester, rec *recorder, worker int) {
 	cfg := r.cfg
 	rng := rand.New(rand.NewPCG(cfg.Seed, uint64(worker)))
 	pad := strings.Repeat("x", max(cfg.MessageSize, cfg.MessageSizeMax))
@@ -218,7 +235,7 @@ type claimed struct {
 // going until its queues are empty; ctx ends it. With Wait its claims
 // long-poll while producers run; draining does not wait, so that an empty
 // queue is seen at once.
-func (r *runner) consume(ctx, timed context.Context, producing *atomic.Bool, c *client, rec *recorder, worker int) {
+func (r *runner) consume(ctx, timed context.Context, producing *atomic.Bool, c requester, rec *recorder, worker int) {
 	cfg := r.cfg
 	drainPath := "/claims?limit=" + strconv.Itoa(cfg.ClaimLimit)
 	waitPath := drainPath
@@ -315,14 +332,14 @@ type stats struct {
 	} `json:"messages"`
 }
 
-func (r *runner) queueEmpty(c *client, tg target) bool {
+func (r *runner) queueEmpty(c requester, tg target) bool {
 	st, body := c.do("GET", tg.project, "/v2/queues/"+tg.queue+"/stats", nil)
 	var s stats
 	return st == fasthttp.StatusOK && sonic.Unmarshal(body, &s) == nil && s.Messages.Total == 0
 }
 
 // observe lists messages page by page, as event-broadcasting readers do.
-func (r *runner) observe(ctx context.Context, c *client, rec *recorder, worker int) {
+func (r *runner) observe(ctx context.Context, c requester, rec *recorder, worker int) {
 	page := "&limit=" + strconv.Itoa(r.cfg.PageSize)
 	if r.cfg.Wait > 0 {
 		page += "&wait=" + strconv.Itoa(r.cfg.Wait)

@@ -16,6 +16,7 @@ const (
 	OpDelete  = "delete"
 	OpRelease = "release"
 	OpList    = "list"
+	OpPush    = "push" // a notification pushed to a subscribed socket
 )
 
 // Latencies are recorded in microseconds, 1 µs .. 60 s, 3 significant digits.
@@ -93,7 +94,7 @@ type live struct {
 
 func newLive() *live {
 	l := &live{interval: newHist(), requests: map[string]*atomic.Int64{}}
-	for _, op := range []string{OpPost, OpClaim, OpDelete, OpRelease, OpList} {
+	for _, op := range []string{OpPost, OpClaim, OpDelete, OpRelease, OpList, OpPush} {
 		l.requests[op] = &atomic.Int64{}
 	}
 	return l

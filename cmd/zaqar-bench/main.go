@@ -125,6 +125,9 @@ func newOptions(stderr io.Writer) *options {
 	str(&o.jsonOut, "", "write the JSON result to this file ('-' = stdout)", "json")
 	str(&o.plot, "", "write a latency plot (.png or .html)", "plot")
 	fs.BoolVar(&o.quiet, "quiet", false, "no progress line")
+	str(&c.Transport, loadgen.TransportHTTP, "transport: http, or websocket (Zaqar's WebSocket actions, one connection per worker)", "transport")
+	str(&c.WebSocketURL, "", "WebSocket URL with --transport websocket (default ws://<server host>:9000/)", "websocket_url")
+	num(&c.Subscribers, 0, "websocket: sockets per queue subscribed to it; reports post-to-push latency (end to end) and push", "subscribers")
 	return o
 }
 
