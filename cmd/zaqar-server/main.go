@@ -44,6 +44,14 @@ const (
 func main() { os.Exit(run(os.Args[1:], os.Stderr)) }
 
 func run(args []string, stderr io.Writer) int {
+	if len(args) > 0 {
+		switch args[0] {
+		case "backup":
+			return runBackup(args[1:], stderr)
+		case "restore":
+			return runRestore(args[1:], stderr)
+		}
+	}
 	runtime.GOMAXPROCS(schedulerProcs(os.Getenv("GOMAXPROCS"), startProcs))
 	fs := flag.NewFlagSet("zaqar-server", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -54,7 +62,9 @@ func run(args []string, stderr io.Writer) int {
 	showVersion := fs.Bool("version", false, "print the version, commit and Go version, and exit")
 	sample := fs.Bool("print-sample-config", false, "print a zaqar.conf with every option and exit")
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, "Usage: zaqar-server [--config-file PATH]... [flags]\n\nFlags:\n")
+		fmt.Fprintf(stderr, "Usage: zaqar-server [--config-file PATH]... [flags]\n"+
+			"       zaqar-server backup --data-dir DIR --out FILE      (server stopped)\n"+
+			"       zaqar-server restore --in FILE --data-dir NEWDIR\n\nFlags:\n")
 		fs.PrintDefaults()
 		fmt.Fprintf(stderr, "\nConfiguration options (zaqar.conf; env OS_<SECTION>__<OPTION>, ':' in section names as '_'):\n")
 		for _, o := range config.Options {
