@@ -30,7 +30,7 @@ dist:
 	  for c in $(COMMANDS); do \
 	    CGO_ENABLED=0 GOOS=$$os GOARCH=$$arch $(GO) build -trimpath -ldflags '-s -w $(LDFLAGS)' -o $$d/bin/$$c ./cmd/$$c; \
 	  done; \
-	  cp -r README.md zaqar.conf.sample packaging docs profiles $$d/; \
+	  cp -r README.md zaqar.conf.sample packaging docs $$d/; \
 	  tar -C dist -czf dist/$$name.tar.gz $$name; rm -rf $$d; echo "dist/$$name.tar.gz"; \
 	done; \
 	cd dist && sha256sum *.tar.gz > SHA256SUMS
