@@ -155,7 +155,8 @@ func OpenSpec(s Spec, o Options) (storage.Store, error) {
 //	fsync, segment_size and compression settings;
 //	redis://..., rediss://..., unix://... (see redisstore.ParseURI), with
 //	an optional prefix setting that namespaces the pool's keys (several
-//	pools may share one Redis).
+//	pools may share one Redis), and wait_replicas and wait_timeout
+//	(seconds) as in [drivers:message_store:redis].
 func ParseURI(uri string, settings map[string]any) (Spec, error) {
 	switch driver(uri) {
 	case Badger:
@@ -166,6 +167,18 @@ func ParseURI(uri string, settings map[string]any) (Spec, error) {
 			switch k {
 			case "prefix":
 				s.Prefix = fmt.Sprint(v)
+			case "wait_replicas":
+				n, err := strconv.Atoi(fmt.Sprint(v))
+				if err != nil || n < 0 {
+					return Spec{}, fmt.Errorf("backend: wait_replicas=%v must be a whole number, 0 or more", v)
+				}
+				s.WaitReplicas = n
+			case "wait_timeout":
+				secs, err := strconv.ParseFloat(fmt.Sprint(v), 64)
+				if err != nil || secs <= 0 {
+					return Spec{}, fmt.Errorf("backend: wait_timeout=%v must be a positive number of seconds", v)
+				}
+				s.WaitTimeout = time.Duration(secs * float64(time.Second))
 			default:
 				return Spec{}, fmt.Errorf("backend: unknown redis setting %q", k)
 			}

@@ -40,8 +40,8 @@ func TestParseURI(t *testing.T) {
 	if got, err := ParseURI("BADGER://rel/dir", nil); err != nil || got.Dir != "rel/dir" || got.Partitions != DefaultSpec().Partitions {
 		t.Fatalf("relative badger: %+v %v", got, err)
 	}
-	got, err = ParseURI("rediss://h:1/2?dbid=3", map[string]any{"prefix": "p1"})
-	if err != nil || got != (Spec{Driver: Redis, RedisURI: "rediss://h:1/2?dbid=3", Prefix: "p1"}) {
+	got, err = ParseURI("rediss://h:1/2?dbid=3", map[string]any{"prefix": "p1", "wait_replicas": 1.0, "wait_timeout": 0.5})
+	if err != nil || got != (Spec{Driver: Redis, RedisURI: "rediss://h:1/2?dbid=3", Prefix: "p1", WaitReplicas: 1, WaitTimeout: 500 * time.Millisecond}) {
 		t.Fatalf("redis: %+v %v", got, err)
 	}
 	for uri, settings := range map[string]map[string]any{
@@ -55,6 +55,8 @@ func TestParseURI(t *testing.T) {
 		"redis://h":                       {"db": 1},
 		"mongodb://h":                     nil,
 		"unix:///run/redis.sock":          {"prefix": 1, "x": 2},
+		"redis://h?x=1":                   {"wait_replicas": -1},
+		"redis://h?y=1":                   {"wait_timeout": "soon"},
 	} {
 		if _, err := ParseURI(uri, settings); err == nil {
 			t.Errorf("%s %v: no error", uri, settings)

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"testing"
 
+	"github.com/zaqar-go/zaqar/internal/testenv"
 	"github.com/zaqar-go/zaqar/notify"
 	"github.com/zaqar-go/zaqar/storage"
 	"github.com/zaqar-go/zaqar/storage/storagetest"
@@ -60,6 +61,18 @@ func BenchmarkNotifiedPost(b *testing.B) {
 				}
 			}
 			n.Close() // timed: waits for the deliveries under way
+		})
+	}
+}
+
+// BenchmarkPostReplicated posts 10 x 1 KiB per op through Sentinel (a
+// master and one replica) with wait_replicas 0 and 1: the cost of
+// acknowledging only what the replica confirmed. -count interleaves them.
+func BenchmarkPostReplicated(b *testing.B) {
+	sn := testenv.StartRedisSentinel(b)
+	for _, wait := range []int{0, 1} {
+		b.Run(fmt.Sprintf("wait_replicas=%d", wait), func(b *testing.B) {
+			storagetest.BenchPost(b, openOn(b, sn.URI(), Options{WaitReplicas: wait}))
 		})
 	}
 }
