@@ -1,6 +1,7 @@
 package loadgen
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -31,6 +32,11 @@ type Config struct {
 	MessageSizeMax int // > MessageSize: sizes uniform in [MessageSize, MessageSizeMax]
 	BatchSize      int // messages per POST
 	MessageTTL     int // seconds
+	// Samples, when given, are the documents messages are drawn from
+	// (the original zaqar-bench's --messages_path), each picked with the
+	// probability of its weight: a message carries its sample's ttl and,
+	// under "d", its body.
+	Samples []Sample
 
 	Producers Role
 	Consumers Role
@@ -71,6 +77,33 @@ type Config struct {
 	Subscribers int
 }
 
+func validSamples(samples []Sample) bool {
+	for _, s := range samples {
+		if !(s.Weight > 0) || s.TTL < 0 || !json.Valid(s.Body) {
+			return false
+		}
+	}
+	return true
+}
+
+// Sample is one message document of Samples.
+type Sample struct {
+	Weight float64
+	TTL    int             // seconds; 0 = MessageTTL
+	Body   json.RawMessage // JSON value
+}
+
+// pick returns the sample that x, uniform in [0, total weight), falls in.
+func pick(samples []Sample, x float64) *Sample {
+	for i := range samples {
+		if x < samples[i].Weight {
+			return &samples[i]
+		}
+		x -= samples[i].Weight
+	}
+	return &samples[len(samples)-1]
+}
+
 // DefaultConfig is the default profile's shape.
 func DefaultConfig() Config {
 	return Config{
@@ -95,6 +128,8 @@ func (c *Config) Validate() error {
 		return errors.New("loadgen: queues and projects must be at least 1")
 	case c.BatchSize < 1 || c.MessageSize < 0 || (c.MessageSizeMax != 0 && c.MessageSizeMax < c.MessageSize):
 		return errors.New("loadgen: bad batch or message size")
+	case !validSamples(c.Samples):
+		return errors.New("loadgen: every sample needs a positive weight, a ttl of 0 or more and a JSON body")
 	case c.Producers.Workers < 0 || c.Consumers.Workers < 0 || c.Observers.Workers < 0:
 		return errors.New("loadgen: worker counts cannot be negative")
 	case c.Producers.Workers+c.Consumers.Workers+c.Observers.Workers == 0:

@@ -167,6 +167,10 @@ func (r *runner) produce(ctx context.Context, c requester, rec *recorder, worker
 		interval = time.Duration(float64(time.Second) * float64(cfg.Producers.Workers) / cfg.Rate)
 	}
 	body := make([]byte, 0, cfg.BatchSize*(len(pad)+96)+32)
+	var totalWeight float64
+	for _, s := range cfg.Samples {
+		totalWeight += s.Weight
+	}
 	next := time.Now()
 	for n, t := uint64(0), worker; ; t++ {
 		if ctx.Err() != nil || r.stopProduce.Load() {
@@ -196,9 +200,21 @@ func (r *runner) produce(ctx context.Context, c requester, rec *recorder, worker
 			if cfg.MessageSizeMax > cfg.MessageSize {
 				size += rng.IntN(cfg.MessageSizeMax - cfg.MessageSize + 1)
 			}
+			ttl, sample := cfg.MessageTTL, (*Sample)(nil)
+			if len(cfg.Samples) > 0 {
+				if sample = pick(cfg.Samples, rng.Float64()*totalWeight); sample.TTL > 0 {
+					ttl = sample.TTL
+				}
+			}
 			body = append(body, `{"ttl":`...)
-			body = strconv.AppendInt(body, int64(cfg.MessageTTL), 10)
-			body = append(body, `,"body":{"k":"`...)
+			body = strconv.AppendInt(body, int64(ttl), 10)
+			body = append(body, `,"body":{`...)
+			if sample != nil {
+				body = append(body, `"d":`...)
+				body = append(body, sample.Body...)
+				body = append(body, ',')
+			}
+			body = append(body, `"k":"`...)
 			body = r.ledger.appendMessageKey(body, worker, n)
 			n++
 			body = append(body, `","ts":`...)

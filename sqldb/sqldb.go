@@ -155,6 +155,24 @@ func (db *DB) migrationsFor(fsys fs.FS) (fs.FS, error) {
 // migrationsFor), holding a database lock so that servers starting
 // together migrate once.
 func (db *DB) Migrate(ctx context.Context, fsys fs.FS) (applied []int64, err error) {
+	p, err := db.Migrations(fsys)
+	if err != nil {
+		return nil, err
+	}
+	results, err := p.Up(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("sqldb: migrate: %w", db.Classify(err))
+	}
+	for _, r := range results {
+		applied = append(applied, r.Source.Version)
+	}
+	return applied, nil
+}
+
+// Migrations returns the migrations of the dialect (see migrationsFor)
+// over the database, locked as Migrate's are, for tools that move the
+// schema to a given version or list its history.
+func (db *DB) Migrations(fsys fs.FS) (*goose.Provider, error) {
 	sub, err := db.migrationsFor(fsys)
 	if err != nil {
 		return nil, err
@@ -183,14 +201,7 @@ func (db *DB) Migrate(ctx context.Context, fsys fs.FS) (applied []int64, err err
 	if err != nil {
 		return nil, fmt.Errorf("sqldb: migrations: %w", err)
 	}
-	results, err := p.Up(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("sqldb: migrate: %w", db.Classify(err))
-	}
-	for _, r := range results {
-		applied = append(applied, r.Source.Version)
-	}
-	return applied, nil
+	return p, nil
 }
 
 // SchemaVersion returns the newest applied migration version (0 = none).

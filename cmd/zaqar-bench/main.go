@@ -61,6 +61,10 @@ type options struct {
 	pp, cp, op                 int // processes: multiplied with workers (one Go process runs them all)
 	jsonOut, plot, profile     string
 	noverbose, quiet           bool
+	apiVersion                 string              // the original's --api_version: only 2 is spoken
+	debug                      bool                // the original's --debug (its default true: print details)
+	skipQueueReset             bool                // the original's --skip_queue_reset
+	messagesPath               string              // the original's --messages_path
 	aliases                    map[string][]string // each flag name -> every name of the same option
 }
 
@@ -128,6 +132,11 @@ func newOptions(stderr io.Writer) *options {
 	str(&c.Transport, loadgen.TransportHTTP, "transport: http, or websocket (Zaqar's WebSocket actions, one connection per worker)", "transport")
 	str(&c.WebSocketURL, "", "WebSocket URL with --transport websocket (default ws://<server host>:9000/)", "websocket_url")
 	num(&c.Subscribers, 0, "websocket: sockets per queue subscribed to it; reports post-to-push latency (end to end) and push", "subscribers")
+	str(&o.messagesPath, "", "JSON file of sample messages, as the original's: [{\"weight\": 0.8, \"doc\": {\"ttl\": 60, \"body\": ...}}, ...]", "messages_path", "m")
+	str(&o.apiVersion, "2", "Messaging API version (the original's option; only 2 is spoken)", "api_version", "api")
+	fs.BoolVar(&o.debug, "debug", true, "print details while running (the original's option); --debug=false is --quiet")
+	fs.BoolVar(&o.skipQueueReset, "skip_queue_reset", false,
+		"the original's option: do not reset queues before running. Accepted always: this benchmark never resets queues, each run's messages carry its own keys, and --drain empties the queues after it")
 	return o
 }
 
@@ -162,6 +171,21 @@ func (o *options) parse(args []string) error {
 				return fmt.Errorf("profile %s: %s = %s: %w", o.profile, k, v, err)
 			}
 		}
+	}
+	switch strings.TrimSuffix(strings.TrimSuffix(o.apiVersion, ".0"), ".0") {
+	case "2":
+	default:
+		return fmt.Errorf("api_version %s: only the Messaging API v2 is spoken", o.apiVersion)
+	}
+	if !o.debug {
+		o.quiet = true
+	}
+	if o.messagesPath != "" {
+		samples, err := loadSamples(o.messagesPath)
+		if err != nil {
+			return err
+		}
+		o.cfg.Samples = samples
 	}
 	c := &o.cfg
 	c.Duration = time.Duration(o.seconds * float64(time.Second))
@@ -316,4 +340,28 @@ func compare(args []string, stdout, stderr io.Writer) int {
 	}
 	bench.Compare(stdout, a, b, args[0], args[1])
 	return exitOK
+}
+
+// loadSamples reads the original zaqar-bench's messages file: a list of
+// {"weight": w, "doc": {"ttl": seconds, "body": value}}.
+func loadSamples(path string) ([]loadgen.Sample, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("messages_path: %w", err)
+	}
+	var docs []struct {
+		Weight float64 `json:"weight"`
+		Doc    struct {
+			TTL  int             `json:"ttl"`
+			Body json.RawMessage `json:"body"`
+		} `json:"doc"`
+	}
+	if err := json.Unmarshal(b, &docs); err != nil || len(docs) == 0 {
+		return nil, fmt.Errorf("messages_path %s: want a non-empty JSON list of {\"weight\", \"doc\": {\"ttl\", \"body\"}}", path)
+	}
+	samples := make([]loadgen.Sample, len(docs))
+	for i, d := range docs {
+		samples[i] = loadgen.Sample{Weight: d.Weight, TTL: d.Doc.TTL, Body: d.Doc.Body}
+	}
+	return samples, nil
 }

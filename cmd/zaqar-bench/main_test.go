@@ -89,3 +89,25 @@ func TestStallsSubcommand(t *testing.T) {
 		t.Fatalf("no file: exit %d, want %d", code, exitUsage)
 	}
 }
+
+// TestOriginalsRemainingOptions: --messages_path, --skip_queue_reset,
+// --api_version and --debug, as the original's scripts pass them.
+func TestOriginalsRemainingOptions(t *testing.T) {
+	f := filepath.Join(t.TempDir(), "messages.json")
+	doc := `[{"weight": 0.7, "doc": {"ttl": 120, "body": {"event": "a"}}}, {"weight": 0.3, "doc": {"ttl": 60, "body": "b"}}]`
+	if err := os.WriteFile(f, []byte(doc), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	o := newOptions(&bytes.Buffer{})
+	if err := o.parse([]string{"-m", f, "--skip_queue_reset", "--api_version", "2", "--debug=false", "-t", "1"}); err != nil {
+		t.Fatal(err)
+	}
+	if len(o.cfg.Samples) != 2 || o.cfg.Samples[0].TTL != 120 || string(o.cfg.Samples[1].Body) != `"b"` || !o.quiet {
+		t.Fatalf("samples %+v quiet %v", o.cfg.Samples, o.quiet)
+	}
+	for _, bad := range [][]string{{"--api_version", "1.1"}, {"--messages_path", filepath.Join(t.TempDir(), "none.json")}} {
+		if err := newOptions(&bytes.Buffer{}).parse(bad); err == nil {
+			t.Fatalf("%v accepted", bad)
+		}
+	}
+}
