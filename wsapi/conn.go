@@ -3,6 +3,7 @@ package wsapi
 import (
 	"context"
 	"errors"
+	"math/rand/v2"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -26,10 +27,17 @@ type conn struct {
 	ws *websocket.Conn
 	id string
 
-	out    chan frame
-	queued atomic.Int64 // bytes in out
-	done   chan struct{}
-	once   sync.Once
+	// Outgoing frames: a writer goroutine runs only while there are some,
+	// so an idle connection costs its reader goroutine and a ping timer.
+	wmu     sync.Mutex
+	out     []frame        // queued, oldest first
+	queued  int            // bytes in out
+	writing bool           // a writer goroutine is running
+	writers sync.WaitGroup // the writer, waited for at close
+	ping    *time.Timer
+
+	done chan struct{}
+	once sync.Once
 
 	// notifyBinary: notifications are encoded as the last successful
 	// socket subscription request was (Zaqar's rule).
@@ -45,12 +53,8 @@ type conn struct {
 
 type socketSub struct{ project, queue, id string }
 
-// outCapacity is the number of frames a connection may have queued; the
-// byte bound OutboundBytes is the one that matters.
-const outCapacity = 1024
-
 func (s *Server) serveConn(ws *websocket.Conn) {
-	c := &conn{s: s, ws: ws, id: newConnID(), out: make(chan frame, outCapacity), done: make(chan struct{})}
+	c := &conn{s: s, ws: ws, id: newConnID(), done: make(chan struct{})}
 	s.register(c)
 	defer func() {
 		s.unregister(c)
@@ -70,16 +74,12 @@ func (s *Server) serveConn(ws *websocket.Conn) {
 		}
 		return err
 	})
-	writerDone := make(chan struct{})
-	go func() {
-		defer close(writerDone)
-		c.writeLoop(idle / 3)
-	}()
+	c.schedulePing(idle / 3)
 	defer func() {
-		// The reader is done: end the writer (sending a close frame, if
-		// none has been sent), then wait for it.
+		// The reader is done: stop writing (sending a close frame, if
+		// none has been sent), then wait for a writer still running.
 		c.close(websocket.CloseNormalClosure, "")
-		<-writerDone
+		c.writers.Wait()
 	}()
 	for {
 		kind, data, err := ws.ReadMessage()
@@ -102,31 +102,61 @@ func (s *Server) serveConn(ws *websocket.Conn) {
 	}
 }
 
-// writeLoop sends queued frames and keep-alive pings until the
-// connection closes.
-func (c *conn) writeLoop(pingEvery time.Duration) {
-	ping := time.NewTicker(pingEvery)
-	defer ping.Stop()
-	for {
+// schedulePing sends a ping every interval, the first after a random
+// part of it, so that connections opened together do not ping together.
+// A timer, not a goroutine, waits between pings.
+func (c *conn) schedulePing(interval time.Duration) {
+	var fire func()
+	fire = func() {
 		select {
 		case <-c.done:
 			return
-		case f := <-c.out:
-			c.queued.Add(-int64(len(f.data)))
-			kind := websocket.TextMessage
-			if f.binary {
-				kind = websocket.BinaryMessage
-			}
-			_ = c.ws.SetWriteDeadline(time.Now().Add(writeTimeout))
-			if err := c.ws.WriteMessage(kind, f.data); err != nil {
-				c.close(websocket.CloseAbnormalClosure, "")
-				return
-			}
-		case <-ping.C:
-			if err := c.ws.WriteControl(websocket.PingMessage, nil, time.Now().Add(writeTimeout)); err != nil {
-				c.close(websocket.CloseAbnormalClosure, "")
-				return
-			}
+		default:
+		}
+		// WriteControl is safe beside a writer; a failure is left to the
+		// idle timeout.
+		_ = c.ws.WriteControl(websocket.PingMessage, nil, time.Now().Add(writeTimeout))
+		c.wmu.Lock()
+		c.ping.Reset(interval)
+		c.wmu.Unlock()
+	}
+	c.wmu.Lock()
+	c.ping = time.AfterFunc(interval/2+rand.N(interval/2+1), fire)
+	c.wmu.Unlock()
+}
+
+// writeLoop sends queued frames until none is left (or the connection
+// closes).
+func (c *conn) writeLoop() {
+	defer c.writers.Done()
+	for {
+		c.wmu.Lock()
+		if len(c.out) == 0 {
+			c.writing = false
+			c.out = nil // an idle connection keeps no buffer
+			c.wmu.Unlock()
+			return
+		}
+		f := c.out[0]
+		c.out[0] = frame{}
+		c.out = c.out[1:]
+		c.queued -= len(f.data)
+		c.wmu.Unlock()
+		select {
+		case <-c.done:
+			c.wmu.Lock()
+			c.writing, c.out, c.queued = false, nil, 0
+			c.wmu.Unlock()
+			return
+		default:
+		}
+		kind := websocket.TextMessage
+		if f.binary {
+			kind = websocket.BinaryMessage
+		}
+		_ = c.ws.SetWriteDeadline(time.Now().Add(writeTimeout))
+		if err := c.ws.WriteMessage(kind, f.data); err != nil {
+			c.close(websocket.CloseAbnormalClosure, "")
 		}
 	}
 }
@@ -134,23 +164,31 @@ func (c *conn) writeLoop(pingEvery time.Duration) {
 // writeTimeout bounds writing one frame to a client.
 const writeTimeout = 10 * time.Second
 
-// send queues a frame; a connection whose queue is over its bound is
-// closed instead (its reader is too slow).
+// send queues a frame, starting a writer if none runs; a connection whose
+// queue would exceed its bound is closed instead (its reader is too
+// slow).
 func (c *conn) send(f frame) bool {
-	if c.queued.Add(int64(len(f.data))) > int64(c.s.opts.OutboundBytes) {
-		c.queued.Add(-int64(len(f.data)))
-		c.close(CloseSlowReader, "Outbound buffer full: the client reads too slowly.")
-		return false
-	}
+	c.wmu.Lock()
 	select {
-	case c.out <- f:
-		return true
 	case <-c.done:
+		c.wmu.Unlock()
 		return false
 	default:
+	}
+	if c.queued+len(f.data) > c.s.opts.OutboundBytes {
+		c.wmu.Unlock()
 		c.close(CloseSlowReader, "Outbound buffer full: the client reads too slowly.")
 		return false
 	}
+	c.out = append(c.out, f)
+	c.queued += len(f.data)
+	if !c.writing {
+		c.writing = true
+		c.writers.Add(1)
+		go c.writeLoop()
+	}
+	c.wmu.Unlock()
+	return true
 }
 
 // notify pushes a notification (JSON from the notifier).
@@ -189,7 +227,12 @@ func (c *conn) close(code int, reason string) {
 			c.authExpiry.Stop()
 		}
 		c.mu.Unlock()
-		// Unblocks the reader; the writer sees done.
+		c.wmu.Lock()
+		if c.ping != nil {
+			c.ping.Stop()
+		}
+		c.wmu.Unlock()
+		// Unblocks the reader; a writer sees done.
 		_ = c.ws.NetConn().SetReadDeadline(time.Now())
 	})
 }

@@ -25,14 +25,14 @@ const testClient = "3a1d6a3e-0000-4000-8000-000000000001"
 // env is a WebSocket server and an HTTP API over one real engine behind
 // the notifier, as zaqar-server wires them, on real TCP listeners.
 type env struct {
-	t        *testing.T
+	t        testing.TB
 	ws       *Server
 	wsURL    string
 	httpURL  string
 	registry *prometheus.Registry
 }
 
-func newEnv(t *testing.T, mut func(*Options)) *env {
+func newEnv(t testing.TB, mut func(*Options)) *env {
 	t.Helper()
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
 	eo := engine.DefaultOptions(t.TempDir())
@@ -87,7 +87,7 @@ func (r *relay) Push(sub string, p []byte) bool { return r.s.Push(sub, p) }
 
 // client is a test's WebSocket connection.
 type client struct {
-	t      *testing.T
+	t      testing.TB
 	ws     *websocket.Conn
 	binary bool
 	// headers go with every request unless a call overrides them.

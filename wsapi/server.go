@@ -122,7 +122,7 @@ func New(store storage.Store, o Options) (*Server, error) {
 		return nil, err
 	}
 	s.upgrader = websocket.FastHTTPUpgrader{
-		ReadBufferSize: 4096, WriteBufferSize: 4096,
+		ReadBufferSize: 1024, WriteBufferSize: 4096,
 		// Idle connections hold no write buffer: writers take one from
 		// the pool for each frame.
 		WriteBufferPool: &sync.Pool{},
