@@ -76,34 +76,55 @@ func (p *partition) flusher() {
 			}
 		}
 	}
-	poll := time.NewTicker(flushPoll)
-	defer poll.Stop()
-	// take receives the jobs queued so far, without waiting for more; it
-	// reports false once the channel is closed and everything written.
+	// add holds a job that arrived; false once the channel is closed and
+	// everything written.
+	add := func(job flushJob, ok bool, now time.Time) bool {
+		if !ok {
+			if !p.noFlush {
+				write(time.Time{})
+				p.checkpoint(pending)
+			}
+			return false
+		}
+		held = append(held, heldJob{job: job, at: now})
+		if job.sync != nil {
+			write(time.Time{})
+		}
+		return true
+	}
+	// take adds the jobs queued so far, without waiting for more.
 	take := func() bool {
 		now := time.Now()
 		for {
 			select {
 			case job, ok := <-p.flushes:
-				if !ok {
-					if !p.noFlush {
-						write(time.Time{})
-						p.checkpoint(pending)
-					}
+				if !add(job, ok, now) {
 					return false
-				}
-				held = append(held, heldJob{job: job, at: now})
-				if job.sync != nil {
-					write(time.Time{})
 				}
 			default:
 				return true
 			}
 		}
 	}
+	poll := time.NewTimer(flushPoll)
+	poll.Stop()
+	defer poll.Stop()
+	polling := false
 	for {
+		// With jobs held the flusher takes new ones every flushPoll; with
+		// none it waits on the channel, so an idle partition costs no
+		// wakeups.
+		var idle <-chan flushJob
+		if len(held) == 0 {
+			idle = p.flushes
+		}
 		select {
+		case job, ok := <-idle:
+			if !add(job, ok, time.Now()) {
+				return
+			}
 		case <-poll.C:
+			polling = false
 			if !take() {
 				return
 			}
@@ -119,15 +140,20 @@ func (p *partition) flusher() {
 			write(now.Add(-age))
 			p.checkpoint(pending)
 		}
+		if len(held) > 0 && !polling {
+			poll.Reset(flushPoll)
+			polling = true
+		}
 	}
 }
 
-// flushPoll is how often the flusher takes the jobs queued for it. It does
-// not wait on the channel: a receiver waiting there is woken for every
-// group the writer completes (thousands a second under load, each a
-// goroutine switch, which on a 2-vCPU VM cost several µs of CPU per post),
-// and jobs wait flushAge before they are written anyway. The channel's
-// capacity (4 x maxFlushJobs) holds far more than a poll's worth.
+// flushPoll is how often a flusher holding jobs takes the new ones. It
+// does not wait on the channel meanwhile: a receiver waiting there is
+// woken for every group the writer completes (thousands a second under
+// load, each a goroutine switch, which on a 2-vCPU VM cost several µs of
+// CPU per post), and jobs wait flushAge before they are written anyway.
+// The channel's capacity (4 x maxFlushJobs) holds far more than a poll's
+// worth.
 const flushPoll = 5 * time.Millisecond
 
 // heldJob is a flush job waiting for its age.
