@@ -123,7 +123,7 @@ func (s *state) apply(r *record) effects {
 					fx.gone = append(fx.gone, e)
 					q.deletions = true
 					q.live--
-					q.touchSeq(seq)
+					q.touchSeq(e)
 				}
 			} else if q.gap.holds(seq) && q.part.gapDelete(q, seq) {
 				fx.gapGone = append(fx.gapGone, seq)
@@ -145,7 +145,7 @@ func (s *state) apply(r *record) effects {
 			if e == nil {
 				continue
 			}
-			q.touchSeq(seq)
+			q.touchSeq(e)
 			e.claim.Store(c)
 			if r.Flag == 0 {
 				e.claimCount.Add(1)

@@ -134,18 +134,20 @@ func (h expiryHist) expired(now int64) int64 {
 }
 
 // evictMark is an eviction under way: the run [from, to) of the tail goes
-// to the gap once the flusher has written every group up to after and no
-// change touched the run since (spoiled).
+// to the gap once the flusher has written every group up to after. A
+// change to one of its messages meanwhile (consumers reaching it, a delete
+// by id, expiry) cuts the run after that message's batch: the flusher
+// must write the change from memory, so the batch stays.
 type evictMark struct {
 	from, to, after uint64
-	spoiled         bool
+	cut             uint64 // first sequence of the last batch changed (0: none)
 }
 
-// touchSeq notes a change to a resident message, which spoils an
-// eviction of its run: the flusher must write the change from memory.
-func (q *queue) touchSeq(seq uint64) {
-	if seq >= q.evict.from && seq < q.evict.to {
-		q.evict.spoiled = true
+// touchSeq notes a change to resident message e. Writer only.
+func (q *queue) touchSeq(e *entry) {
+	if e.seq >= q.evict.from && e.seq < q.evict.to {
+		q.evict.from = e.seq + 1
+		q.evict.cut = e.batch()
 	}
 }
 
@@ -173,8 +175,8 @@ func (p *partition) manageWindows() {
 	}
 	flushed := p.flushedGroup.Load()
 	for q := range p.evicting {
-		if q.evict.spoiled {
-			q.evict = evictMark{}
+		if q.evict.from >= q.evict.to {
+			q.evict = evictMark{} // consumed meanwhile
 			delete(p.evicting, q)
 		} else if flushed >= q.evict.after {
 			p.evictRun(q)
@@ -228,9 +230,10 @@ func (p *partition) markEviction(q *queue, after uint64) {
 		if len(ents) < p.window+p.window/2 {
 			return
 		}
-		// Claimed messages lie at the front, where claims take them:
-		// the scan from the end stops at the last one.
-		h = p.window
+		// The window starts at the claim cursor (what lies before it is
+		// consumed or held). Claimed messages lie at the front, where
+		// claims take them: the scan from the end stops at the last one.
+		h = lower(ents, q.claimFrom) + p.window
 		for i := len(ents) - 1; i >= h; i-- {
 			if ents[i].claim.Load() != nil {
 				h = i + 1
@@ -267,7 +270,12 @@ func (p *partition) evictRun(q *queue) {
 	m := q.evict
 	q.evict = evictMark{}
 	h, k := lower(q.entries, m.from), lower(q.entries, m.to)
-	if h == k {
+	for h < k && q.entries[h].batch() <= m.cut {
+		h++ // the rest of a batch changed after the mark
+	}
+	if h == k || (q.gap.open() && h > lower(q.entries, q.gap.to)) {
+		// Nothing left, or a run of the tail cut at its front: what
+		// stays would lie inside the gap. Marked again later.
 		return
 	}
 	run := q.entries[h:k]
@@ -280,15 +288,30 @@ func (p *partition) evictRun(q *queue) {
 	}
 	q.gap.live += int64(len(live))
 	if !q.gap.open() {
-		q.gap.from = m.from
+		// Every resident message is below the first batch of the run.
+		q.gap.from = q.entries[h].batch()
 	}
 	q.gap.to = m.to
 	q.gap.segLo, q.gap.segHi = p.ret.evicted(q.gap.segLo, q.gap.segHi, live)
 	p.ret.setGap(q, q.gap.segLo, q.gap.segHi)
 	keep := make([]*entry, 0, len(q.entries)-(k-h)+p.window/2)
-	keep = append(keep, q.entries[:h]...)
+	keep = appendUndeleted(keep, q.entries[:h])
 	q.entries = append(keep, q.entries[k:]...)
 	q.gapChanged()
+}
+
+// appendUndeleted appends the entries of head not deleted. Copying the
+// head anyway, paging leaves out what consumers deleted rather than wait
+// for the reaper: its deletion is in Badger's hands already (the flusher
+// re-encodes batches without deleted entries), and a head consumed
+// between two reaps would otherwise be copied again at every page-in.
+func appendUndeleted(dst, head []*entry) []*entry {
+	for _, e := range head {
+		if !e.deleted.Load() {
+			dst = append(dst, e)
+		}
+	}
+	return dst
 }
 
 // pageIn moves messages from the start of the gap to the end of the head:
@@ -367,7 +390,7 @@ func (p *partition) pageIn(q *queue, want int, through uint64) int {
 	}
 	h := q.headEnd()
 	grown := make([]*entry, 0, len(q.entries)+len(got)+p.window/2)
-	grown = append(grown, q.entries[:h]...)
+	grown = appendUndeleted(grown, q.entries[:h])
 	grown = append(grown, got...)
 	q.entries = append(grown, q.entries[h:]...)
 	if closed {
@@ -423,7 +446,7 @@ func (q *queue) dropGap() {
 		q.gap = gapState{}
 		q.gapChanged()
 	}
-	q.evict.spoiled = q.evict.to != 0
+	q.evict.from = q.evict.to // nothing left to evict
 }
 
 func batchKey(qk string, first uint64) []byte {

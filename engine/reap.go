@@ -57,7 +57,7 @@ func (p *partition) reap(now int64) []reaped {
 		if removed := q.compact(now); len(removed) > 0 {
 			var expired []*entry
 			for _, e := range removed {
-				q.touchSeq(e.seq)
+				q.touchSeq(e)
 				if !e.deleted.Swap(true) { // expired: deletes already went through the log
 					expired = append(expired, e)
 					out = append(out, reaped{qk: k.(string), e: e})
