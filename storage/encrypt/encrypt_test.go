@@ -27,7 +27,7 @@ import (
 
 var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
 
-func openEngine(t *testing.T, dir string, clock storage.Clock) *engine.Engine {
+func openEngine(t testing.TB, dir string, clock storage.Clock) *engine.Engine {
 	t.Helper()
 	o := engine.DefaultOptions(dir)
 	o.Fsync, o.Partitions, o.Logger, o.Clock = wal.SyncNever, 1, quiet, clock
