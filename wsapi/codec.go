@@ -8,6 +8,7 @@ import (
 	"reflect"
 	"strconv"
 
+	"github.com/bytedance/sonic"
 	"github.com/vmihailenco/msgpack/v5"
 )
 
@@ -31,17 +32,19 @@ func decodeFrame(data []byte, binary bool) (any, error) {
 		}
 		return fromMsgpack(v)
 	}
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.UseNumber()
 	var v any
-	if err := dec.Decode(&v); err != nil {
+	// The frame's buffer is the caller's for good (ReadMessage returns a
+	// new one each time), so decoded strings may alias it.
+	if err := jsonAPI.Unmarshal(data, &v); err != nil {
 		return nil, err
-	}
-	if dec.More() {
-		return nil, fmt.Errorf("extra data after the document")
 	}
 	return v, nil
 }
+
+// jsonAPI decodes numbers as json.Number (exact, and typed as the
+// schema's integer only when integral) and encodes maps with sorted keys,
+// as encoding/json does.
+var jsonAPI = sonic.Config{UseNumber: true, SortMapKeys: true}.Froze()
 
 // fromMsgpack maps decoded MessagePack values onto JSON's value space.
 func fromMsgpack(v any) (any, error) {
@@ -110,7 +113,7 @@ func floatNumber(f float64) (any, error) {
 // JSON-shaped (json.Number, json.RawMessage for stored message bodies).
 func encodeFrame(v any, binary bool) ([]byte, error) {
 	if !binary {
-		return json.Marshal(v)
+		return jsonAPI.Marshal(v)
 	}
 	mv, err := toMsgpack(v)
 	if err != nil {

@@ -126,7 +126,7 @@ func messagePost(c *conn, rq *request) reply {
 		maxSize = int(n)
 	}
 	// Zaqar measures the document's text; the JSON encoding is ours.
-	encoded, err := json.Marshal(list)
+	encoded, err := jsonAPI.Marshal(list)
 	if err != nil {
 		return validationFailed("Messages could not be encoded: " + err.Error())
 	}
@@ -160,7 +160,7 @@ func messagePost(c *conn, rq *request) reply {
 				return *r
 			}
 		}
-		raw, err := json.Marshal(body)
+		raw, err := jsonAPI.Marshal(body)
 		if err != nil {
 			return validationFailed("Message body could not be encoded: " + err.Error())
 		}
