@@ -87,7 +87,7 @@ func TestKeystone(t *testing.T) {
 	bob := e.dial(true)
 	bob.headers = map[string]any{"Client-ID": testClient, "X-Project-ID": projectA, "X-Roles": "admin", "X-User-ID": "alice"}
 	bob.expect("bob authenticates", bob.authenticate(bobToken, projectA), 200)
-	bob.expect("bob gets orders", bob.call("queue_get", map[string]any{"queue_name": "orders"}), 404)
+	bob.expect("bob gets orders", bob.call("queue_get_stats", map[string]any{"queue_name": "orders"}), 404, `"total":0`)
 	r = bob.expect("bob lists orders", bob.call("message_list", map[string]any{"queue_name": "orders", "echo": true}), 200)
 	if n := len(field(r.Body, "messages").([]any)); n != 0 {
 		t.Fatalf("bob sees %d of alice's messages", n)

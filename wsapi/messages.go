@@ -146,7 +146,7 @@ func messagePost(c *conn, rq *request) reply {
 		}
 		body, present := m["body"]
 		if !present {
-			return validationFailed(`Missing "body" field.`)
+			return validationFailed(`Bad request. Missing "body" field.`)
 		}
 		ttl, r := boundedInt(m, "ttl", defTTL, 60, o.MaxMessageTTL,
 			"The TTL for a message may not exceed %d seconds, and must be at least 60 seconds long.")
@@ -199,12 +199,12 @@ func boundedInt(m map[string]any, name string, def, lo, hi int64, rangeText stri
 	case json.Number:
 		x, err := v.Int64()
 		if err != nil {
-			r := validationFailed(fmt.Sprintf(`The value of the "%s" field must be a int.`, name))
+			r := validationFailed(fmt.Sprintf(`Bad request. The value of the "%s" field must be a int.`, name))
 			return 0, &r
 		}
 		n = x
 	default:
-		r := validationFailed(fmt.Sprintf(`The value of the "%s" field must be a int.`, name))
+		r := validationFailed(fmt.Sprintf(`Bad request. The value of the "%s" field must be a int.`, name))
 		return 0, &r
 	}
 	if n < lo || n > hi {

@@ -119,7 +119,7 @@ func TestMetrics(t *testing.T) {
 	e := newEnv(t, nil)
 	c := e.dial(false)
 	c.expect("create", c.call("queue_create", map[string]any{"queue_name": "m"}), 201)
-	c.expect("get missing", c.call("queue_get", map[string]any{"queue_name": "none"}), 404)
+	c.expect("get missing", c.call("queue_get_stats", map[string]any{"queue_name": "none"}), 404)
 	c.sendRaw([]byte("{"), false)
 	c.read()
 	for _, s := range []struct {
@@ -129,7 +129,7 @@ func TestMetrics(t *testing.T) {
 	}{
 		{"zaqar_websocket_connections", nil, 1},
 		{"zaqar_websocket_frames_in_total", map[string]string{"action": "queue_create", "status": "201"}, 1},
-		{"zaqar_websocket_frames_in_total", map[string]string{"action": "queue_get", "status": "404"}, 1},
+		{"zaqar_websocket_frames_in_total", map[string]string{"action": "queue_get_stats", "status": "404"}, 1},
 		{"zaqar_websocket_frames_out_total", map[string]string{"action": "invalid", "status": "400"}, 1},
 	} {
 		if got := e.metric(s.name, s.labels); got != s.want {

@@ -36,7 +36,7 @@ func (c *conn) storageReply(rq *request, err error, id, what string) reply {
 		return errorReply(404, fmt.Sprintf("Claim %s does not exist in queue %s for project %s", id, rq.queue, rq.project),
 			fmt.Sprintf("Claim %s does not exist.", id))
 	case errors.Is(err, storage.ErrSubscriptionNotFound):
-		return errorReply(404, fmt.Sprintf("Subscription %s does not exist in queue %s for project %s", id, rq.queue, rq.project),
+		return errorReply(404, fmt.Sprintf("Subscription %s does not exist", id),
 			fmt.Sprintf("Subscription %s for queue %s does not exist.", id, rq.queue))
 	case errors.Is(err, storage.ErrLimitExceeded), errors.Is(err, storage.ErrFlavorNotFound):
 		var le *storage.LimitError
@@ -114,8 +114,8 @@ func queueDelete(c *conn, rq *request) reply {
 func queueGet(c *conn, rq *request) reply {
 	meta, err := c.s.store.GetQueueMetadata(bgContext(), rq.project, rq.queue)
 	if errors.Is(err, storage.ErrQueueNotFound) {
-		return errorReply(404, fmt.Sprintf("Queue %s does not exist for project %s", rq.queue, rq.project),
-			fmt.Sprintf("Queue %s does not exist.", rq.queue))
+		// The original answers an empty document for a missing queue.
+		return reply{200, map[string]any{}}
 	}
 	if err != nil {
 		return c.storageReply(rq, err, "", fmt.Sprintf("Cannot retrieve queue %s.", rq.queue))
