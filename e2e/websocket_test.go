@@ -5,10 +5,13 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"os/exec"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/fasthttp/websocket"
 )
 
 // startWithWebSocket runs the server with both transports; it returns the
@@ -56,5 +59,57 @@ func TestZaqarclientWebSocket(t *testing.T) {
 	// What the Python client did is visible over HTTP: the queue is gone.
 	if code, body := p.request("GET", "/v2/queues/pyq/stats", "", "X-Project-ID: pyproject"); code != 200 || !strings.Contains(string(body), `"total":0`) {
 		t.Errorf("stats over HTTP after the python run: %d %s", code, body)
+	}
+}
+
+// TestWebSocketOnly: with [drivers] transport = websocket the process
+// serves no HTTP API; its WebSocket port answers upgrades and /metrics.
+func TestWebSocketOnly(t *testing.T) {
+	wsPort := freePort(t)
+	conf := writeTemp(t, t.TempDir(), "zaqar.conf", fmt.Sprintf(
+		"[drivers]\ntransport = websocket\n[drivers:transport:websocket]\nport = %d\n", wsPort))
+	cmd := exec.Command(serverBin, "--config-file", conf, "--data-dir", t.TempDir(), "--port", fmt.Sprint(freePort(t)))
+	var log bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &log, &log
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	base := fmt.Sprintf("http://127.0.0.1:%d", wsPort)
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		resp, err := client.Get(base + "/metrics")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("websocket port did not serve /metrics: %v\n%s", err, log.String())
+		}
+		time.Sleep(20 * time.Millisecond) // polling an external process: no signal to wait on
+	}
+	ws, _, err := websocket.DefaultDialer.Dial(fmt.Sprintf("ws://127.0.0.1:%d/", wsPort), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ws.Close()
+	if err := ws.WriteMessage(websocket.TextMessage, []byte(`{"action":"queue_create","headers":{"Client-ID":"3a1d6a3e-0000-4000-8000-000000000001","X-Project-ID":"p"},"body":{"queue_name":"only"}}`)); err != nil {
+		t.Fatal(err)
+	}
+	_, answer, err := ws.ReadMessage()
+	if err != nil || !strings.Contains(string(answer), `"status":201`) {
+		t.Fatalf("queue_create: %s %v", answer, err)
+	}
+	resp, err := client.Get(base + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if !strings.Contains(string(b), "zaqar_websocket_connections 1") ||
+		!strings.Contains(string(b), `zaqar_websocket_frames_in_total{action="queue_create",status="201"} 1`) {
+		t.Fatalf("metrics lack the websocket series:\n%s", b)
 	}
 }

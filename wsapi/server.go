@@ -60,6 +60,9 @@ type Options struct {
 	SubscriberPrefix string
 	// Now is the clock token expiry is measured with (time.Now when nil).
 	Now func() time.Time
+	// Plain is served for requests that are not upgrades (e.g. GET
+	// /metrics when no HTTP transport runs); nil answers them 400.
+	Plain fasthttp.RequestHandler
 }
 
 // DefaultOptions are Zaqar's API defaults and this package's limits.
@@ -138,6 +141,10 @@ func (s *Server) Handler() fasthttp.RequestHandler {
 	return func(ctx *fasthttp.RequestCtx) {
 		if s.closed.Load() {
 			ctx.Error("server is shutting down", fasthttp.StatusServiceUnavailable)
+			return
+		}
+		if s.opts.Plain != nil && !websocket.FastHTTPIsWebSocketUpgrade(ctx) {
+			s.opts.Plain(ctx)
 			return
 		}
 		if n := s.open.Add(1); n > int64(s.opts.MaxConnections) {

@@ -270,7 +270,11 @@ func serve(s config.Settings, sources []string, logger *slog.Logger) error {
 	served := make(chan error, 2)
 	closeWS := func() {}
 	if serveWS {
-		wsSrv, wsLn, err := startWebSocket(s, opts, store, relay, logger)
+		var plain fasthttp.RequestHandler
+		if !serveHTTP {
+			plain = metricsOnly(reg)
+		}
+		wsSrv, wsLn, err := startWebSocket(s, opts, store, relay, logger, plain)
 		if err != nil {
 			store.Close()
 			return err

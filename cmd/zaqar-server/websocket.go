@@ -11,6 +11,11 @@ import (
 	"sync/atomic"
 	"syscall"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/valyala/fasthttp"
+	"github.com/valyala/fasthttp/fasthttpadaptor"
+
 	"github.com/zaqar-go/zaqar/config"
 	"github.com/zaqar-go/zaqar/httpapi"
 	"github.com/zaqar-go/zaqar/storage"
@@ -50,14 +55,14 @@ func (r *socketRelay) Push(subscriber string, payload []byte) bool {
 // startWebSocket listens on [drivers:transport:websocket] and serves the
 // WebSocket transport over store with the API's options.
 func startWebSocket(s config.Settings, api httpapi.Options, store storage.Store, relay *socketRelay,
-	logger *slog.Logger) (*wsapi.Server, net.Listener, error) {
+	logger *slog.Logger, plain fasthttp.RequestHandler) (*wsapi.Server, net.Listener, error) {
 	addr := net.JoinHostPort(s.WebSocket.Bind, strconv.FormatInt(s.WebSocket.Port, 10))
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, nil, fmt.Errorf("listen %s: %w", addr, err)
 	}
 	o := s.WebSocket.Options
-	o.API = api
+	o.API, o.Plain = api, plain
 	// The subscriber URI of socket subscriptions names this server.
 	o.SubscriberPrefix = wsapi.SubscriberScheme + ln.Addr().String() + "/"
 	srv, err := wsapi.New(store, o)
@@ -87,4 +92,17 @@ func waitForSignal(served chan error, logger *slog.Logger, store storage.Store, 
 	}
 	logger.Info("stopped")
 	return serveErr
+}
+
+// metricsOnly serves GET /metrics (and 404 elsewhere) on the WebSocket
+// port when no HTTP transport runs.
+func metricsOnly(reg *prometheus.Registry) fasthttp.RequestHandler {
+	metrics := fasthttpadaptor.NewFastHTTPHandler(promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	return func(ctx *fasthttp.RequestCtx) {
+		if string(ctx.Path()) == "/metrics" {
+			metrics(ctx)
+			return
+		}
+		ctx.Error("Not found: this port serves WebSocket upgrades and /metrics", fasthttp.StatusNotFound)
+	}
 }

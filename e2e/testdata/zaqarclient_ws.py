@@ -38,7 +38,7 @@ def main():
                                         claim_id=claim['claim_id'])
         report['stats'] = call('queue_get_stats', queue_name='pyq')
         try:
-            call('queue_get', queue_name='missing')
+            call('queue_get_stats', queue_name='missing')
             report['missing'] = 'no error'
         except errors.ResourceNotFound as e:
             report['missing'] = 'ResourceNotFound: ' + str(e)
