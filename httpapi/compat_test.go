@@ -192,3 +192,32 @@ func subscriptionID(t *testing.T, r reply) string {
 	}
 	return doc.ID
 }
+
+func TestClientIDLengthText(t *testing.T) {
+	s := newServer(t, func(o *Options) { o.ClientIDUUIDSafe = "off" })
+	if r := s.do("GET", "/v2/queues", "", "Client-ID: short"); r.status != 400 ||
+		r.body != `{"title":"Length of client id must be at least 10 and no greater than 36."}` {
+		t.Fatalf("short client id: %d %s", r.status, r.body)
+	}
+}
+
+func TestRequestHookTexts(t *testing.T) {
+	s := newServer(t, nil)
+	for _, c := range []struct {
+		name, method, path, body, header, want string
+	}{
+		{"empty project", "GET", "/v2/queues", "", "X-Project-ID: ",
+			`{"title":"Empty project header not allowed","description":"X-PROJECT-ID cannot be an empty string. Specify the right header X-PROJECT-ID and retry."}`},
+		{"form body", "PUT", "/v2/queues/q", "a=b", "Content-Type: application/x-www-form-urlencoded",
+			`{"title":"Invalid Content-Type","description":"Endpoint does not accept ` + "`application/x-www-form-urlencoded`" +
+				` content; currently supported media type is ` + "`application/json`" + `; specify proper client-side media type with the \"Content-Type\" header."}`},
+		{"too many ids", "DELETE", "/v2/queues/q/messages?ids=" + strings.Repeat("a,", 21) + "a", "", "X-Project-ID: proj",
+			`{"title":"Invalid API request","description":"ids parameter should have at least 1 and not greater than 20 values."}`},
+		{"ids not found", "GET", "/v2/queues/q/messages?ids=a,b", "", "X-Project-ID: proj",
+			`{"title":"Not found","description":"No messages with IDs: ['a', 'b'] found in the queue q for project proj."}`},
+	} {
+		if r := s.do(c.method, c.path, c.body, c.header); r.status/100 != 4 || r.body != c.want {
+			t.Errorf("%s: %d %s\nwant %s", c.name, r.status, r.body, c.want)
+		}
+	}
+}

@@ -1,6 +1,10 @@
 package httpapi
 
-import "github.com/valyala/fasthttp"
+import (
+	"strings"
+
+	"github.com/valyala/fasthttp"
+)
 
 // setHeader sets a response header under the name exactly as given. The
 // original sends its headers in lower case (location, vary, allow, ...)
@@ -10,4 +14,14 @@ import "github.com/valyala/fasthttp"
 func setHeader(ctx *fasthttp.RequestCtx, name, value string) {
 	ctx.Response.Header.DisableNormalizing()
 	ctx.Response.Header.Set(name, value)
+}
+
+// pyList writes strings as Python prints a list of them, as Zaqar's texts
+// show lists: ['a', 'b'].
+func pyList(items []string) string {
+	quoted := make([]string, len(items))
+	for i, s := range items {
+		quoted[i] = "'" + s + "'"
+	}
+	return "[" + strings.Join(quoted, ", ") + "]"
 }

@@ -167,7 +167,7 @@ func (a *API) postMessages(ctx *fasthttp.RequestCtx, rq *request) {
 		var delay int64
 		if queueDelay > 0 {
 			if delay, ok = boundedField(ctx, m.Delay, "delay", queueDelay, 0, a.opts.MaxMessageDelay,
-				"The delay for a message may not exceed %d seconds, and must be at least 0 seconds long."); !ok {
+				"The Delay TTL for a message may not exceed %d seconds,and must be at least 0 seconds long."); !ok {
 				return
 			}
 		}
@@ -329,7 +329,7 @@ func (a *API) getMessagesByID(ctx *fasthttp.RequestCtx, rq *request, ids []strin
 	}
 	if len(msgs) == 0 {
 		writeError(ctx, fasthttp.StatusNotFound, "Not found",
-			fmt.Sprintf("No messages with IDs: %v found in the queue %s for project %s.", ids, rq.queue, rq.project))
+			fmt.Sprintf("No messages with IDs: %s found in the queue %s for project %s.", pyList(ids), rq.queue, rq.project))
 		return
 	}
 	a.writeMessages(ctx, fasthttp.StatusOK, rq.queue, msgs, true)
@@ -407,16 +407,16 @@ func (a *API) deleteMessages(ctx *fasthttp.RequestCtx, rq *request) {
 		a.writeMessages(ctx, fasthttp.StatusOK, rq.queue, msgs, false)
 		return
 	}
-	if len(ids) > a.opts.MaxMessagesPerPage {
-		badRequest(ctx, limitText("messages", a.opts.MaxMessagesPerPage))
-		return
-	}
 	var claimIDs []string
 	if a.opts.MessageDeleteWithClaimID {
 		if claimIDs = queryList(ctx, "claim_ids"); claimIDs == nil {
 			badRequest(ctx, `The request should have both "ids" and "claim_ids" parameter in the request when message_delete_with_claim_id is True.`)
 			return
 		}
+	}
+	if len(ids) > a.opts.MaxMessagesPerPage {
+		badRequest(ctx, fmt.Sprintf("ids parameter should have at least 1 and not greater than %d values.", a.opts.MaxMessagesPerPage))
+		return
 	}
 	if err := a.store.DeleteMessages(c, rq.project, rq.queue, ids, claimIDs); err != nil {
 		a.storageError(ctx, rq, err, "Messages could not be deleted.")

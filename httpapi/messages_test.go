@@ -87,7 +87,7 @@ func TestDelayedQueueAndChecksum(t *testing.T) {
 	s := newServer(t, func(o *Options) { o.EnableChecksum = true })
 	s.expect("create delayed", s.do("PUT", "/v2/queues/d", `{"_default_message_delay":30}`), 201)
 	s.expect("post", s.do("POST", "/v2/queues/d/messages", `{"messages":[{"body":1},{"body":2,"delay":0}]}`), 201)
-	s.expect("delay too big", s.do("POST", "/v2/queues/d/messages", `{"messages":[{"body":1,"delay":901}]}`), 400, "The delay for a message may not exceed 900 seconds")
+	s.expect("delay too big", s.do("POST", "/v2/queues/d/messages", `{"messages":[{"body":1,"delay":901}]}`), 400, "The Delay TTL for a message may not exceed 900 seconds,and must be at least 0 seconds long.")
 	r := s.expect("list hides delayed", s.do("GET", "/v2/queues/d/messages?echo=true", ""), 200, `"body":2`, `"checksum":"MD5:`)
 	if strings.Contains(r.body, `"body":1`) {
 		t.Fatalf("delayed message listed: %s", r.body)

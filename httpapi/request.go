@@ -33,7 +33,9 @@ type request struct {
 func (a *API) checkRequest(ctx *fasthttp.RequestCtx, rq *request) bool {
 	if len(ctx.Request.Header.ContentType()) > 0 && len(ctx.Request.Body()) > 0 &&
 		bytes.EqualFold(ctx.Request.Header.ContentType(), []byte("application/x-www-form-urlencoded")) {
-		badRequest(ctx, "Invalid Content-Type")
+		writeError(ctx, fasthttp.StatusBadRequest, "Invalid Content-Type", "Endpoint does not accept "+
+			"`application/x-www-form-urlencoded` content; currently supported media type is `application/json`; "+
+			`specify proper client-side media type with the "Content-Type" header.`)
 		return false
 	}
 	if acc := ctx.Request.Header.Peek("Accept"); len(acc) > 0 && !acceptsJSON(string(acc)) {
@@ -55,8 +57,8 @@ func (a *API) checkRequest(ctx *fasthttp.RequestCtx, rq *request) bool {
 		rq.clientID = u.String()
 	} else {
 		if len(cid) < a.opts.MinClientIDLength || len(cid) > a.opts.MaxClientIDLength {
-			writeError(ctx, fasthttp.StatusBadRequest, "Client ID must be at least "+
-				strconv.Itoa(a.opts.MinClientIDLength)+" and no more than "+strconv.Itoa(a.opts.MaxClientIDLength)+" characters long", "")
+			writeError(ctx, fasthttp.StatusBadRequest, "Length of client id must be at least "+
+				strconv.Itoa(a.opts.MinClientIDLength)+" and no greater than "+strconv.Itoa(a.opts.MaxClientIDLength)+".", "")
 			return false
 		}
 		rq.clientID = string(cid)
@@ -70,7 +72,8 @@ func (a *API) checkRequest(ctx *fasthttp.RequestCtx, rq *request) bool {
 		return false
 	}
 	if project == "" {
-		badRequest(ctx, "Empty project header not allowed")
+		writeError(ctx, fasthttp.StatusBadRequest, "Empty project header not allowed",
+			"X-PROJECT-ID cannot be an empty string. Specify the right header X-PROJECT-ID and retry.")
 		return false
 	}
 	rq.project = project

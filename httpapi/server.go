@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"strings"
 	"sync"
 	"time"
 
@@ -169,11 +168,7 @@ func New(store storage.Store, opts Options) (*API, error) {
 	}
 	a := &API{store: store, opts: opts, policy: opts.Policy, log: opts.Logger, router: router.New(),
 		closing: make(chan struct{})}
-	quoted := make([]string, len(opts.SubscriberTypes))
-	for i, s := range opts.SubscriberTypes {
-		quoted[i] = "'" + s + "'"
-	}
-	a.subTypes = "[" + strings.Join(quoted, ", ") + "]"
+	a.subTypes = pyList(opts.SubscriberTypes)
 	m, err := newMetrics(opts.Registry)
 	if err != nil {
 		return nil, err
