@@ -18,6 +18,35 @@ type flushJob struct {
 	// descriptors of the gaps it changed.
 	group uint64
 	gaps  []gapDesc
+	msgs  int64 // messages posted by the job's records, counted in flushLag
+}
+
+// maxFlushLag bounds the messages posted and not yet written to Badger:
+// over it the writer waits for the flusher (awaitFlusher). Until written,
+// they can neither leave memory (gap.go) nor be forgotten by the flush
+// jobs that carry them, so a flusher slower than the posts would
+// otherwise let memory grow with the backlog.
+const maxFlushLag = 256 << 10
+
+// postedMessages counts the messages the records post.
+func postedMessages(recs []applied) int64 {
+	var n int64
+	for _, a := range recs {
+		n += int64(len(a.rec.Msgs))
+	}
+	return n
+}
+
+// awaitFlusher holds the writer while the flusher lags more than
+// maxFlushLag messages behind it; reads go on meanwhile. Writer only.
+func (p *partition) awaitFlusher() {
+	for p.flushLag.Load() > maxFlushLag {
+		select {
+		case <-p.lagShrank:
+		case <-p.stop:
+			return
+		}
+	}
 }
 
 // flusher writes applied records to Badger without sync, then
@@ -40,6 +69,7 @@ func (p *partition) flusher() {
 	defer aging.Stop()
 	var pending uint64 // last WAL index written to Badger, not yet checkpointed
 	var held []heldJob // arrived, not yet written, in order
+	var heldMsgs int64 // messages the held jobs post
 	// write persists held jobs that arrived before cutoff (all with a zero
 	// cutoff) and answers their sync requests.
 	write := func(cutoff time.Time) {
@@ -60,6 +90,14 @@ func (p *partition) flusher() {
 			p.fail(err)
 		}
 		for _, job := range jobs {
+			heldMsgs -= job.msgs
+			if job.msgs != 0 {
+				p.flushLag.Add(-job.msgs)
+				select {
+				case p.lagShrank <- struct{}{}:
+				default:
+				}
+			}
 			if err == nil && job.last > 0 {
 				pending = job.last
 			}
@@ -87,7 +125,9 @@ func (p *partition) flusher() {
 			return false
 		}
 		held = append(held, heldJob{job: job, at: now})
-		if job.sync != nil {
+		heldMsgs += job.msgs
+		if job.sync != nil || heldMsgs >= maxFlushLag/2 {
+			// Asked to, or the writer is about to wait for it.
 			write(time.Time{})
 		}
 		return true

@@ -63,6 +63,8 @@ type partition struct {
 	evicting     map[*queue]struct{} // queues with an eviction under way
 	gapsChanged  map[*queue]struct{} // queues whose gap changed in this group
 	checkAll     bool                // look at every queue's window at the end of this group
+	flushLag     atomic.Int64        // messages handed to the flusher, not yet written (flush.go)
+	lagShrank    chan struct{}       // the flusher wrote some: a waiting writer looks again
 }
 
 // opQueue bounds the requests waiting for a partition's writer.
@@ -82,7 +84,7 @@ func openPartition(e *Engine, id int) (*partition, error) {
 		ops: make(chan *op, opQueue), flushes: make(chan flushJob, 4*maxFlushJobs), ret: newRetention(),
 		stop: make(chan struct{}), writerDone: make(chan struct{}), flusherDone: make(chan struct{}),
 		flushState: newFlushState(), window: o.IndexWindow, evicting: map[*queue]struct{}{},
-		gapsChanged: map[*queue]struct{}{}, checkAll: true,
+		gapsChanged: map[*queue]struct{}{}, checkAll: true, lagShrank: make(chan struct{}, 1),
 	}
 	p.state.part = p
 	return p, nil

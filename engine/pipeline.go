@@ -80,7 +80,9 @@ func (p *partition) complete(c *commit) {
 		v.q.published.Store(v.view)
 	}
 	if (len(c.recs) > 0 || len(c.reap) > 0 || len(c.gaps) > 0) && !p.noFlush {
-		p.flushes <- flushJob{recs: c.recs, last: c.last, reap: c.reap, group: c.group, gaps: c.gaps}
+		n := postedMessages(c.recs)
+		p.flushLag.Add(n)
+		p.flushes <- flushJob{recs: c.recs, last: c.last, reap: c.reap, group: c.group, gaps: c.gaps, msgs: n}
 	}
 	// Waiters first: a caller that posted and then looks for a waiter's
 	// answer must find the waiter woken.

@@ -57,6 +57,7 @@ func (p *partition) run() {
 	batch := make([]*op, 0, maxGroup)
 	var w groupEncoding
 	for {
+		p.awaitFlusher()
 		var first *op
 		select {
 		case first = <-p.ops:

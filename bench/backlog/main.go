@@ -118,7 +118,7 @@ func fill() error {
 					return
 				}
 				if i%(posts/20+1) == 0 {
-					fmt.Printf("  posted %d messages, %s, RSS %s\n", i*(*batch), time.Since(start).Round(time.Second), mib(rss()))
+					fmt.Printf("  posted %d messages, %s, RSS %s (%s)\n", i*(*batch), time.Since(start).Round(time.Second), mib(rss()), rssSplit())
 				}
 			}
 		}()
@@ -134,9 +134,9 @@ func fill() error {
 	debug.FreeOSMemory()
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
-	fmt.Printf("fill: %d messages of %d bytes over %d queues (window %d) in %s (%.0f msg/s); peak RSS %s; after GC: RSS %s, Go heap in use %s\n",
+	fmt.Printf("fill: %d messages of %d bytes over %d queues (window %d) in %s (%.0f msg/s); peak RSS %s; after GC: RSS %s (%s), Go heap in use %s\n",
 		*messages, *bodySize, *queues, *window, took.Round(time.Second), float64(*messages)/took.Seconds(),
-		mib(peak.Load()), mib(rss()), mib(int64(ms.HeapInuse)))
+		mib(peak.Load()), mib(rss()), rssSplit(), mib(int64(ms.HeapInuse)))
 	if err := e.Close(); err != nil {
 		return err
 	}
@@ -168,8 +168,8 @@ func measureRestart() error {
 	if err := e.DeleteClaim(ctx, "p", queueName(0), c.ID); err != nil {
 		return err
 	}
-	fmt.Printf("restart: open %s, first claim answered %s after start; RSS %s\n",
-		opened.Round(time.Millisecond), ready.Round(time.Millisecond), mib(rss()))
+	fmt.Printf("restart: open %s, first claim answered %s after start; RSS %s (%s)\n",
+		opened.Round(time.Millisecond), ready.Round(time.Millisecond), mib(rss()), rssSplit())
 	var total int64
 	for i := 0; i < *queues; i++ {
 		st, err := e.QueueStats(ctx, "p", queueName(i))
@@ -208,8 +208,8 @@ func measureRestart() error {
 	debug.FreeOSMemory()
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
-	fmt.Printf("restart: stats count %d messages; popped %d of queue %s in order in %s; RSS %s, Go heap in use %s\n",
-		total, drained, queueName(0), time.Since(drainStart).Round(time.Millisecond), mib(rss()), mib(int64(ms.HeapInuse)))
+	fmt.Printf("restart: stats count %d messages; popped %d of queue %s in order in %s; RSS %s (%s), Go heap in use %s\n",
+		total, drained, queueName(0), time.Since(drainStart).Round(time.Millisecond), mib(rss()), rssSplit(), mib(int64(ms.HeapInuse)))
 	return nil
 }
 
@@ -230,13 +230,22 @@ func sampleRSS(peak *atomic.Int64, stop chan struct{}) {
 }
 
 // rss is this process's resident set in bytes (/proc/self/status VmRSS).
-func rss() int64 {
+func rss() int64 { return status("VmRSS:") }
+
+// rssSplit is the resident set in anonymous memory (the Go heap and
+// stacks) and in mapped files (Badger's tables and logs, page cache the
+// kernel may take back).
+func rssSplit() string {
+	return fmt.Sprintf("anonymous %s, files %s", mib(status("RssAnon:")), mib(status("RssFile:")))
+}
+
+func status(field string) int64 {
 	b, err := os.ReadFile("/proc/self/status")
 	if err != nil {
 		return 0
 	}
 	for _, line := range strings.Split(string(b), "\n") {
-		if f := strings.Fields(line); len(f) >= 2 && f[0] == "VmRSS:" {
+		if f := strings.Fields(line); len(f) >= 2 && f[0] == field {
 			kb, _ := strconv.ParseInt(f[1], 10, 64)
 			return kb << 10
 		}
