@@ -21,12 +21,13 @@ type flushJob struct {
 	msgs  int64 // messages posted by the job's records, counted in flushLag
 }
 
-// maxFlushLag bounds the messages posted and not yet written to Badger:
+// maxFlushLag bounds the messages posted and not yet written to Badger, per
+// partition (a second's worth at the rates the HTTP server sustains):
 // over it the writer waits for the flusher (awaitFlusher). Until written,
 // they can neither leave memory (gap.go) nor be forgotten by the flush
 // jobs that carry them, so a flusher slower than the posts would
 // otherwise let memory grow with the backlog.
-const maxFlushLag = 256 << 10
+const maxFlushLag = 64 << 10
 
 // postedMessages counts the messages the records post.
 func postedMessages(recs []applied) int64 {
