@@ -151,6 +151,8 @@ func TestBadFrames(t *testing.T) {
 		{"not json", `{"action": `, false, `Can't decode text (JSON) request. JSONDecodeError: `},
 		{"trailing data", `{} {}`, false, `Can't decode text (JSON) request.`},
 		{"not msgpack", "\xc1", true, `Can't decode binary (MessagePack) request.`},
+		{"msgpack array claiming 3.7e9 elements", "\xdd\xdd\xdd\xdd\xdd\x0100", true, `Can't decode binary (MessagePack) request.`},
+		{"msgpack map keyed by a map", "\x81\x800", true, `Can't decode binary (MessagePack) request.`},
 		{"json array", `[1,2]`, false, `Unexpected body type. Expected dict or dict like.`},
 		{"msgpack string", "\xa3abc", true, `Unexpected body type. Expected dict or dict like.`},
 		{"no action", `{"headers": {}}`, false, `None is not a valid action`},

@@ -21,9 +21,16 @@ func decodeFrame(data []byte, binary bool) (any, error) {
 		var v any
 		// A bytes.Reader is read directly (it is an io.ByteScanner), so
 		// what it has left is what follows the document.
+		// Skipping first checks the structure without allocating: the
+		// library sizes a decoded array by its declared length, so a
+		// few bytes could otherwise ask for gigabytes; once every element
+		// is known to be present, lengths are bounded by the frame.
+		if err := msgpack.NewDecoder(bytes.NewReader(data)).Skip(); err != nil {
+			return nil, err
+		}
 		r := bytes.NewReader(data)
 		dec := msgpack.NewDecoder(r)
-		dec.SetMapDecoder(func(d *msgpack.Decoder) (any, error) { return d.DecodeUntypedMap() })
+		dec.SetMapDecoder(decodeMap)
 		if err := dec.Decode(&v); err != nil {
 			return nil, err
 		}
@@ -45,6 +52,36 @@ func decodeFrame(data []byte, binary bool) (any, error) {
 // schema's integer only when integral) and encodes maps with sorted keys,
 // as encoding/json does.
 var jsonAPI = sonic.Config{UseNumber: true, SortMapKeys: true}.Froze()
+
+// decodeMap decodes a MessagePack map whose keys must be strings (JSON's
+// rule); the library's own untyped map panics on a key that cannot be
+// hashed, such as a map.
+func decodeMap(d *msgpack.Decoder) (any, error) {
+	n, err := d.DecodeMapLen()
+	if err != nil || n < 0 {
+		return nil, err
+	}
+	m := make(map[string]any, min(n, 64))
+	for i := 0; i < n; i++ {
+		k, err := d.DecodeInterface()
+		if err != nil {
+			return nil, err
+		}
+		var key string
+		switch kk := k.(type) {
+		case string:
+			key = kk
+		case []byte:
+			key = string(kk)
+		default:
+			return nil, fmt.Errorf("map key of type %T is not a string", k)
+		}
+		if m[key], err = d.DecodeInterface(); err != nil {
+			return nil, err
+		}
+	}
+	return m, nil
+}
 
 // fromMsgpack maps decoded MessagePack values onto JSON's value space.
 func fromMsgpack(v any) (any, error) {

@@ -59,6 +59,13 @@ func emptyEcho(action any) map[string]any {
 // encoding.
 func (c *conn) handle(data []byte, binary bool) {
 	start := time.Now()
+	// A failure in a library must not take the server down with it.
+	defer func() {
+		if v := recover(); v != nil {
+			c.s.log.Error("panic serving a websocket frame", "panic", v)
+			c.answer(emptyEcho(nil), "invalid", errorReply(500, fmt.Sprint(v), "Unexpected error."), binary, start)
+		}
+	}()
 	v, err := decodeFrame(data, binary)
 	if err != nil {
 		kind := "text (JSON)"
