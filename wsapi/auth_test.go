@@ -37,7 +37,7 @@ func newKeystoneEnv(t *testing.T) *keystoneEnv {
 
 func (e *keystoneEnv) validator(t *testing.T) *keystone.Validator {
 	v, err := keystone.New(keystone.Options{AuthURL: e.ks.URL(), Username: "zaqar", Password: ksServicePassword,
-		ProjectName: "service", TokenCacheTime: time.Minute, HTTPConnectTimeout: 2 * time.Second, Now: e.clock.Now,
+		ProjectName: "service", TokenCacheTime: time.Minute, HTTPConnectTimeout: 20 * time.Second, // a loaded machine can starve the test Keystone for seconds Now: e.clock.Now,
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
 		t.Fatal(err)

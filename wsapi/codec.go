@@ -198,15 +198,11 @@ func toMsgpack(v any) (any, error) {
 		}
 		return out, nil
 	case []map[string]any:
-		out := make([]any, len(x))
+		items := make([]any, len(x))
 		for i, e := range x {
-			n, err := toMsgpack(e)
-			if err != nil {
-				return nil, err
-			}
-			out[i] = n
+			items[i] = e
 		}
-		return out, nil
+		return toMsgpack(items)
 	}
 	return v, nil
 }
