@@ -3,6 +3,7 @@ package wsapi
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math"
 	"reflect"
@@ -168,7 +169,13 @@ func toMsgpack(v any) (any, error) {
 		if n, err := x.Int64(); err == nil {
 			return n, nil
 		}
-		return x.Float64()
+		// A number beyond float64 is valid JSON; MessagePack's nearest is
+		// the infinity ParseFloat returns with ErrRange.
+		f, err := x.Float64()
+		if err != nil && !errors.Is(err, strconv.ErrRange) {
+			return nil, err
+		}
+		return f, nil
 	case json.RawMessage:
 		dec := json.NewDecoder(bytes.NewReader(x))
 		dec.UseNumber()
