@@ -68,14 +68,9 @@ func decodeMap(d *msgpack.Decoder) (any, error) {
 		if err != nil {
 			return nil, err
 		}
-		var key string
-		switch kk := k.(type) {
-		case string:
-			key = kk
-		case []byte:
-			key = string(kk)
-		default:
-			return nil, fmt.Errorf("map key of type %T is not a string", k)
+		key, err := stringKey(k)
+		if err != nil {
+			return nil, err
 		}
 		if m[key], err = d.DecodeInterface(); err != nil {
 			return nil, err
@@ -120,14 +115,9 @@ func fromMsgpack(v any) (any, error) {
 	case map[any]any:
 		out := make(map[string]any, len(x))
 		for k, e := range x {
-			var key string
-			switch kk := k.(type) {
-			case string:
-				key = kk
-			case []byte:
-				key = string(kk)
-			default:
-				return nil, fmt.Errorf("map key of type %T is not a string", k)
+			key, err := stringKey(k)
+			if err != nil {
+				return nil, err
 			}
 			n, err := fromMsgpack(e)
 			if err != nil {
@@ -212,4 +202,16 @@ func toMsgpack(v any) (any, error) {
 		return toMsgpack(items)
 	}
 	return v, nil
+}
+
+// stringKey accepts the map keys JSON allows: MessagePack may carry them
+// as str or bin.
+func stringKey(k any) (string, error) {
+	switch kk := k.(type) {
+	case string:
+		return kk, nil
+	case []byte:
+		return string(kk), nil
+	}
+	return "", fmt.Errorf("map key of type %T is not a string", k)
 }
