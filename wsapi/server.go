@@ -93,7 +93,7 @@ type Server struct {
 	closed atomic.Bool
 }
 
-// New builds the server; Handler serves it.
+// New builds the server; Serve serves it.
 func New(store storage.Store, o Options) (*Server, error) {
 	if err := o.API.Validate(); err != nil {
 		return nil, fmt.Errorf("wsapi: %w", err)
@@ -136,8 +136,9 @@ func New(store storage.Store, o Options) (*Server, error) {
 	return s, nil
 }
 
-// Handler upgrades requests to WebSocket connections, on any path.
-func (s *Server) Handler() fasthttp.RequestHandler {
+// handler upgrades requests to WebSocket connections, on any path. It
+// needs the fasthttp.Server settings of Serve (hijacked connections kept).
+func (s *Server) handler() fasthttp.RequestHandler {
 	return func(ctx *fasthttp.RequestCtx) {
 		if s.closed.Load() {
 			ctx.Error("server is shutting down", fasthttp.StatusServiceUnavailable)
@@ -154,10 +155,15 @@ func (s *Server) Handler() fasthttp.RequestHandler {
 			return
 		}
 		err := s.upgrader.Upgrade(ctx, func(ws *websocket.Conn) {
+			// The server keeps hijacked connections (Serve), so the
+			// request's context and buffers go back to fasthttp now and
+			// the connection lives on in its own goroutine.
 			s.active.Add(1)
-			defer s.active.Done()
-			defer s.open.Add(-1)
-			s.serveConn(ws)
+			go func() {
+				defer s.active.Done()
+				defer s.open.Add(-1)
+				s.serveConn(ws)
+			}()
 		})
 		if err != nil {
 			// The upgrader has answered the request (400 and the reason).
@@ -168,8 +174,12 @@ func (s *Server) Handler() fasthttp.RequestHandler {
 
 // Serve accepts connections on ln until Close.
 func (s *Server) Serve(ln net.Listener) error {
-	srv := &fasthttp.Server{Handler: s.Handler(), Name: "zaqar-server", ReadTimeout: 30 * time.Second,
-		Logger: quietLogger{s.log}}
+	srv := &fasthttp.Server{Handler: s.handler(), Name: "zaqar-server", ReadTimeout: 30 * time.Second,
+		Logger: quietLogger{s.log},
+		// An upgraded connection keeps neither the request's context nor
+		// its read buffer: the handler returns at once and the
+		// connection, kept open, is closed by the transport.
+		KeepHijackedConns: true, ReduceMemoryUsage: true}
 	return srv.Serve(ln)
 }
 
