@@ -40,6 +40,7 @@ var (
 	workers  = flag.Int("workers", 8, "concurrent posters")
 	window   = flag.Int("window", engine.DefaultIndexWindow, "index window (messages per queue head)")
 	restart  = flag.Bool("restart", false, "internal: measure a restart of -dir")
+	reopen   = flag.Bool("reopen", false, "only measure a start on the existing -dir (open, first claim, stats): changes nothing, so it can be repeated")
 )
 
 func main() {
@@ -49,7 +50,7 @@ func main() {
 		os.Exit(2)
 	}
 	var err error
-	if *restart {
+	if *restart || *reopen {
 		err = measureRestart()
 	} else {
 		err = fill()
@@ -177,6 +178,10 @@ func measureRestart() error {
 			return err
 		}
 		total += st.Total
+	}
+	if *reopen {
+		fmt.Printf("reopen: stats count %d messages, %s after start\n", total, time.Since(start).Round(time.Millisecond))
+		return nil
 	}
 	if total != int64(*messages) {
 		return fmt.Errorf("stats count %d messages, want %d", total, *messages)
