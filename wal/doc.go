@@ -6,8 +6,8 @@
 //
 // The engine keeps one Log per partition and drives it so:
 //
-//   - Open scans and repairs the segments (see Recovery) and starts the
-//     syncer goroutine.
+//   - Open scans the segments it must (see Recovery), repairs a torn
+//     tail and starts the syncer goroutine.
 //   - FirstIndex and LastIndex are checked against the caller's checkpoint;
 //     SkipTo(checkpoint) moves the next index past a checkpoint that a log
 //     cut short by a crash no longer reaches, so new records never reuse
@@ -67,7 +67,7 @@
 // the kernel may have dropped the dirty pages, so later writes fail too.
 //
 // A full segment is retired in the background (truncated to its frames,
-// synced, closed); the next sync waits for it, so nothing written after
+// synced, closed, sealed); the next sync waits for it, so nothing written after
 // it is reported durable before it is. With SyncAlways its tail is synced before the
 // next segment exists, so a crash never leaves a torn frame in front of a
 // newer segment.
@@ -85,18 +85,31 @@
 //
 // # Recovery
 //
-// Open reads every segment. A frame that is short, zero-length or fails its
-// CRC at the end of the LAST segment is a torn write from a crash: the bytes
-// from there on are copied to "<segment>.broken", the segment is truncated to
-// its last good frame, and the log continues (see repair.go). So is a torn
-// tail followed only by frameless segments (a crash just after a rotation)
-// and, without SyncAlways, a torn tail in the segment retired last (it is
-// synced in the background, so writeback may have saved the active
-// segment first): the log ends at the tear and the active segment becomes
-// "<segment>.broken". Any other damage in an older segment, or a frame
-// whose index does not follow its predecessor, cannot come from a crash
-// and fails Open (a corrupt log). A frame of an unknown version fails Open
-// wherever it lies, and the log is left untouched. Segments removed from
-// the middle (Remove) leave gaps, which are fine; overlapping segments are
-// not.
+// Open reads the last segment, and any other that is not sealed. A retired
+// segment is sealed once synced: "<segment>.seal" records where its frames
+// end, the index of its last record and where its last frame starts (see
+// seal.go). Open trusts a seal that matches its segment (same size, the
+// last frame there with a good CRC and that index) instead of reading the
+// segment, so a start reads a bounded part of the log whatever the
+// backlog; a segment whose seal is missing, torn or does not match is read
+// whole, as before seals, and sealed once the log has opened. A sealed
+// segment's frames are checked when first read: ReplayAt checks every
+// frame it reads, and ReadAt reads a sealed segment whole before serving
+// its first record from it, failing every read from it if a frame is
+// damaged (errCorrupt, logged): corruption is reported when the data is
+// used, never served.
+//
+// A frame that is short, zero-length or fails its CRC at the end of the
+// LAST segment is a torn write from a crash: the bytes from there on are
+// copied to "<segment>.broken", the segment is truncated to its last good
+// frame, and the log continues (see repair.go). So is a torn tail followed
+// only by frameless segments (a crash just after a rotation) and, without
+// SyncAlways, a torn tail in the segment retired last (it is synced in the
+// background, so writeback may have saved the active segment first): the
+// log ends at the tear and the active segment becomes "<segment>.broken".
+// Any other damage found in an older segment, or a frame whose index does
+// not follow its predecessor, cannot come from a crash and fails Open (a
+// corrupt log). A frame of an unknown version fails Open wherever it lies,
+// and the log is left untouched. Segments removed from the middle
+// (Remove) leave gaps, which are fine; overlapping segments are not.
 package wal

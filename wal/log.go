@@ -67,6 +67,7 @@ type Log struct {
 	segments   []segment
 	file       *os.File
 	size       int64  // end of the active segment's frames, pending ones included
+	lastFrame  int64  // where the active segment's last frame starts (for its seal)
 	written    int64  // end of the frames written to the file
 	pending    []byte // SyncAlways: frames stamped but not written yet, up to size
 	scratch    []byte // other policies: the frame being written
@@ -212,6 +213,7 @@ func (l *Log) writeFrame(records [][]byte, rel []int, pos []Pos) (uint64, error)
 		}
 	}
 	l.dirty = true
+	l.lastFrame = l.size
 	l.size += int64(len(frame))
 	l.lastIdx = first + n - 1
 	l.segments[len(l.segments)-1].last = l.lastIdx
@@ -301,8 +303,8 @@ func (l *Log) Close() error {
 	close(l.stopped)
 	l.wg.Wait()
 	l.rd.mu.Lock()
-	for k, f := range l.rd.files {
-		f.Close()
+	for k, r := range l.rd.files {
+		r.f.Close()
 		delete(l.rd.files, k)
 	}
 	l.rd.mu.Unlock()

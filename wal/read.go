@@ -13,41 +13,75 @@ var ErrSegmentGone = errors.New("wal: segment removed")
 // readers caches one read-only file per segment for ReadAt.
 type readers struct {
 	mu    sync.RWMutex
-	files map[uint64]*os.File
+	files map[uint64]*segmentReader
 }
 
-func (l *Log) readFile(seg uint64) (*os.File, error) {
+// segmentReader is an open segment for ReadAt. A segment that open did not
+// read (sealed) has its frames checked once, before the first record is
+// read from it.
+type segmentReader struct {
+	f     *os.File
+	check sync.Once
+	err   error // what the check found
+	// unchecked, path, first and last: for the check
+	unchecked   bool
+	path        string
+	first, last uint64
+}
+
+func (l *Log) readFile(seg uint64) (*segmentReader, error) {
 	l.rd.mu.RLock()
-	f := l.rd.files[seg]
+	r := l.rd.files[seg]
 	l.rd.mu.RUnlock()
-	if f != nil {
-		return f, nil
+	if r != nil {
+		return r, nil
 	}
 	l.mu.Lock()
-	path := ""
-	for _, s := range l.segments {
-		if s.first == seg {
-			path = s.path
+	var s segment
+	for _, c := range l.segments {
+		if c.first == seg {
+			s = c
 		}
 	}
 	l.mu.Unlock()
-	if path == "" {
+	if s.path == "" {
 		return nil, ErrSegmentGone
 	}
 	l.rd.mu.Lock()
 	defer l.rd.mu.Unlock()
-	if f = l.rd.files[seg]; f != nil {
-		return f, nil
+	if r = l.rd.files[seg]; r != nil {
+		return r, nil
 	}
-	f, err := os.Open(path)
+	f, err := os.Open(s.path)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrSegmentGone, err)
 	}
 	if l.rd.files == nil {
-		l.rd.files = map[uint64]*os.File{}
+		l.rd.files = map[uint64]*segmentReader{}
 	}
-	l.rd.files[seg] = f
-	return f, nil
+	r = &segmentReader{f: f, unchecked: s.unchecked, path: s.path, first: s.first, last: s.last}
+	l.rd.files[seg] = r
+	return r, nil
+}
+
+// checked reads a sealed segment's frames once and reports corruption
+// from then on: a record is never served from a segment that fails its
+// CRCs, even if open did not read it.
+func (r *segmentReader) checked(l *Log) error {
+	if !r.unchecked {
+		return nil
+	}
+	r.check.Do(func() {
+		sc, err := scanSegment(r.path, r.first, nil)
+		if err == nil && sc.last != r.last && !(sc.end == 0 && r.last == r.first-1) {
+			err = fmt.Errorf("ends at record %d, its seal says %d", sc.last, r.last)
+		}
+		if err != nil {
+			r.err = fmt.Errorf("%w: segment %s offset %d: %v", errCorrupt, r.path, sc.end, err)
+			l.log.Error("wal: sealed segment is corrupt", "segment", r.path, "offset", sc.end, "err", err)
+		}
+	})
+	return r.err
 }
 
 // ReadAt reads len(p) bytes of a record at pos (as reported by Write or
@@ -57,11 +91,14 @@ func (l *Log) ReadAt(pos Pos, p []byte) error {
 	if pos.Offset < 0 {
 		return fmt.Errorf("wal: record at %d is not addressable (compressed frame)", pos.Segment)
 	}
-	f, err := l.readFile(pos.Segment)
+	r, err := l.readFile(pos.Segment)
 	if err != nil {
 		return err
 	}
-	if _, err := f.ReadAt(p, pos.Offset); err != nil {
+	if err := r.checked(l); err != nil {
+		return err
+	}
+	if _, err := r.f.ReadAt(p, pos.Offset); err != nil {
 		return fmt.Errorf("wal: read segment %016x at %d: %w", pos.Segment, pos.Offset, err)
 	}
 	return nil

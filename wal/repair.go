@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strings"
 )
 
 // load lists and validates the segments and opens the last for appending.
@@ -20,7 +21,11 @@ func (l *Log) load() error {
 		return fmt.Errorf("wal: list segments: %w", err)
 	}
 	sort.Strings(names)
-	var tailEnd int64                 // where the last segment's frames end: the rest is preallocated zeros
+	if err := removeOrphanSeals(l.opts.Dir); err != nil {
+		return err
+	}
+	var toSeal []func()
+	var tailEnd, tailFrame int64      // where the last segment's frames end (the rest is preallocated zeros), and its last frame
 	for i := 0; i < len(names); i++ { // the loop may shorten names
 		name := names[i]
 		first, err := segmentFirst(name)
@@ -29,17 +34,37 @@ func (l *Log) load() error {
 		}
 		seg := segment{first: first, last: first - 1, path: name}
 		isLast := i == len(names)-1
-		good, last, scanErr := scanSegment(name, first, nil)
+		if !isLast {
+			// A sealed segment was synced whole when it was retired: no
+			// crash can have torn it, so it is not read now (its frames
+			// are checked when first read).
+			if s, ok := sealed(name, first); ok {
+				seg.last, seg.unchecked = s.last, true
+				if err := l.appendLoaded(seg); err != nil {
+					return err
+				}
+				continue
+			}
+		}
+		sc, scanErr := scanSegment(name, first, nil)
+		good, last := sc.end, sc.last
 		if errors.Is(scanErr, errFrameFormat) {
 			// Not a torn write wherever it is: repairing would cut off
 			// what a newer build wrote.
 			return fmt.Errorf("wal: segment %s offset %d: %w", name, good, scanErr)
 		}
 		if isLast {
-			tailEnd = good
+			tailEnd, tailFrame = good, sc.lastFrame
 		}
 		if last != 0 {
 			seg.last = last
+		}
+		if scanErr == nil && !isLast {
+			// Written before seals existed, or retired just before a
+			// crash: sealed once the whole log has opened (a log that
+			// fails to open is left untouched), so that the next start
+			// need not read it.
+			toSeal = append(toSeal, func() { l.sealOnOpen(name, seal{last: seg.last, end: good, lastFrame: sc.lastFrame}) })
 		}
 		if scanErr != nil && !isLast {
 			frameless, err := framelessAfter(names[i+1:])
@@ -72,7 +97,7 @@ func (l *Log) load() error {
 			if err != nil {
 				return err
 			}
-			names, isLast, tailEnd = names[:i+1], true, good
+			names, isLast, tailEnd, tailFrame = names[:i+1], true, good, sc.lastFrame
 		}
 		if scanErr != nil {
 			if !isLast {
@@ -83,17 +108,15 @@ func (l *Log) load() error {
 			}
 			l.repaired = true
 		}
-		if len(l.segments) > 0 {
-			// Segments may have been removed from the middle (Remove), so
-			// gaps are fine; overlap is not.
-			if prev := l.segments[len(l.segments)-1]; seg.first <= prev.last {
-				return fmt.Errorf("%w: segment %s starts at %d, previous ends at %d", errCorrupt, name, seg.first, prev.last)
-			}
+		if err := l.appendLoaded(seg); err != nil {
+			return err
 		}
-		l.segments = append(l.segments, seg)
 	}
 	if len(l.segments) == 0 {
 		return l.newSegment(1)
+	}
+	for _, seal := range toSeal {
+		seal()
 	}
 	tail := l.segments[len(l.segments)-1]
 	l.lastIdx = tail.last
@@ -106,7 +129,59 @@ func (l *Log) load() error {
 		f.Close()
 		return fmt.Errorf("wal: stat segment: %w", err)
 	}
-	l.file, l.size, l.written, l.alloc = f, tailEnd, tailEnd, st.Size()
+	l.file, l.size, l.written, l.alloc, l.lastFrame = f, tailEnd, tailEnd, st.Size(), tailFrame
+	return nil
+}
+
+// appendLoaded adds a segment found by load after the previous ones.
+func (l *Log) appendLoaded(seg segment) error {
+	if len(l.segments) > 0 {
+		// Segments may have been removed from the middle (Remove), so
+		// gaps are fine; overlap is not.
+		if prev := l.segments[len(l.segments)-1]; seg.first <= prev.last {
+			return fmt.Errorf("%w: segment %s starts at %d, previous ends at %d", errCorrupt, seg.path, seg.first, prev.last)
+		}
+	}
+	l.segments = append(l.segments, seg)
+	return nil
+}
+
+// sealOnOpen seals a segment before the last that open found whole, once
+// it is surely on disk. Failing only costs the next start a scan.
+func (l *Log) sealOnOpen(path string, s seal) {
+	st, err := os.Stat(path)
+	if err != nil || st.Size() != s.end {
+		return // zeros past the frames (a crash before the retirement truncated it): scan it again next time
+	}
+	f, err := os.OpenFile(path, os.O_RDWR, 0o644)
+	if err == nil {
+		err = fdatasync(f)
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+	}
+	if err == nil {
+		err = writeSeal(path, s)
+	}
+	if err != nil {
+		l.log.Warn("wal: could not seal segment", "segment", path, "err", err)
+	}
+}
+
+// removeOrphanSeals deletes the seals of segments that are gone (a crash
+// between removing a segment and its seal).
+func removeOrphanSeals(dir string) error {
+	seals, err := filepath.Glob(filepath.Join(dir, "*.wal"+sealSuffix))
+	if err != nil {
+		return fmt.Errorf("wal: list seals: %w", err)
+	}
+	for _, s := range seals {
+		if _, err := os.Stat(strings.TrimSuffix(s, sealSuffix)); errors.Is(err, os.ErrNotExist) {
+			if err := os.Remove(s); err != nil {
+				return fmt.Errorf("wal: remove seal: %w", err)
+			}
+		}
+	}
 	return nil
 }
 
@@ -115,6 +190,9 @@ func removeSegments(names []string) error {
 	for _, name := range names {
 		if err := os.Remove(name); err != nil {
 			return fmt.Errorf("wal: remove empty segment: %w", err)
+		}
+		if err := removeSeal(name); err != nil {
+			return err
 		}
 	}
 	return nil
@@ -126,6 +204,9 @@ func setAside(names []string, log *slog.Logger) error {
 	for _, name := range names {
 		if err := os.Rename(name, name+".broken"); err != nil {
 			return fmt.Errorf("wal: set aside segment: %w", err)
+		}
+		if err := removeSeal(name); err != nil {
+			return err
 		}
 		log.Warn("wal: segment after a torn frame set aside", "segment", name, "backup", name+".broken")
 	}
@@ -141,11 +222,11 @@ func framelessAfter(names []string) (bool, error) {
 		if err != nil {
 			return false, nil
 		}
-		good, _, err := scanSegment(name, first, nil)
+		sc, err := scanSegment(name, first, nil)
 		if errors.Is(err, errFrameFormat) {
-			return false, fmt.Errorf("wal: segment %s offset %d: %w", name, good, err)
+			return false, fmt.Errorf("wal: segment %s offset %d: %w", name, sc.end, err)
 		}
-		if good != 0 || err != nil {
+		if sc.end != 0 || err != nil {
 			return false, nil
 		}
 	}

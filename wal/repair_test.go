@@ -90,6 +90,8 @@ func TestZeroFilledTailIsEndOfLog(t *testing.T) {
 	}
 }
 
+// TestCorruptionInOlderSegmentFailsOpen: a segment before the last that
+// open has to read (its seal is gone) and that is damaged fails the open.
 func TestCorruptionInOlderSegmentFailsOpen(t *testing.T) {
 	dir := t.TempDir()
 	l := openTest(t, dir, func(o *Options) { o.SegmentSize = 256 })
@@ -104,6 +106,9 @@ func TestCorruptionInOlderSegmentFailsOpen(t *testing.T) {
 	data, _ := os.ReadFile(segs[0])
 	data[30] ^= 0xff
 	os.WriteFile(segs[0], data, 0o644)
+	if err := os.Remove(sealPath(segs[0])); err != nil {
+		t.Fatalf("retired segment not sealed: %v", err)
+	}
 	for _, policy := range []SyncPolicy{SyncAlways, SyncNever} {
 		// Without fsync=always only the last retired segment may be
 		// torn by a crash; damage further back is corruption.

@@ -18,7 +18,7 @@ func (l *Log) ReplayAt(after uint64, fn func(index uint64, rec []byte, pos Pos) 
 		if s.last <= after && s.last >= s.first {
 			continue
 		}
-		_, _, err := scanSegment(s.path, s.first, func(idx uint64, rec []byte, off int64) error {
+		_, err := scanSegment(s.path, s.first, func(idx uint64, rec []byte, off int64) error {
 			if idx <= after {
 				return nil
 			}
@@ -31,50 +31,54 @@ func (l *Log) ReplayAt(after uint64, fn func(index uint64, rec []byte, pos Pos) 
 	return nil
 }
 
+// scanned is where a scan of a segment stopped.
+type scanned struct {
+	end       int64  // just past the last good frame
+	last      uint64 // index of the last good record (0 if none)
+	lastFrame int64  // offset of the last good frame
+}
+
 // scanSegment decodes the frames of one segment, calling fn (if non-nil) per
-// record. It returns the offset just past the last good frame, the index of
-// the last good record (0 if none), and the error that stopped it (nil at a
-// clean end, including a zero-filled tail).
-func scanSegment(path string, first uint64, fn func(uint64, []byte, int64) error) (int64, uint64, error) {
+// record. It returns where the good frames end and the error that stopped
+// it (nil at a clean end, including a zero-filled tail).
+func scanSegment(path string, first uint64, fn func(uint64, []byte, int64) error) (sc scanned, _ error) {
 	f, err := os.Open(path)
 	if err != nil {
-		return 0, 0, fmt.Errorf("wal: open segment: %w", err)
+		return sc, fmt.Errorf("wal: open segment: %w", err)
 	}
 	defer f.Close()
 	r := bufio.NewReaderSize(f, 1<<20)
-	var off int64
-	var last uint64
 	expect := first
 	var frame []byte
 	hdr := make([]byte, 8)
 	for {
 		if _, err := io.ReadFull(r, hdr); err != nil {
 			if err == io.EOF {
-				return off, last, nil
+				return sc, nil
 			}
-			return off, last, fmt.Errorf("short frame header: %w", io.ErrUnexpectedEOF)
+			return sc, fmt.Errorf("short frame header: %w", io.ErrUnexpectedEOF)
 		}
 		n := binary.LittleEndian.Uint32(hdr)
 		if n == 0 && binary.LittleEndian.Uint32(hdr[4:]) == 0 {
-			return off, last, nil // zero-filled (preallocated) space: end of log
+			return sc, nil // zero-filled (preallocated) space: end of log
 		}
 		if n < headerSize-8 || n > maxBatchBytes+64 {
-			return off, last, fmt.Errorf("%w: bad frame length %d", errCRCMismatch, n)
+			return sc, fmt.Errorf("%w: bad frame length %d", errCRCMismatch, n)
 		}
 		if cap(frame) < int(n) {
 			frame = make([]byte, n)
 		}
 		frame = frame[:n]
 		if _, err := io.ReadFull(r, frame); err != nil {
-			return off, last, fmt.Errorf("short frame: %w", io.ErrUnexpectedEOF)
+			return sc, fmt.Errorf("short frame: %w", io.ErrUnexpectedEOF)
 		}
 		full := append(append(make([]byte, 0, 8+n), hdr...), frame...)
 		idx, recs, err := decodeFrame(full)
 		if err != nil {
-			return off, last, err
+			return sc, err
 		}
 		if idx != expect {
-			return off, last, fmt.Errorf("%w: frame index %d, expected %d", errCorrupt, idx, expect)
+			return sc, fmt.Errorf("%w: frame index %d, expected %d", errCorrupt, idx, expect)
 		}
 		compressed := full[20]&flagCompressed != 0
 		for i, rec := range recs {
@@ -83,15 +87,16 @@ func scanSegment(path string, first uint64, fn func(uint64, []byte, int64) error
 				if !compressed {
 					// recs alias full: the record's offset in the file is
 					// the frame's plus its offset inside the frame.
-					recOff = off + int64(cap(full)-cap(rec))
+					recOff = sc.end + int64(cap(full)-cap(rec))
 				}
 				if err := fn(idx+uint64(i), rec, recOff); err != nil {
-					return off, last, err
+					return sc, err
 				}
 			}
 		}
 		expect = idx + uint64(len(recs))
-		last = expect - 1
-		off += int64(8 + n)
+		sc.last = expect - 1
+		sc.lastFrame = sc.end
+		sc.end += int64(8 + n)
 	}
 }

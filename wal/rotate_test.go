@@ -52,12 +52,12 @@ func TestBusyLogRotatesWithoutKeepingZeros(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		good, _, err := scanSegment(s, first, nil)
+		sc, err := scanSegment(s, first, nil)
 		if err != nil {
 			t.Fatalf("%s: %v", s, err)
 		}
-		if good != st.Size() {
-			t.Fatalf("%s is %d bytes for %d of frames: zeros kept", s, st.Size(), good)
+		if sc.end != st.Size() {
+			t.Fatalf("%s is %d bytes for %d of frames: zeros kept", s, st.Size(), sc.end)
 		}
 	}
 

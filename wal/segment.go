@@ -12,6 +12,9 @@ type segment struct {
 	first uint64 // index of its first record (name)
 	last  uint64 // index of its last record (first-1 when empty)
 	path  string
+	// unchecked: open trusted its seal and did not read it; ReadAt
+	// checks its frames before reading any record from it.
+	unchecked bool
 }
 
 // retirement is a full segment being truncated, synced and closed in the
@@ -39,11 +42,15 @@ func (l *Log) newSegment(first uint64) error {
 		if err := l.flushPending(); err != nil {
 			return err
 		}
-		if err := l.retire(l.file, l.size); err != nil {
+		active := l.segments[len(l.segments)-1]
+		if err := l.retire(l.file, active.path, seal{last: active.last, end: l.size, lastFrame: l.lastFrame}); err != nil {
 			return err
 		}
 	}
 	path := filepath.Join(l.opts.Dir, segmentName(first))
+	if err := removeSeal(path); err != nil { // left by a segment of this name removed before a crash
+		return err
+	}
 	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR|os.O_TRUNC, 0o644)
 	if err != nil {
 		return fmt.Errorf("wal: create segment: %w", err)
@@ -52,17 +59,18 @@ func (l *Log) newSegment(first uint64) error {
 		f.Close()
 		return err
 	}
-	l.file, l.size, l.written, l.alloc = f, 0, 0, 0
+	l.file, l.size, l.written, l.alloc, l.lastFrame = f, 0, 0, 0, 0
 	l.segments = append(l.segments, segment{first: first, last: first - 1, path: path})
 	return nil
 }
 
-// retire closes a full segment of size bytes of frames. Syncing it can
-// take long (with fsync = never it may hold a whole segment of dirty
-// pages), so it happens in the background; the next sync of the log waits
-// for it, so nothing written after the old segment is made durable before
-// the old segment is. Caller holds l.mu.
-func (l *Log) retire(f *os.File, size int64) error {
+// retire closes a full segment, whose frames s describes, and seals it
+// once synced. Syncing it can take long (with fsync = never it may hold a
+// whole segment of dirty pages), so it happens in the background; the
+// next sync of the log waits for it, so nothing written after the old
+// segment is made durable before the old segment is. Caller holds l.mu.
+func (l *Log) retire(f *os.File, path string, s seal) error {
+	size := s.end
 	if err := l.awaitRetired(); err != nil {
 		f.Close()
 		return err
@@ -92,6 +100,9 @@ func (l *Log) retire(f *os.File, size int64) error {
 		}
 		if err != nil {
 			r.err = fmt.Errorf("wal: retire segment: %w", err)
+		} else if err := writeSeal(path, s); err != nil {
+			// The next start scans the segment instead.
+			l.log.Warn("wal: could not seal segment", "segment", path, "err", err)
 		}
 		close(r.done)
 	}()
@@ -163,6 +174,9 @@ func (l *Log) compact(upTo uint64) error {
 		}
 		if err := os.Remove(s.path); err != nil && !os.IsNotExist(err) {
 			return fmt.Errorf("wal: remove segment: %w", err)
+		}
+		if err := removeSeal(s.path); err != nil {
+			return err
 		}
 		removed++
 	}
@@ -244,13 +258,16 @@ func (l *Log) Remove(first uint64) error {
 	l.segments = append(l.segments[:idx], l.segments[idx+1:]...)
 	l.mu.Unlock()
 	l.rd.mu.Lock()
-	if f := l.rd.files[first]; f != nil {
-		f.Close()
+	if r := l.rd.files[first]; r != nil {
+		r.f.Close()
 		delete(l.rd.files, first)
 	}
 	l.rd.mu.Unlock()
 	if err := os.Remove(path); err != nil && !os.IsNotExist(err) {
 		return fmt.Errorf("wal: remove segment: %w", err)
+	}
+	if err := removeSeal(path); err != nil {
+		return err
 	}
 	return syncDir(l.opts.Dir)
 }

@@ -20,6 +20,7 @@ import (
 	"os/exec"
 	"runtime"
 	"runtime/debug"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"sync"
@@ -40,6 +41,7 @@ var (
 	workers  = flag.Int("workers", 8, "concurrent posters")
 	window   = flag.Int("window", engine.DefaultIndexWindow, "index window (messages per queue head)")
 	restart  = flag.Bool("restart", false, "internal: measure a restart of -dir")
+	cpuProf  = flag.String("cpuprofile", "", "write a CPU profile of the start (-reopen) to this file")
 	reopen   = flag.Bool("reopen", false, "only measure a start on the existing -dir (open, first claim, stats): changes nothing, so it can be repeated")
 )
 
@@ -150,6 +152,16 @@ func fill() error {
 
 func measureRestart() error {
 	ctx := context.Background()
+	if *cpuProf != "" {
+		f, err := os.Create(*cpuProf)
+		if err != nil {
+			return err
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
+	}
 	start := time.Now()
 	e, err := engine.Open(options())
 	if err != nil {
@@ -157,7 +169,11 @@ func measureRestart() error {
 	}
 	defer e.Close()
 	opened := time.Since(start)
-	c, err := e.CreateClaim(ctx, "p", queueName(0), storage.ClaimOptions{TTL: 60, Grace: 60, Limit: 10})
+	claimed := queueName(0)
+	if *reopen {
+		claimed = queueName(*queues - 1) // the first queue may have been drained by the restart after the fill
+	}
+	c, err := e.CreateClaim(ctx, "p", claimed, storage.ClaimOptions{TTL: 60, Grace: 60, Limit: 10})
 	if err != nil {
 		return err
 	}
@@ -166,7 +182,7 @@ func measureRestart() error {
 		return fmt.Errorf("first claim after restart got %d messages", len(c.Messages))
 	}
 	// Released, so that the drain below starts from the first message.
-	if err := e.DeleteClaim(ctx, "p", queueName(0), c.ID); err != nil {
+	if err := e.DeleteClaim(ctx, "p", claimed, c.ID); err != nil {
 		return err
 	}
 	fmt.Printf("restart: open %s, first claim answered %s after start; RSS %s (%s)\n",
