@@ -50,6 +50,7 @@ type Spec struct {
 	MinFreeBytes       int64          // free space kept on the filesystem: below it, posts are refused
 	MaxBytes           int64          // the data directory's budget: over it, posts are refused (0 = none)
 	IndexWindow        int            // messages of each queue's head kept in memory; the rest is paged in from disk
+	IndexMemory        int64          // memory the resident index of all queues may use (windows shrink as queues multiply)
 
 	// Redis.
 	RedisURI     string        // redis://, rediss:// or unix:// (see redisstore.ParseURI)
@@ -64,6 +65,7 @@ func DefaultSpec() Spec {
 		FsyncInterval: engine.DefaultFsyncInterval, SegmentSize: engine.DefaultSegmentSize,
 		ReapInterval: engine.DefaultReapInterval, CheckpointInterval: engine.DefaultCheckpointInterval,
 		MinFreeBytes: engine.DefaultMinFreeBytes, IndexWindow: engine.DefaultIndexWindow,
+		IndexMemory: engine.DefaultIndexMemory,
 		WaitTimeout: redisstore.DefaultWaitTimeout}
 }
 
@@ -130,7 +132,7 @@ func OpenSpec(s Spec, o Options) (storage.Store, error) {
 		eo.SegmentSize, eo.Compression = s.SegmentSize, s.Compression
 		eo.ReapInterval, eo.CheckpointInterval = s.ReapInterval, s.CheckpointInterval
 		eo.MinFreeBytes, eo.MaxBytes = s.MinFreeBytes, s.MaxBytes
-		eo.IndexWindow = s.IndexWindow
+		eo.IndexWindow, eo.IndexMemory = s.IndexWindow, s.IndexMemory
 		eo.Clock, eo.Logger = o.Clock, o.Logger
 		e, err := engine.Open(eo)
 		if err != nil {

@@ -69,6 +69,11 @@ type Options struct {
 	// in memory (at least 2); the rest of a backlog is paged in from disk
 	// as consumers advance (gap.go).
 	IndexWindow int
+	// IndexMemory is the memory the resident index of all queues may use:
+	// each partition shares its part among its queues that hold messages,
+	// whose windows shrink from IndexWindow down to a few dozen messages as
+	// queues multiply (budget.go). 0 = every queue keeps IndexWindow.
+	IndexMemory int64
 	Clock       storage.Clock // nil = time.Now
 	Logger      *slog.Logger  // nil = slog.Default()
 
@@ -81,7 +86,7 @@ func DefaultOptions(dir string) Options {
 		Dir: dir, Partitions: DefaultPartitions, Fsync: DefaultFsync, FsyncInterval: DefaultFsyncInterval,
 		SegmentSize: DefaultSegmentSize, ReapInterval: DefaultReapInterval,
 		CheckpointInterval: DefaultCheckpointInterval, BadgerCacheBytes: DefaultBadgerCacheBytes,
-		MinFreeBytes: DefaultMinFreeBytes, IndexWindow: DefaultIndexWindow,
+		MinFreeBytes: DefaultMinFreeBytes, IndexWindow: DefaultIndexWindow, IndexMemory: DefaultIndexMemory,
 	}
 }
 
@@ -96,8 +101,8 @@ func (o Options) Validate() error {
 		return fmt.Errorf("engine: segment size must be at least 64 KiB, got %d", o.SegmentSize)
 	case o.ReapInterval <= 0 || o.CheckpointInterval <= 0:
 		return errors.New("engine: reap and checkpoint intervals must be positive")
-	case o.MinFreeBytes < 0 || o.MaxBytes < 0:
-		return errors.New("engine: min_free_bytes and max_bytes must not be negative")
+	case o.MinFreeBytes < 0 || o.MaxBytes < 0 || o.IndexMemory < 0:
+		return errors.New("engine: min_free_bytes, max_bytes and index_memory must not be negative")
 	case o.IndexWindow < 2:
 		return fmt.Errorf("engine: index window must be at least 2, got %d", o.IndexWindow)
 	}

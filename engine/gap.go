@@ -170,6 +170,9 @@ func (p *partition) manageWindows() {
 	if p.noFlush {
 		return // nothing reaches Badger: everything stays in memory
 	}
+	if p.groupSeq%windowRecheck == 0 {
+		p.sizeWindow()
+	}
 	flushed := p.flushedGroup.Load()
 	for q := range p.evicting {
 		if q.evict.from >= q.evict.to {

@@ -91,6 +91,7 @@ func openPartition(e *Engine, id int) (*partition, error) {
 }
 
 func (p *partition) start() {
+	p.sizeWindow()
 	go p.run()
 	go p.flusher()
 }

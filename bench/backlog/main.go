@@ -42,6 +42,7 @@ var (
 	window   = flag.Int("window", engine.DefaultIndexWindow, "index window (messages per queue head)")
 	restart  = flag.Bool("restart", false, "internal: measure a restart of -dir")
 	cpuProf  = flag.String("cpuprofile", "", "write a CPU profile of the start (-reopen) to this file")
+	memProf  = flag.String("memprofile", "", "write a heap profile to this file when the fill is 80% done")
 	reopen   = flag.Bool("reopen", false, "only measure a start on the existing -dir (open, first claim, stats): changes nothing, so it can be repeated")
 )
 
@@ -119,6 +120,12 @@ func fill() error {
 				if _, err := e.PostMessages(ctx, "p", queueName(i), "3a1d6a3e-0000-4000-8000-000000000001", msgs[:n]); err != nil {
 					errs <- err
 					return
+				}
+				if *memProf != "" && i == posts*4/5 {
+					if err := writeHeapProfile(*memProf); err != nil {
+						errs <- err
+						return
+					}
 				}
 				if i%(posts/20+1) == 0 {
 					fmt.Printf("  posted %d messages, %s, RSS %s (%s)\n", i*(*batch), time.Since(start).Round(time.Second), mib(rss()), rssSplit())
@@ -232,6 +239,15 @@ func measureRestart() error {
 	fmt.Printf("restart: stats count %d messages; popped %d of queue %s in order in %s; RSS %s (%s), Go heap in use %s\n",
 		total, drained, queueName(0), time.Since(drainStart).Round(time.Millisecond), mib(rss()), rssSplit(), mib(int64(ms.HeapInuse)))
 	return nil
+}
+
+func writeHeapProfile(path string) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	return pprof.Lookup("heap").WriteTo(f, 0)
 }
 
 // sampleRSS keeps the largest resident set seen until stop closes.
