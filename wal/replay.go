@@ -49,7 +49,7 @@ func scanSegment(path string, first uint64, fn func(uint64, []byte, int64) error
 	defer f.Close()
 	r := bufio.NewReaderSize(f, 1<<20)
 	expect := first
-	var frame []byte
+	var full []byte // the frame being read; reused when no record escapes (fn == nil)
 	hdr := make([]byte, 8)
 	for {
 		if _, err := io.ReadFull(r, hdr); err != nil {
@@ -65,14 +65,15 @@ func scanSegment(path string, first uint64, fn func(uint64, []byte, int64) error
 		if n < headerSize-8 || n > maxBatchBytes+64 {
 			return sc, fmt.Errorf("%w: bad frame length %d", errCRCMismatch, n)
 		}
-		if cap(frame) < int(n) {
-			frame = make([]byte, n)
+		if fn != nil || cap(full) < int(8+n) {
+			// fn may keep the records, which alias the frame.
+			full = make([]byte, 8+n)
 		}
-		frame = frame[:n]
-		if _, err := io.ReadFull(r, frame); err != nil {
+		full = full[:8+n]
+		copy(full, hdr)
+		if _, err := io.ReadFull(r, full[8:]); err != nil {
 			return sc, fmt.Errorf("short frame: %w", io.ErrUnexpectedEOF)
 		}
-		full := append(append(make([]byte, 0, 8+n), hdr...), frame...)
 		idx, recs, err := decodeFrame(full)
 		if err != nil {
 			return sc, err
