@@ -467,10 +467,16 @@ func (c *Catalog) Deregister(ctx context.Context, project, queue string) error {
 	return err
 }
 
-// ListQueues returns up to limit registered queue names of the project
-// after marker, by name.
-func (c *Catalog) ListQueues(ctx context.Context, project, marker string, limit int) ([]string, error) {
-	rows, err := c.db.QueryContext(ctx, c.db.Rebind("SELECT queue FROM catalogue WHERE project = ? AND queue > ? ORDER BY queue LIMIT ?"), project, marker, limit)
+// ListQueues returns up to limit registered storage names of the
+// project after marker, by name: those of topics (storage.TopicKey) when
+// topics is set, else those of queues.
+func (c *Catalog) ListQueues(ctx context.Context, project, marker string, limit int, topics bool) ([]string, error) {
+	kind := "NOT LIKE"
+	if topics {
+		kind = "LIKE"
+	}
+	rows, err := c.db.QueryContext(ctx, c.db.Rebind("SELECT queue FROM catalogue WHERE project = ? AND queue > ? AND queue "+kind+
+		" ? ORDER BY queue LIMIT ?"), project, marker, storage.TopicPrefix+"%", limit)
 	if err != nil {
 		return nil, c.fail(err)
 	}
@@ -486,10 +492,11 @@ func (c *Catalog) ListQueues(ctx context.Context, project, marker string, limit 
 	return out, c.fail(rows.Err())
 }
 
-// CountQueues counts the project's registered queues.
+// CountQueues counts the project's registered queues, topics left out.
 func (c *Catalog) CountQueues(ctx context.Context, project string) (int64, error) {
 	var n int64
-	err := c.db.QueryRowContext(ctx, c.db.Rebind("SELECT COUNT(*) FROM catalogue WHERE project = ?"), project).Scan(&n)
+	err := c.db.QueryRowContext(ctx, c.db.Rebind("SELECT COUNT(*) FROM catalogue WHERE project = ? AND queue NOT LIKE ?"),
+		project, storage.TopicPrefix+"%").Scan(&n)
 	return n, c.fail(err)
 }
 

@@ -3,11 +3,13 @@ package catalog_test
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 
 	"github.com/zaqar-go/zaqar/catalog"
 	"github.com/zaqar-go/zaqar/sqldb"
 	"github.com/zaqar-go/zaqar/sqldb/sqltest"
+	"github.com/zaqar-go/zaqar/storage"
 )
 
 // each runs fn against a fresh catalogue on SQLite, MariaDB and PostgreSQL.
@@ -44,8 +46,8 @@ func TestMigrationsAreVersionedAndIdempotent(t *testing.T) {
 				}
 				v, err := c.DB().SchemaVersion(ctx, catalog.Migrations())
 				c.Close()
-				if err != nil || v != 1 {
-					t.Fatalf("schema version %d, %v; want 1", v, err)
+				if err != nil || v != 2 {
+					t.Fatalf("schema version %d, %v; want 2", v, err)
 				}
 			}
 		})
@@ -207,17 +209,33 @@ func TestCatalogue(t *testing.T) {
 		}
 		c.Register(ctx, "p", "r", "b")
 		c.Register(ctx, "other", "q", "b")
-		names, err := c.ListQueues(ctx, "p", "", 10)
+		names, err := c.ListQueues(ctx, "p", "", 10, false)
 		if err != nil || len(names) != 3 || names[0] != "Q" || names[1] != "q" || names[2] != "r" {
 			t.Fatalf("list: %v %v", names, err)
 		}
-		names, _ = c.ListQueues(ctx, "p", "q", 10)
+		names, _ = c.ListQueues(ctx, "p", "q", 10, false)
 		if len(names) != 1 || names[0] != "r" {
 			t.Fatalf("list after marker: %v", names)
 		}
 		if n, err := c.CountQueues(ctx, "p"); err != nil || n != 3 {
 			t.Fatalf("count: %d %v", n, err)
 		}
+		// Topics are registered under their storage names, as long as the
+		// longest queue name and the prefix, and listed apart.
+		long := storage.TopicKey(strings.Repeat("t", 64))
+		if got, err := c.Register(ctx, "p", long, "b"); err != nil || got != "b" {
+			t.Fatalf("register a topic of 64 characters: %s %v", got, err)
+		}
+		if names, err := c.ListQueues(ctx, "p", "", 10, true); err != nil || len(names) != 1 || names[0] != long {
+			t.Fatalf("list topics: %v %v", names, err)
+		}
+		if names, _ := c.ListQueues(ctx, "p", "", 10, false); len(names) != 3 {
+			t.Fatalf("list queues with a topic registered: %v", names)
+		}
+		if n, err := c.CountQueues(ctx, "p"); err != nil || n != 3 {
+			t.Fatalf("count with a topic registered: %d %v", n, err)
+		}
+		c.Deregister(ctx, "p", long)
 		// A pool holding queues is kept.
 		var inUse *catalog.PoolInUseError
 		if err := c.DeletePool(ctx, "a"); !errors.As(err, &inUse) || !inUse.Queues {

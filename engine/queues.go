@@ -84,13 +84,14 @@ func (e *Engine) ListQueues(ctx context.Context, project string, opts storage.Li
 		return nil, err
 	}
 	var names []*queue
+	marker := opts.ListMarker()
 	for _, p := range e.parts {
 		p.queues.Range(func(_, v any) bool {
 			q := v.(*queue)
-			if q.project != project || q.name <= opts.Marker || q.meta.Load() == nil {
+			if q.project != project || q.name <= marker || !opts.KindMatches(q.name) || q.meta.Load() == nil {
 				return true
 			}
-			if opts.Name != "" && !strings.Contains(q.name, opts.Name) {
+			if opts.Name != "" && !strings.Contains(storage.PublicName(q.name), opts.Name) {
 				return true
 			}
 			if len(opts.Filter) > 0 && !q.meta.Load().Matches(opts.Filter) {
@@ -127,7 +128,7 @@ func (e *Engine) CountQueues(ctx context.Context, project string) (int64, error)
 	for _, p := range e.parts {
 		p.queues.Range(func(_, v any) bool {
 			q := v.(*queue)
-			if q.project == project && q.meta.Load() != nil {
+			if q.project == project && q.meta.Load() != nil && !storage.IsTopicKey(q.name) {
 				n++
 			}
 			return true

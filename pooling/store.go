@@ -121,7 +121,7 @@ func (s *Store) ListQueues(ctx context.Context, project string, opts storage.Lis
 	}
 	out, err := storage.PageQueues(opts,
 		func(marker string, n int) ([]string, error) {
-			names, err := s.cat.ListQueues(ctx, project, marker, n)
+			names, err := s.cat.ListQueues(ctx, project, marker, n, opts.Topics)
 			return names, unavailable(err)
 		},
 		func(names []string) ([]storage.Metadata, error) {

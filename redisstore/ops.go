@@ -67,7 +67,12 @@ func (s *Store) ListQueues(ctx context.Context, project string, opts storage.Lis
 			if marker != "" {
 				min = "(" + marker
 			}
-			names, err := s.rdb.ZRangeByLex(ctx, s.projectIndex(project), &redis.ZRangeBy{Min: min, Max: "+", Count: int64(n)}).Result()
+			// Topics sort after every queue (storage.TopicPrefix).
+			max := "(" + storage.TopicPrefix
+			if opts.Topics {
+				max = "+"
+			}
+			names, err := s.rdb.ZRangeByLex(ctx, s.projectIndex(project), &redis.ZRangeBy{Min: min, Max: max, Count: int64(n)}).Result()
 			return names, s.fail(err)
 		},
 		func(names []string) ([]storage.Metadata, error) {
@@ -90,7 +95,7 @@ func (s *Store) ListQueues(ctx context.Context, project string, opts storage.Lis
 }
 
 func (s *Store) CountQueues(ctx context.Context, project string) (int64, error) {
-	n, err := s.rdb.ZCard(ctx, s.projectIndex(project)).Result()
+	n, err := s.rdb.ZLexCount(ctx, s.projectIndex(project), "-", "("+storage.TopicPrefix).Result()
 	return n, s.fail(err)
 }
 

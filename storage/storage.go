@@ -45,7 +45,8 @@ type QueueStore interface {
 	// ListQueues returns up to opts.Limit queues with names > opts.Marker,
 	// sorted by name.
 	ListQueues(ctx context.Context, project string, opts ListQueuesOptions) ([]QueueInfo, error)
-	// CountQueues counts all queues of the project (filters ignored).
+	// CountQueues counts all queues of the project (filters ignored),
+	// topics left out.
 	CountQueues(ctx context.Context, project string) (int64, error)
 	// QueueStats counts live messages. ErrQueueNotFound if missing.
 	QueueStats(ctx context.Context, project, queue string) (QueueStats, error)
@@ -278,11 +279,14 @@ func (m Metadata) Clone() Metadata {
 	return c
 }
 
-// ListQueuesOptions selects a page of queues.
+// ListQueuesOptions selects a page of queues, or of topics.
 type ListQueuesOptions struct {
-	Marker   string // return names strictly greater than this
-	Limit    int    // at most this many (the transport bounds it)
-	Detailed bool   // fill QueueInfo.Metadata
+	Marker string // return storage names strictly greater than this
+	// Topics lists topics instead of queues (see TopicKey); names in and
+	// out are storage names either way.
+	Topics   bool
+	Limit    int  // at most this many (the transport bounds it)
+	Detailed bool // fill QueueInfo.Metadata
 	// Name keeps queues whose name contains this substring ("" = all).
 	Name string
 	// Filter keeps queues whose metadata[key] equals the value for every
@@ -299,7 +303,7 @@ type ListQueuesOptions struct {
 func PageQueues(opts ListQueuesOptions, names func(marker string, n int) ([]string, error),
 	meta func(names []string) ([]Metadata, error)) ([]QueueInfo, error) {
 	var out []QueueInfo
-	marker := opts.Marker
+	marker := opts.ListMarker()
 	for len(out) < opts.Limit {
 		page, err := names(marker, opts.Limit)
 		if err != nil || len(page) == 0 {
@@ -311,7 +315,8 @@ func PageQueues(opts ListQueuesOptions, names func(marker string, n int) ([]stri
 		}
 		for i, name := range page {
 			marker = name
-			if metas[i] == nil || (opts.Name != "" && !strings.Contains(name, opts.Name)) || !metas[i].Matches(opts.Filter) {
+			if metas[i] == nil || !opts.KindMatches(name) || (opts.Name != "" && !strings.Contains(PublicName(name), opts.Name)) ||
+				!metas[i].Matches(opts.Filter) {
 				continue
 			}
 			info := QueueInfo{Name: name}

@@ -16,8 +16,8 @@ func TestUpgradeThenCurrent(t *testing.T) {
 		want          []string // in the output
 	}{
 		{"current on an empty database", "current", []string{"schema version 0"}},
-		{"upgrade", "upgrade", []string{"applied 1 migration(s) [1]"}},
-		{"second upgrade", "upgrade", []string{"applied 0 migration(s)", "schema version 1"}},
+		{"upgrade", "upgrade", []string{"applied 2 migration(s) [1 2]"}},
+		{"second upgrade", "upgrade", []string{"applied 0 migration(s)", "schema version 2"}},
 	} {
 		out.Reset()
 		code := run([]string{"--config-file", "/dev/null", "--uri", uri, step.command}, &out, &errOut)
@@ -40,15 +40,15 @@ func TestOriginalsSubcommands(t *testing.T) {
 		code int
 		want []string
 	}{
-		{[]string{"history"}, 0, []string{"1 pending 00001_catalogue.sql"}},
+		{[]string{"history"}, 0, []string{"1 pending 00001_catalogue.sql", "2 pending 00002_topic_names.sql"}},
 		{[]string{"upgrade", "--delta", "1"}, 0, []string{"applied 1 migration(s) [1]", "schema version 1"}},
 		{[]string{"history"}, 0, []string{"1 applied 00001_catalogue.sql"}},
 		{[]string{"downgrade", "base"}, 0, []string{"reverted 1 migration(s) [1]", "schema version 0"}},
 		{[]string{"upgrade", "1", "--sql"}, 2, nil}, // flags come before the revision
 		{[]string{"upgrade", "--sql", "1"}, 0, []string{"applied 1 migration(s) [1]"}},
 		{[]string{"downgrade", "--delta", "1"}, 0, []string{"reverted 1 migration(s) [1]"}},
-		{[]string{"upgrade", "head"}, 0, []string{"schema version 1"}},
-		{[]string{"version"}, 0, []string{"schema version 1"}},
+		{[]string{"upgrade", "head"}, 0, []string{"schema version 2"}},
+		{[]string{"version"}, 0, []string{"schema version 2"}},
 		{[]string{"branches"}, 0, nil},
 		{[]string{"check_migration"}, 0, nil},
 		{[]string{"downgrade"}, 2, nil},

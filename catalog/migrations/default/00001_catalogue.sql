@@ -1,5 +1,5 @@
--- Pools, flavors and the queue catalogue, for SQLite and PostgreSQL; the
--- same schema with MySQL table options is in ../mysql.
+-- Pools, flavors and the queue catalogue, for PostgreSQL; the same schema
+-- is in ../sqlite for SQLite and, with MySQL table options, in ../mysql.
 -- +goose Up
 CREATE TABLE flavors (
     name         VARCHAR(64)  NOT NULL,

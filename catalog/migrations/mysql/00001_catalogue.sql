@@ -1,5 +1,5 @@
 -- Pools, flavors and the queue catalogue. The same schema, in each
--- database's dialect, lives in ../default (SQLite and PostgreSQL).
+-- database's dialect, lives in ../default (PostgreSQL) and ../sqlite.
 -- +goose Up
 -- InnoDB for foreign keys and transactions; utf8mb4_bin because queue,
 -- pool and flavor names are case-sensitive, as on the other databases.
