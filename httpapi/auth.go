@@ -88,7 +88,7 @@ func (a *API) authorize(ctx *fasthttp.RequestCtx, rq *request, rule *policy.Rule
 		return true
 	}
 	rq.creds.IsAdmin = a.policy.IsAdmin(&rq.creds)
-	if rule.Allow(policy.Target{ProjectID: rq.project, QueueName: rq.queue}, &rq.creds) {
+	if rule.Allow(policy.Target{ProjectID: rq.project, QueueName: rq.name}, &rq.creds) {
 		return true
 	}
 	forbidden(ctx)

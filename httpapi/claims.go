@@ -93,11 +93,11 @@ func (a *API) createClaim(ctx *fasthttp.RequestCtx, rq *request) {
 		if len(cl.Messages) == 0 {
 			return false
 		}
-		setHeader(ctx, "location", "/v2/queues/"+rq.queue+"/claims/"+cl.ID)
+		setHeader(ctx, "location", rq.href()+"/claims/"+cl.ID)
 		bp := getBuf()
 		defer putBuf(bp)
 		b := append((*bp)[:0], '{')
-		b = a.appendMessages(b, rq.queue, cl.Messages, true)
+		b = a.appendMessages(b, rq.href(), cl.Messages, true)
 		writeJSONBuf(ctx, fasthttp.StatusCreated, bp, append(b, '}'))
 		return true
 	}, func() { ctx.SetStatusCode(fasthttp.StatusNoContent) })
@@ -116,12 +116,12 @@ func (a *API) getClaim(ctx *fasthttp.RequestCtx, rq *request) {
 	b = appendInt(b, int64(time.Since(cl.Updated)/time.Second))
 	b = append(b, `,"ttl":`...)
 	b = appendInt(b, cl.TTL)
-	b = append(b, `,"href":"/v2/queues/`...)
-	b = append(b, rq.queue...)
+	b = append(b, `,"href":"`...)
+	b = append(b, rq.href()...)
 	b = append(b, "/claims/"...)
 	b = append(b, cl.ID...)
 	b = append(b, `",`...)
-	b = a.appendMessages(b, rq.queue, cl.Messages, true)
+	b = a.appendMessages(b, rq.href(), cl.Messages, true)
 	writeJSONBuf(ctx, fasthttp.StatusOK, bp, append(b, '}'))
 }
 

@@ -45,13 +45,13 @@ func (a *API) storageError(ctx *fasthttp.RequestCtx, rq *request, err error, wha
 	switch {
 	case errors.Is(err, storage.ErrQueueNotFound):
 		writeError(ctx, fasthttp.StatusNotFound, "Not found",
-			fmt.Sprintf("Queue %s does not exist for project %s", rq.queue, rq.project))
+			fmt.Sprintf("%s %s does not exist for project %s", rq.res.title, rq.name, rq.project))
 	case errors.Is(err, storage.ErrMessageNotFound):
 		writeError(ctx, fasthttp.StatusNotFound, "Not found",
-			fmt.Sprintf("Message %s does not exist in queue %s for project %s", rq.id, rq.queue, rq.project))
+			fmt.Sprintf("Message %s does not exist in %s %s for project %s", rq.id, rq.res.singular, rq.name, rq.project))
 	case errors.Is(err, storage.ErrClaimNotFound):
 		writeError(ctx, fasthttp.StatusNotFound, "Not found",
-			fmt.Sprintf("Claim %s does not exist in queue %s for project %s", rq.id, rq.queue, rq.project))
+			fmt.Sprintf("Claim %s does not exist in queue %s for project %s", rq.id, rq.name, rq.project))
 	case errors.Is(err, storage.ErrSubscriptionNotFound):
 		writeError(ctx, fasthttp.StatusNotFound, "Not found",
 			fmt.Sprintf("Subscription %s does not exist", rq.id))
@@ -86,7 +86,7 @@ func (a *API) storageError(ctx *fasthttp.RequestCtx, rq *request, err error, wha
 			badRequest(ctx, "Flavor does not exist")
 		}
 	default:
-		a.log.Error("storage failure", "op", what, "project", rq.project, "queue", rq.queue, "err", err)
+		a.log.Error("storage failure", "op", what, "project", rq.project, rq.res.singular, rq.name, "err", err)
 		writeError(ctx, fasthttp.StatusServiceUnavailable, "Service temporarily unavailable",
 			what+" Please try again in a few seconds.")
 	}

@@ -100,8 +100,9 @@ var reservedNames = map[string]bool{
 }
 
 // applyPatch applies ops to a copy of m, all or nothing. A non-empty
-// conflict is Zaqar's 409 text.
-func applyPatch(m storage.Metadata, ops []patchOp) (storage.Metadata, string) {
+// conflict is Zaqar's 409 text. reserved are the attributes that may be
+// replaced or removed without being set.
+func applyPatch(m storage.Metadata, ops []patchOp, reserved map[string]bool) (storage.Metadata, string) {
 	out := m.Clone()
 	if out == nil {
 		out = storage.Metadata{}
@@ -112,13 +113,13 @@ func applyPatch(m storage.Metadata, ops []patchOp) (storage.Metadata, string) {
 		case "add":
 			out[op.key] = op.value
 		case "replace":
-			if !present && !reservedNames[op.key] {
+			if !present && !reserved[op.key] {
 				return nil, fmt.Sprintf("Can't replace non-existent object %s.", op.key)
 			}
 			out[op.key] = op.value
 		case "remove":
 			if !present {
-				if reservedNames[op.key] {
+				if reserved[op.key] {
 					continue
 				}
 				return nil, fmt.Sprintf("Can't remove non-existent object %s.", op.key)

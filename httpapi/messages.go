@@ -185,7 +185,7 @@ func (a *API) postMessages(ctx *fasthttp.RequestCtx, rq *request) {
 	bp := getBuf()
 	defer putBuf(bp)
 	b := *bp
-	prefix := "/v2/queues/" + rq.queue + "/messages"
+	prefix := rq.href() + "/messages"
 	loc := append(b, prefix...)
 	loc = append(loc, "?ids="...)
 	for i, id := range ids {
@@ -213,12 +213,12 @@ func (a *API) postMessages(ctx *fasthttp.RequestCtx, rq *request) {
 
 // appendMessage appends Zaqar's message object. withHref selects the
 // list/get shape; without it the pop shape (claim_id, claim_count).
-func (a *API) appendMessage(b []byte, queue string, m *storage.Message, now time.Time, withHref bool) []byte {
+func (a *API) appendMessage(b []byte, base string, m *storage.Message, now time.Time, withHref bool) []byte {
 	b = append(b, `{"id":"`...)
 	b = append(b, m.ID...)
 	if withHref {
-		b = append(b, `","href":"/v2/queues/`...)
-		b = append(b, queue...)
+		b = append(b, `","href":"`...)
+		b = append(b, base...)
 		b = append(b, "/messages/"...)
 		b = append(b, m.ID...)
 		if m.ClaimID != "" {
@@ -249,14 +249,14 @@ func (a *API) appendMessage(b []byte, queue string, m *storage.Message, now time
 	return append(b, '}')
 }
 
-func (a *API) appendMessages(b []byte, queue string, msgs []storage.Message, withHref bool) []byte {
+func (a *API) appendMessages(b []byte, base string, msgs []storage.Message, withHref bool) []byte {
 	now := time.Now()
 	b = append(b, `"messages":[`...)
 	for i := range msgs {
 		if i > 0 {
 			b = append(b, ',')
 		}
-		b = a.appendMessage(b, queue, &msgs[i], now, withHref)
+		b = a.appendMessage(b, base, &msgs[i], now, withHref)
 	}
 	return append(b, ']')
 }
@@ -306,11 +306,11 @@ func (a *API) writeMessagePage(ctx *fasthttp.RequestCtx, rq *request, msgs []sto
 	bp := getBuf()
 	defer putBuf(bp)
 	b := append((*bp)[:0], '{')
-	b = a.appendMessages(b, rq.queue, msgs, true)
+	b = a.appendMessages(b, rq.href(), msgs, true)
 	b = append(b, `,"links":[`...)
 	if len(msgs) > 0 {
 		b = append(b, `{"rel":"next","href":`...)
-		b = appendJSONString(b, nextHref(ctx, "/v2/queues/"+rq.queue+"/messages", marker))
+		b = appendJSONString(b, nextHref(ctx, rq.href()+"/messages", marker))
 		b = append(b, '}')
 	}
 	b = append(b, "]}"...)
@@ -329,19 +329,19 @@ func (a *API) getMessagesByID(ctx *fasthttp.RequestCtx, rq *request, ids []strin
 	}
 	if len(msgs) == 0 {
 		writeError(ctx, fasthttp.StatusNotFound, "Not found",
-			fmt.Sprintf("No messages with IDs: %s found in the queue %s for project %s.", pyList(ids), rq.queue, rq.project))
+			fmt.Sprintf("No messages with IDs: %s found in the %s %s for project %s.", pyList(ids), rq.res.singular, rq.name, rq.project))
 		return
 	}
-	a.writeMessages(ctx, fasthttp.StatusOK, rq.queue, msgs, true)
+	a.writeMessages(ctx, fasthttp.StatusOK, rq.href(), msgs, true)
 }
 
 // writeMessages answers {"messages":[...]}, in the list/get shape
 // (withHref) or the pop shape.
-func (a *API) writeMessages(ctx *fasthttp.RequestCtx, status int, queue string, msgs []storage.Message, withHref bool) {
+func (a *API) writeMessages(ctx *fasthttp.RequestCtx, status int, base string, msgs []storage.Message, withHref bool) {
 	bp := getBuf()
 	defer putBuf(bp)
 	b := append((*bp)[:0], '{')
-	b = a.appendMessages(b, queue, msgs, withHref)
+	b = a.appendMessages(b, base, msgs, withHref)
 	writeJSONBuf(ctx, status, bp, append(b, '}'))
 }
 
@@ -354,7 +354,7 @@ func (a *API) getMessage(ctx *fasthttp.RequestCtx, rq *request) {
 	}
 	bp := getBuf()
 	defer putBuf(bp)
-	writeJSONBuf(ctx, fasthttp.StatusOK, bp, a.appendMessage((*bp)[:0], rq.queue, &m, time.Now(), true))
+	writeJSONBuf(ctx, fasthttp.StatusOK, bp, a.appendMessage((*bp)[:0], rq.href(), &m, time.Now(), true))
 }
 
 func (a *API) deleteMessage(ctx *fasthttp.RequestCtx, rq *request) {
@@ -404,7 +404,7 @@ func (a *API) deleteMessages(ctx *fasthttp.RequestCtx, rq *request) {
 		for i := range msgs {
 			msgs[i].ClaimID = popClaim
 		}
-		a.writeMessages(ctx, fasthttp.StatusOK, rq.queue, msgs, false)
+		a.writeMessages(ctx, fasthttp.StatusOK, rq.href(), msgs, false)
 		return
 	}
 	var claimIDs []string

@@ -76,8 +76,24 @@ func (a *API) validateMetadata(m storage.Metadata) string {
 	return intAttr(storage.MetaMaxMessages, 0, 1<<62, "_max_messages must be at least 0 (0: no limit).")
 }
 
-// withDefaults fills the reserved attributes Zaqar shows on GET.
+// withDefaults fills the reserved attributes Zaqar shows on GET of a
+// queue.
 func (a *API) withDefaults(m storage.Metadata) storage.Metadata {
+	out := a.topicDefaults(m)
+	for _, k := range []string{storage.MetaDeadLetterQueue, storage.MetaDeadLetterTTL, storage.MetaMaxClaimCount} {
+		if _, ok := out[k]; !ok {
+			out[k] = nil
+		}
+	}
+	if _, ok := out[storage.MetaEnableEncryption]; !ok {
+		out[storage.MetaEnableEncryption] = false
+	}
+	return out
+}
+
+// topicDefaults fills the three attributes Zaqar shows on GET of a topic
+// (and which a queue's GET shows too).
+func (a *API) topicDefaults(m storage.Metadata) storage.Metadata {
 	out := m.Clone()
 	if out == nil {
 		out = storage.Metadata{}
@@ -90,13 +106,5 @@ func (a *API) withDefaults(m storage.Metadata) storage.Metadata {
 	fill(storage.MetaMaxPostSize, a.opts.MaxMessagesPostSize)
 	fill(storage.MetaDefaultMessageTTL, a.opts.DefaultMessageTTL)
 	fill(storage.MetaDefaultDelay, a.opts.DefaultMessageDelay)
-	for _, k := range []string{storage.MetaDeadLetterQueue, storage.MetaDeadLetterTTL, storage.MetaMaxClaimCount} {
-		if _, ok := out[k]; !ok {
-			out[k] = nil
-		}
-	}
-	if _, ok := out[storage.MetaEnableEncryption]; !ok {
-		out[storage.MetaEnableEncryption] = false
-	}
 	return out
 }

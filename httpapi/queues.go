@@ -15,40 +15,46 @@ import (
 
 const patchContentType = "application/openstack-messaging-v2.0-json-patch"
 
-var queueListParams = map[string]bool{"limit": true, "marker": true, "detailed": true, "name": true, "with_count": true}
-
+// listQueues answers GET /v2/queues and GET /v2/topics (rq.res says
+// which). Topic listings know no with_count: as in the original, it is
+// one more metadata filter there.
 func (a *API) listQueues(ctx *fasthttp.RequestCtx, rq *request) {
+	res := rq.res
 	limit, detailed, marker, ok := listParams(ctx, "queues", a.opts.MaxQueuesPerPage)
 	if !ok {
 		return
 	}
-	withCount, pe := queryBool(ctx, "with_count")
-	if pe != nil {
-		invalidParam(ctx, pe)
-		return
+	withCount := false
+	if res == queues {
+		var pe *paramError
+		if withCount, pe = queryBool(ctx, "with_count"); pe != nil {
+			invalidParam(ctx, pe)
+			return
+		}
 	}
 	name, _ := queryString(ctx, "name")
 	filter := map[string]string{}
 	ctx.QueryArgs().VisitAll(func(k, v []byte) {
-		if !queueListParams[string(k)] && len(v) > 0 {
+		if !res.listParams[string(k)] && len(v) > 0 {
 			filter[string(k)] = string(v)
 		}
 	})
 	c := context.Background()
-	queues, err := a.store.ListQueues(c, rq.project, storage.ListQueuesOptions{
-		Marker: marker, Limit: limit, Detailed: detailed, Name: name, Filter: filter,
+	listed, err := a.store.ListQueues(c, rq.project, storage.ListQueuesOptions{
+		Marker: res.storageName(marker), Limit: limit, Detailed: detailed, Name: name, Filter: filter, Topics: res == topics,
 	})
 	if err != nil {
-		a.storageError(ctx, rq, err, "Queues could not be listed.")
+		a.storageError(ctx, rq, err, res.titlePlural+" could not be listed.")
 		return
 	}
-	items := make([]any, len(queues))
-	for i, q := range queues {
-		item := map[string]any{"name": q.Name, "href": "/v2/queues/" + q.Name}
+	items := make([]any, len(listed))
+	for i, q := range listed {
+		name := storage.PublicName(q.Name)
+		item := map[string]any{"name": name, "href": res.href(name)}
 		if detailed {
-			item["metadata"] = a.withDefaults(q.Metadata)
+			item["metadata"] = a.defaults(res, q.Metadata)
 		}
-		items[i], marker = item, q.Name
+		items[i], marker = item, name
 	}
 	var extra map[string]any
 	if withCount {
@@ -61,7 +67,7 @@ func (a *API) listQueues(ctx *fasthttp.RequestCtx, rq *request) {
 			extra = map[string]any{"count": n}
 		}
 	}
-	writeListing(ctx, "queues", "/v2/queues", items, marker, extra)
+	writeListing(ctx, res.collection, "/v2/"+res.collection, items, marker, extra)
 }
 
 // nextHref re-encodes the request's query with the new marker.
@@ -101,10 +107,10 @@ func (a *API) createQueue(ctx *fasthttp.RequestCtx, rq *request) {
 	}
 	created, err := a.store.CreateQueue(context.Background(), rq.project, rq.queue, meta)
 	if err != nil {
-		a.storageError(ctx, rq, err, "Queue could not be created.")
+		a.storageError(ctx, rq, err, rq.res.title+" could not be created.")
 		return
 	}
-	setHeader(ctx, "location", "/v2/queues/"+rq.queue)
+	setHeader(ctx, "location", rq.href())
 	if created {
 		// The original names a JSON type even on this bodiless answer.
 		ctx.SetContentType("application/json")
@@ -117,10 +123,10 @@ func (a *API) createQueue(ctx *fasthttp.RequestCtx, rq *request) {
 func (a *API) getQueue(ctx *fasthttp.RequestCtx, rq *request) {
 	meta, err := a.store.GetQueueMetadata(context.Background(), rq.project, rq.queue)
 	if err != nil {
-		a.storageError(ctx, rq, err, "Queue metadata could not be retrieved.")
+		a.storageError(ctx, rq, err, rq.res.title+" metadata could not be retrieved.")
 		return
 	}
-	writeValue(ctx, fasthttp.StatusOK, a.withDefaults(meta))
+	writeValue(ctx, fasthttp.StatusOK, a.defaults(rq.res, meta))
 }
 
 func (a *API) patchQueue(ctx *fasthttp.RequestCtx, rq *request) {
@@ -141,10 +147,10 @@ func (a *API) patchQueue(ctx *fasthttp.RequestCtx, rq *request) {
 	c := context.Background()
 	cur, err := a.store.GetQueueMetadata(c, rq.project, rq.queue)
 	if err != nil {
-		a.storageError(ctx, rq, err, "Queue could not be updated.")
+		a.storageError(ctx, rq, err, rq.res.title+" could not be updated.")
 		return
 	}
-	next, conflict := applyPatch(cur, ops)
+	next, conflict := applyPatch(cur, ops, rq.res.reserved)
 	if conflict != "" {
 		writeError(ctx, fasthttp.StatusConflict, "Resource conflict", conflict)
 		return
@@ -154,15 +160,15 @@ func (a *API) patchQueue(ctx *fasthttp.RequestCtx, rq *request) {
 		return
 	}
 	if err := a.store.SetQueueMetadata(c, rq.project, rq.queue, next); err != nil {
-		a.storageError(ctx, rq, err, "Queue could not be updated.")
+		a.storageError(ctx, rq, err, rq.res.title+" could not be updated.")
 		return
 	}
-	writeValue(ctx, fasthttp.StatusOK, a.withDefaults(next))
+	writeValue(ctx, fasthttp.StatusOK, a.defaults(rq.res, next))
 }
 
 func (a *API) deleteQueue(ctx *fasthttp.RequestCtx, rq *request) {
 	if err := a.store.DeleteQueue(context.Background(), rq.project, rq.queue); err != nil {
-		a.storageError(ctx, rq, err, "Queue could not be deleted.")
+		a.storageError(ctx, rq, err, rq.res.title+" could not be deleted.")
 		return
 	}
 	ctx.SetStatusCode(fasthttp.StatusNoContent)
@@ -172,7 +178,7 @@ func (a *API) queueStats(ctx *fasthttp.RequestCtx, rq *request) {
 	c := context.Background()
 	st, err := a.store.QueueStats(c, rq.project, rq.queue)
 	if err != nil && !errors.Is(err, storage.ErrQueueNotFound) {
-		a.storageError(ctx, rq, err, "Queue stats could not be read.")
+		a.storageError(ctx, rq, err, rq.res.title+" stats could not be read.")
 		return
 	}
 	msgs := map[string]any{"claimed": st.Claimed, "free": st.Free, "total": st.Total}
@@ -209,7 +215,7 @@ func (a *API) statMessage(c context.Context, rq *request, s *storage.MessageStat
 		claimID = m.ClaimID
 	}
 	doc := map[string]any{
-		"href": "/v2/queues/" + rq.queue + "/messages/" + m.ID,
+		"href": rq.href() + "/messages/" + m.ID,
 		"age":  int64(now.Sub(m.Created) / time.Second), "ttl": m.TTL,
 		"created": m.Created.UTC().Format("2006-01-02T15:04:05Z"),
 		"body":    json.RawMessage(m.Body), "claim_id": claimID, "claim_count": m.ClaimCount,
@@ -252,7 +258,7 @@ func (a *API) purgeQueue(ctx *fasthttp.RequestCtx, rq *request) {
 		}
 	}
 	if err := a.store.PurgeQueue(context.Background(), rq.project, rq.queue, opts); err != nil {
-		a.storageError(ctx, rq, err, "Queue could not be purged.")
+		a.storageError(ctx, rq, err, rq.res.title+" could not be purged.")
 		return
 	}
 	ctx.SetStatusCode(fasthttp.StatusNoContent)

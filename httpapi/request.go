@@ -21,8 +21,10 @@ const (
 type request struct {
 	clientID string // normalised (lower-case hyphenated UUID in strict mode)
 	project  string
-	queue    string
-	id       string // message, claim or subscription id of the route, for error texts
+	queue    string    // the storage name of the route's queue or topic
+	name     string    // the queue's or topic's name, as the client gave it
+	res      *resource // what the route serves: queues or topics
+	id       string    // message, claim or subscription id of the route, for error texts
 	creds    policy.Creds
 	waited   time.Duration // spent long-polling (left out of the latency metric)
 }

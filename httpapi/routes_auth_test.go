@@ -48,6 +48,24 @@ var routeRules = map[string]string{
 	"PATCH /v2/queues/q/subscriptions/s":       "subscription:update",
 	"DELETE /v2/queues/q/subscriptions/s":      "subscription:delete",
 	"PUT /v2/queues/q/subscriptions/s/confirm": "subscription:confirm",
+	"GET /v2/topics":                           "topics:get_all",
+	"PUT /v2/topics/t":                         "topics:create",
+	"GET /v2/topics/t":                         "topics:get",
+	"PATCH /v2/topics/t":                       "topics:update",
+	"DELETE /v2/topics/t":                      "topics:delete",
+	"GET /v2/topics/t/stats":                   "topics:stats",
+	"POST /v2/topics/t/purge":                  "topics:purge",
+	"POST /v2/topics/t/messages":               "messages:create",
+	"GET /v2/topics/t/messages":                "messages:get_all",
+	"DELETE /v2/topics/t/messages":             "messages:delete_all",
+	"GET /v2/topics/t/messages/m":              "messages:get",
+	"DELETE /v2/topics/t/messages/m":           "messages:delete",
+	"POST /v2/topics/t/subscriptions":          "subscription:create",
+	"GET /v2/topics/t/subscriptions":           "subscription:get_all",
+	"GET /v2/topics/t/subscriptions/s":         "subscription:get",
+	"PATCH /v2/topics/t/subscriptions/s":       "subscription:update",
+	"DELETE /v2/topics/t/subscriptions/s":      "subscription:delete",
+	"PUT /v2/topics/t/subscriptions/s/confirm": "subscription:confirm",
 	"GET /v2/pools":                            "pools:get_all",
 	"PUT /v2/pools/p":                          "pools:create",
 	"GET /v2/pools/p":                          "pools:get",
@@ -66,7 +84,7 @@ var openPaths = map[string]bool{"/": true, "/metrics": true}
 
 // concretePath fills a route's parameters with the names routeRules uses.
 func concretePath(route string) string {
-	r := strings.NewReplacer("{queue}", "q", "{message}", "m", "{claim}", "c", "{subscription}", "s", "{pool}", "p", "{flavor}", "f")
+	r := strings.NewReplacer("{queue}", "q", "{topic}", "t", "{message}", "m", "{claim}", "c", "{subscription}", "s", "{pool}", "p", "{flavor}", "f")
 	return r.Replace(route)
 }
 

@@ -245,6 +245,7 @@ func (a *API) routes(reg *prometheus.Registry) {
 	v("PATCH", "/v2/queues/{queue}/subscriptions/{subscription}", "subscription_update", "subscription:update", a.updateSubscription)
 	v("DELETE", "/v2/queues/{queue}/subscriptions/{subscription}", "subscription_delete", "subscription:delete", a.deleteSubscription)
 	v("PUT", "/v2/queues/{queue}/subscriptions/{subscription}/confirm", "subscription_confirm", "subscription:confirm", a.confirmSubscription)
+	a.topicRoutes(v)
 }
 
 // Router exposes the route table so further resources (pools, flavors)
@@ -279,13 +280,20 @@ func (a *API) wrap(name, ruleName string, h handler) fasthttp.RequestHandler {
 		if !a.authenticate(ctx, rq) || !a.checkRequest(ctx, rq) {
 			return
 		}
-		if queue, ok := ctx.UserValue("queue").(string); ok {
-			if !validQueueName(queue) || len(rq.project) > maxProjectLength {
-				writeError(ctx, fasthttp.StatusBadRequest, "Invalid queue identification",
-					"The format of the submitted queue name or project id is not valid.")
+		rq.res = queues
+		name, ok := ctx.UserValue("queue").(string)
+		if !ok {
+			if name, ok = ctx.UserValue("topic").(string); ok {
+				rq.res = topics
+			}
+		}
+		if ok {
+			if !validQueueName(name) || len(rq.project) > maxProjectLength {
+				writeError(ctx, fasthttp.StatusBadRequest, "Invalid "+rq.res.singular+" identification",
+					"The format of the submitted "+rq.res.singular+" name or project id is not valid.")
 				return
 			}
-			rq.queue = queue
+			rq.name, rq.queue = name, rq.res.storageName(name)
 		}
 		if !a.authorize(ctx, rq, rule) {
 			return

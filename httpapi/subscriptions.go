@@ -149,7 +149,7 @@ func (a *API) createSubscription(ctx *fasthttp.RequestCtx, rq *request) {
 		a.storageError(ctx, rq, err, "Subscription could not be created.")
 		return
 	}
-	loc := "/v2/queues/" + rq.queue + "/subscriptions"
+	loc := rq.href() + "/subscriptions"
 	setHeader(ctx, "location", loc)
 	if !created && sub.Confirmed {
 		// Zaqar's text, without the space its concatenation forgets.
@@ -167,7 +167,7 @@ func subscriptionDoc(s storage.Subscription, now time.Time) map[string]any {
 		opts = storage.Metadata{}
 	}
 	return map[string]any{
-		"id": s.ID, "source": s.Queue, "subscriber": s.Subscriber, "ttl": s.TTL,
+		"id": s.ID, "source": storage.PublicName(s.Queue), "subscriber": s.Subscriber, "ttl": s.TTL,
 		"age": int64(now.Sub(s.Created) / time.Second), "options": opts, "confirmed": s.Confirmed,
 	}
 }
@@ -190,7 +190,7 @@ func (a *API) listSubscriptions(ctx *fasthttp.RequestCtx, rq *request) {
 	}
 	links := []any{}
 	if len(subs) > 0 {
-		links = append(links, map[string]string{"rel": "next", "href": nextHref(ctx, "/v2/queues/"+rq.queue+"/subscriptions", subs[len(subs)-1].ID)})
+		links = append(links, map[string]string{"rel": "next", "href": nextHref(ctx, rq.href()+"/subscriptions", subs[len(subs)-1].ID)})
 	}
 	writeValue(ctx, fasthttp.StatusOK, map[string]any{"subscriptions": items, "links": links})
 }

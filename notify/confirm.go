@@ -61,19 +61,23 @@ func (n *Notifier) sendConfirmation(project, queue string, sub storage.Subscript
 		n.log.Error("cannot send a subscription confirmation: [signed_url] secret_key is not set", "subscription", sub.ID)
 		return
 	}
-	path := "/v2/queues/" + queue + "/subscriptions/" + sub.ID + "/confirm"
+	name, kind := storage.PublicName(queue), "queue"
+	if storage.IsTopicKey(queue) {
+		kind = "topic"
+	}
+	path := "/v2/" + storage.Collection(queue) + "/" + name + "/subscriptions/" + sub.ID + "/confirm"
 	expires := sub.Expires
 	if expires.IsZero() {
 		expires = time.Now().Add(time.Duration(sub.TTL) * time.Second)
 	}
 	signed := signedurl.Sign(n.o.SecretKey, []string{path}, []string{"PUT"}, project, expires)
-	msgType, text := "SubscriptionConfirmation", "You have chosen to subscribe to the queue: "+queue
+	msgType, text := "SubscriptionConfirmation", "You have chosen to subscribe to the "+kind+": "+name
 	if unsubscribed {
 		msgType = "UnsubscribeConfirmation"
-		text = "You have unsubscribed successfully to the queue: " + queue + ", you can resubscribe it by using confirmed=True."
+		text = "You have unsubscribed successfully to the " + kind + ": " + name + ", you can resubscribe it by using confirmed=True."
 	}
 	doc := map[string]any{
-		"Message_Type": msgType, "Message": text, "queue_name": queue,
+		"Message_Type": msgType, "Message": text, "queue_name": name,
 		"URL-Signature": signed.Signature, "URL-Methods": "PUT", "URL-Paths": path,
 		"X-Project-ID": project, "URL-Expires": signed.Expires.Format(signedurl.ExpiresFormat),
 		"SubscribeBody": map[string]bool{"confirmed": true}, "UnsubscribeBody": map[string]bool{"confirmed": false},
@@ -98,8 +102,8 @@ func (n *Notifier) sendConfirmation(project, queue string, sub storage.Subscript
 			return
 		}
 		q := "?Signature=" + signed.Signature + "&Methods=PUT&Paths=" + path + "&Project=" + project +
-			"&Expires=" + url.QueryEscape(signed.Expires.Format(signedurl.ExpiresFormat)) + "&Url=&Queue=" + queue
-		body := strings.NewReplacer("{0}", queue, "{1}", project, "{2}", n.o.ExternalConfirmationURL+q).Replace(tmpl.Body)
+			"&Expires=" + url.QueryEscape(signed.Expires.Format(signedurl.ExpiresFormat)) + "&Url=&Queue=" + name
+		body := strings.NewReplacer("{0}", name, "{1}", project, "{2}", n.o.ExternalConfirmationURL+q).Replace(tmpl.Body)
 		d.body, d.subject, d.from = []byte(body), tmpl.Topic, tmpl.Sender
 	}
 	n.submit(task{payload: d})

@@ -29,11 +29,11 @@ type delivery struct {
 }
 
 // notification is Zaqar's payload for a message: the posted fields plus
-// queue_name and Message_Type (and the id, which Zaqar's pre-store hook
-// cannot know).
+// queue_name (a topic's name for a topic) and Message_Type (and the id,
+// which Zaqar's pre-store hook cannot know).
 func notification(queue string, m storage.Message) map[string]any {
 	doc := map[string]any{"id": m.ID, "body": json.RawMessage(m.Body), "ttl": m.TTL,
-		"queue_name": queue, "Message_Type": "Notification"}
+		"queue_name": storage.PublicName(queue), "Message_Type": "Notification"}
 	if !m.DelayUntil.IsZero() && !m.Created.IsZero() {
 		doc["delay"] = int64(m.DelayUntil.Sub(m.Created) / time.Second)
 	}

@@ -132,6 +132,15 @@ type SubscriptionStore interface {
 	ConfirmSubscription(ctx context.Context, project, queue, id string, confirmed bool) error
 }
 
+// MetadataOwner is an optional capability of a Store: OwnsMetadata
+// reports whether every change to its queues' metadata goes through this
+// Store value, no other process sharing the data, so that a layer above
+// may keep what it learnt from the metadata until it changes the metadata
+// itself (package encrypt does).
+type MetadataOwner interface {
+	OwnsMetadata() bool
+}
+
 // SubscriptionPresence is an optional capability of a Store: telling
 // cheaply, without listing them, whether a queue may have subscriptions.
 // The notifier asks on every post, so queues without subscribers cost it

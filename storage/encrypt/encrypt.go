@@ -48,12 +48,13 @@ const prefix = `"zaqar-aes256:`
 type Store struct {
 	storage.Store
 	block cipher.Block // nil without a key
+	flags *flags
 }
 
 // Wrap returns inner with encryption; key is the configured
 // message_encryption_key ("" = none: posts to encrypted queues fail).
 func Wrap(inner storage.Store, key string) *Store {
-	s := &Store{Store: inner}
+	s := &Store{Store: inner, flags: newFlags(inner)}
 	if key != "" {
 		digest := sha256.Sum256([]byte(key))
 		// aes.NewCipher fails only on a key that is not 16, 24 or 32
@@ -69,26 +70,55 @@ func Enabled(meta storage.Metadata) bool {
 	return on
 }
 
-// PostMessages encrypts the bodies when the queue asks for it.
+// PostMessages encrypts the bodies when the queue asks for it (see flags
+// for how that is known, and what is guaranteed).
 func (s *Store) PostMessages(ctx context.Context, project, queue, clientID string, msgs []storage.NewMessage) ([]string, error) {
-	meta, err := s.Store.GetQueueMetadata(ctx, project, queue)
-	if err != nil && !errors.Is(err, storage.ErrQueueNotFound) {
+	var ids []string
+	err := s.flags.whilePosting(ctx, project, queue, func(encrypted bool) error {
+		if !encrypted {
+			var err error
+			ids, err = s.Store.PostMessages(ctx, project, queue, clientID, msgs)
+			return err
+		}
+		if s.block == nil {
+			return ErrNoKey
+		}
+		sealed := make([]storage.NewMessage, len(msgs))
+		for i, m := range msgs {
+			sealed[i] = m
+			var err error
+			if sealed[i].Body, err = s.seal(m.Body); err != nil {
+				return err
+			}
+		}
+		var err error
+		ids, err = s.Store.PostMessages(ctx, project, queue, clientID, sealed)
+		return err
+	})
+	if err != nil {
 		return nil, err
 	}
-	if !Enabled(meta) {
-		return s.Store.PostMessages(ctx, project, queue, clientID, msgs)
-	}
-	if s.block == nil {
-		return nil, ErrNoKey
-	}
-	sealed := make([]storage.NewMessage, len(msgs))
-	for i, m := range msgs {
-		sealed[i] = m
-		if sealed[i].Body, err = s.seal(m.Body); err != nil {
-			return nil, err
-		}
-	}
-	return s.Store.PostMessages(ctx, project, queue, clientID, sealed)
+	return ids, nil
+}
+
+// CreateQueue creates the queue, ordered with the queue's posts.
+func (s *Store) CreateQueue(ctx context.Context, project, queue string, meta storage.Metadata) (created bool, err error) {
+	err = s.flags.changing(project, queue, func() error {
+		created, err = s.Store.CreateQueue(ctx, project, queue, meta)
+		return err
+	})
+	return created, err
+}
+
+// SetQueueMetadata changes the metadata, ordered with the queue's posts:
+// once it returns, posts follow the new _enable_encrypt_messages.
+func (s *Store) SetQueueMetadata(ctx context.Context, project, queue string, meta storage.Metadata) error {
+	return s.flags.changing(project, queue, func() error { return s.Store.SetQueueMetadata(ctx, project, queue, meta) })
+}
+
+// DeleteQueue deletes the queue, ordered with the queue's posts.
+func (s *Store) DeleteQueue(ctx context.Context, project, queue string) error {
+	return s.flags.changing(project, queue, func() error { return s.Store.DeleteQueue(ctx, project, queue) })
 }
 
 // seal encrypts a body into its stored form.
