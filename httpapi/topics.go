@@ -1,6 +1,8 @@
 package httpapi
 
 import (
+	"github.com/valyala/fasthttp"
+
 	"github.com/zaqar-go/zaqar/storage"
 )
 
@@ -56,7 +58,11 @@ func (a *API) defaults(r *resource, m storage.Metadata) storage.Metadata {
 // but for claims and shares, under the topics:* rules for the topics
 // themselves and the messages:* and subscription:* rules below them.
 func (a *API) topicRoutes(v func(method, path, name, rule string, h handler)) {
-	v("GET", "/v2/topics", "topic_list", "topics:get_all", a.listQueues)
+	// The other routes know they serve a topic from their {topic}.
+	v("GET", "/v2/topics", "topic_list", "topics:get_all", func(ctx *fasthttp.RequestCtx, rq *request) {
+		rq.res = topics
+		a.listQueues(ctx, rq)
+	})
 	v("PUT", "/v2/topics/{topic}", "topic_create", "topics:create", a.createQueue)
 	v("GET", "/v2/topics/{topic}", "topic_get", "topics:get", a.getQueue)
 	v("PATCH", "/v2/topics/{topic}", "topic_update", "topics:update", a.patchQueue)
