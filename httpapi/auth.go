@@ -88,7 +88,12 @@ func (a *API) authorize(ctx *fasthttp.RequestCtx, rq *request, rule *policy.Rule
 		return true
 	}
 	rq.creds.IsAdmin = a.policy.IsAdmin(&rq.creds)
-	if rule.Allow(policy.Target{ProjectID: rq.project, QueueName: rq.name}, &rq.creds) {
+	target := policy.Target{ProjectID: rq.project, QueueName: rq.name}
+	if rq.res == topics {
+		// The route's parameter is topic_name, as in the original.
+		target = policy.Target{ProjectID: rq.project, TopicName: rq.name}
+	}
+	if rule.Allow(target, &rq.creds) {
 		return true
 	}
 	forbidden(ctx)

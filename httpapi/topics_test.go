@@ -11,6 +11,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/zaqar-go/zaqar/internal/testenv"
+	"github.com/zaqar-go/zaqar/policy"
 	"github.com/zaqar-go/zaqar/redisstore"
 )
 
@@ -239,4 +240,21 @@ func TestKeystoneTopicIsolation(t *testing.T) {
 	s.expect("alice's messages", s.do("GET", "/v2/topics/alerts/stats", "", alice), 200, `"total":2`)
 	s.expect("alice's subscription", s.do("GET", "/v2/topics/alerts/subscriptions", "", alice), 200, "127.0.0.1:9/a")
 	s.expect("no token", s.do("GET", "/v2/topics", "", "X-Auth-Token: -"), 401)
+}
+
+// Policy rules see a topic's name as %(topic_name)s, as in the original,
+// and not as %(queue_name)s.
+func TestTopicNameInPolicies(t *testing.T) {
+	e, err := policy.LoadBytes("policy.yaml", []byte(`"topics:get": "'news':%(topic_name)s"`+"\n"+
+		`"queues:get": "'news':%(topic_name)s"`+"\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := newServer(t, func(o *Options) { o.Policy = e })
+	s.expect("create", s.do("PUT", "/v2/topics/news", ""), 201)
+	s.expect("create another", s.do("PUT", "/v2/topics/other", ""), 201)
+	s.expect("create a queue", s.do("PUT", "/v2/queues/news", ""), 201)
+	s.expect("the named topic", s.do("GET", "/v2/topics/news", ""), 200)
+	s.expect("another topic", s.do("GET", "/v2/topics/other", ""), 403, "Not authorized")
+	s.expect("a queue of the same name", s.do("GET", "/v2/queues/news", ""), 403, "Not authorized")
 }
