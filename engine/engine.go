@@ -155,13 +155,7 @@ func Open(opts Options) (*Engine, error) {
 	if err != nil {
 		return nil, err
 	}
-	bo := badger.DefaultOptions(filepath.Join(opts.Dir, "badger")).
-		WithSyncWrites(false).WithDetectConflicts(false).WithNumCompactors(2).
-		WithNumGoroutines(max(2, runtime.GOMAXPROCS(0))).WithValueThreshold(valueThreshold).
-		WithBlockCacheSize(opts.BadgerCacheBytes).WithIndexCacheSize(16 << 20).
-		WithMemTableSize(memTable).WithCompression(options.None).
-		WithLogger(badgerLogger{opts.Logger.With("component", "badger")})
-	db, err := badger.Open(bo)
+	db, err := badger.Open(badgerOptions(opts, memTable))
 	if err != nil {
 		return nil, fmt.Errorf("%w: open badger: %v", storage.ErrUnavailable, err)
 	}
@@ -202,6 +196,16 @@ func Open(opts Options) (*Engine, error) {
 	opts.Logger.Log(nil, level, "engine open", "dir", opts.Dir, "partitions", opts.Partitions,
 		"fsync", opts.Fsync.String(), "unsafe", opts.Fsync == wal.SyncNever)
 	return e, nil
+}
+
+// badgerOptions are the options of the data directory's Badger.
+func badgerOptions(opts Options, memTable int64) badger.Options {
+	return badger.DefaultOptions(filepath.Join(opts.Dir, "badger")).
+		WithSyncWrites(false).WithDetectConflicts(false).WithNumCompactors(2).
+		WithNumGoroutines(max(2, runtime.GOMAXPROCS(0))).WithValueThreshold(valueThreshold).
+		WithBlockCacheSize(opts.BadgerCacheBytes).WithIndexCacheSize(16 << 20).
+		WithMemTableSize(memTable).WithCompression(options.None).
+		WithLogger(badgerLogger{opts.Logger.With("component", "badger")})
 }
 
 func (e *Engine) checkPartitions() error {
@@ -293,3 +297,6 @@ func (e *Engine) shutdown(flush bool) error {
 	errs = append(errs, e.db.Close())
 	return errors.Join(errs...)
 }
+
+// Dir is the data directory.
+func (e *Engine) Dir() string { return e.opts.Dir }

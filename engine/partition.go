@@ -40,7 +40,9 @@ type partition struct {
 	group   []applied // writer-only: records applied in the current group
 	reaped  []reaped  // writer-only: messages the reaper removed in the current group
 	pipeMu  sync.Mutex
-	pipe    []*commit // groups not yet completed, in order
+	pipe    []*commit  // groups not yet completed, in order
+	drained *sync.Cond // on pipeMu: the pipe became empty (backup.go waits for it)
+	pauses  chan pauseRequest
 	flushes chan flushJob
 
 	ret  retention
@@ -73,7 +75,7 @@ const opQueue = 4096
 func openPartition(e *Engine, id int) (*partition, error) {
 	o := e.opts
 	lg, err := wal.Open(wal.Options{
-		Dir: filepath.Join(o.Dir, "wal", fmt.Sprintf("p%02d", id)), SegmentSize: o.SegmentSize,
+		Dir: filepath.Join(o.Dir, "wal", partitionLogDir(id)), SegmentSize: o.SegmentSize,
 		Sync: o.Fsync, SyncInterval: o.FsyncInterval, Compression: o.Compression, Logger: o.Logger,
 	})
 	if err != nil {
@@ -87,8 +89,13 @@ func openPartition(e *Engine, id int) (*partition, error) {
 		gapsChanged: map[*queue]struct{}{}, checkAll: true, lagShrank: make(chan struct{}, 1),
 	}
 	p.state.part = p
+	p.drained = sync.NewCond(&p.pipeMu)
+	p.pauses = make(chan pauseRequest)
 	return p, nil
 }
+
+// partitionLogDir names partition id's log directory under Dir/wal.
+func partitionLogDir(id int) string { return fmt.Sprintf("p%02d", id) }
 
 func (p *partition) start() {
 	p.sizeWindow()

@@ -63,6 +63,9 @@ func (p *partition) settle(c *commit, placed, synced bool, err error) {
 		m := copy(p.pipe, p.pipe[n:])
 		clear(p.pipe[m:])
 		p.pipe = p.pipe[:m]
+		if m == 0 {
+			p.drained.Broadcast()
+		}
 	}
 }
 

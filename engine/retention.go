@@ -20,6 +20,23 @@ type retention struct {
 	mu   sync.Mutex
 	live map[uint64]int64     // segment (its first index) -> live messages whose body it holds
 	gaps map[*queue][2]uint64 // segments [lo, hi] that gap bodies may lie in
+	// holds counts backups copying the segments (backup.go): while one
+	// runs, no segment is deleted and none is rotated, so the files it
+	// listed stay as they were up to the sizes it listed.
+	holds int
+}
+
+// hold keeps every segment in place until release.
+func (rt *retention) hold() {
+	rt.mu.Lock()
+	rt.holds++
+	rt.mu.Unlock()
+}
+
+func (rt *retention) release() {
+	rt.mu.Lock()
+	rt.holds--
+	rt.mu.Unlock()
 }
 
 func newRetention() retention {
@@ -142,7 +159,7 @@ const rotateSize = 4 << 20
 func (rt *retention) shouldRotate(active wal.SegmentInfo, ck, last uint64) bool {
 	rt.mu.Lock()
 	defer rt.mu.Unlock()
-	return ck == last && active.Last >= active.First && (rt.live[active.First] == 0 || active.Size > rotateSize)
+	return rt.holds == 0 && ck == last && active.Last >= active.First && (rt.live[active.First] == 0 || active.Size > rotateSize)
 }
 
 // deletable returns the segments the checkpoint ck covers that hold no live
@@ -151,6 +168,9 @@ func (rt *retention) deletable(segs []wal.SegmentInfo, ck uint64) []uint64 {
 	rt.mu.Lock()
 	defer rt.mu.Unlock()
 	var dead []uint64
+	if rt.holds > 0 {
+		return nil
+	}
 	for _, s := range segs {
 		if !s.Active && s.Last <= ck && rt.live[s.First] <= 0 && !rt.inGap(s.First) {
 			dead = append(dead, s.First)

@@ -61,6 +61,10 @@ func (p *partition) run() {
 		var first *op
 		select {
 		case first = <-p.ops:
+		case r := <-p.pauses:
+			// Between groups: nothing applied is unlogged.
+			p.pause(r)
+			continue
 		case <-p.stop:
 			p.drainStopped()
 			return

@@ -271,3 +271,8 @@ func (l *Log) Remove(first uint64) error {
 	}
 	return syncDir(l.opts.Dir)
 }
+
+// SegmentPath is the file of the segment whose first index is first.
+func (l *Log) SegmentPath(first uint64) string {
+	return filepath.Join(l.opts.Dir, segmentName(first))
+}

@@ -17,18 +17,20 @@ import (
 
 // The backup and restore subcommands of the embedded store.
 //
-// A backup is a gzipped tar of the data directory of a stopped server,
-// taken while holding the directory's lock so that no server opens it
-// meanwhile: it is the state the server left at its stop (or its crash,
-// which recovery handles the same way), with every message, claim and
-// queue, and the partition count. restore unpacks one into a new
-// directory; a server started on it replays what the log holds.
+// A backup is a gzipped tar. Of a stopped server it is the data directory
+// as the server left it, read while holding the directory's lock so that
+// no server opens it meanwhile. Of a running server (the directory is
+// locked) the command asks the server through its control socket
+// (control.go) and the server streams a copy of one point in time
+// (engine.Engine.Backup). Either holds every message, claim,
+// subscription and queue, and the partition count; restore unpacks one
+// into a new directory, and a server started on it recovers from it.
 
 // runBackup implements `zaqar-server backup --data-dir D --out F`.
 func runBackup(args []string, stderr io.Writer) int {
 	flags := flag.NewFlagSet("zaqar-server backup", flag.ContinueOnError)
 	flags.SetOutput(stderr)
-	dir := flags.String("data-dir", "", "data directory of the stopped server ([drivers:message_store:badger] path)")
+	dir := flags.String("data-dir", "", "data directory of the server, running or stopped ([drivers:message_store:badger] path)")
 	out := flags.String("out", "", "backup file to write (gzipped tar); must not exist")
 	if code, ok := parseSubcommand(flags, args, stderr); !ok {
 		return code
@@ -37,22 +39,30 @@ func runBackup(args []string, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "zaqar-server backup: --data-dir and --out are required")
 		return exitConfig
 	}
+	how := "stopped server"
+	var fill func(w io.Writer) (files int, size int64, err error)
 	unlock, err := engine.LockDir(*dir)
-	if err != nil {
-		if errors.Is(err, engine.ErrInUse) {
-			fmt.Fprintf(stderr, "zaqar-server backup: %v: stop it first (SIGTERM makes everything durable), then back up\n", err)
-		} else {
-			fmt.Fprintf(stderr, "zaqar-server backup: %v\n", err)
-		}
-		return exitRuntime
-	}
-	defer unlock()
-	files, size, err := writeBackup(*dir, *out)
-	if err != nil {
+	switch {
+	case err == nil:
+		defer unlock()
+		fill = func(w io.Writer) (int, int64, error) { return archiveDir(*dir, w) }
+	case errors.Is(err, engine.ErrInUse):
+		how = "running server"
+		fill = func(w io.Writer) (int, int64, error) { return 0, 0, fetchBackup(*dir, w) }
+	default:
 		fmt.Fprintf(stderr, "zaqar-server backup: %v\n", err)
 		return exitRuntime
 	}
-	fmt.Fprintf(stderr, "zaqar-server backup: %s: %d files, %d bytes written to %s\n", *dir, files, size, *out)
+	files, size, err := writeDurably(*out, fill)
+	if err != nil {
+		fmt.Fprintf(stderr, "zaqar-server backup: %s: %v\n", *dir, err)
+		return exitRuntime
+	}
+	if how == "running server" {
+		fmt.Fprintf(stderr, "zaqar-server backup: %s (running server): %d bytes written to %s\n", *dir, size, *out)
+	} else {
+		fmt.Fprintf(stderr, "zaqar-server backup: %s: %d files, %d bytes written to %s\n", *dir, files, size, *out)
+	}
 	return exitOK
 }
 
@@ -94,10 +104,14 @@ func parseSubcommand(flags *flag.FlagSet, args []string, stderr io.Writer) (code
 	return 0, true
 }
 
-// writeBackup archives dir into out, durably: the file appears under its
-// name only once complete and synced.
-func writeBackup(dir, out string) (files int, size int64, err error) {
+// writeDurably writes out with fill: the file appears under its name only
+// once complete and synced. size is what fill reports, or else the bytes
+// written.
+func writeDurably(out string, fill func(w io.Writer) (int, int64, error)) (files int, size int64, err error) {
 	tmp := out + ".partial"
+	if _, err := os.Stat(out); err == nil {
+		return 0, 0, fmt.Errorf("%s exists", out)
+	}
 	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
 		return 0, 0, err
@@ -108,10 +122,40 @@ func writeBackup(dir, out string) (files int, size int64, err error) {
 			os.Remove(tmp)
 		}
 	}()
-	if _, err := os.Stat(out); err == nil {
-		return 0, 0, fmt.Errorf("%s exists", out)
+	counted := &countingWriter{w: f}
+	if files, size, err = fill(counted); err != nil {
+		return 0, 0, err
 	}
-	zw := gzip.NewWriter(f)
+	if size == 0 {
+		size = counted.n
+	}
+	if err = f.Sync(); err != nil {
+		return 0, 0, err
+	}
+	if err = f.Close(); err != nil {
+		return 0, 0, err
+	}
+	if err = os.Rename(tmp, out); err != nil {
+		return 0, 0, err
+	}
+	return files, size, syncDir(filepath.Dir(out))
+}
+
+type countingWriter struct {
+	w io.Writer
+	n int64
+}
+
+func (c *countingWriter) Write(b []byte) (int, error) {
+	n, err := c.w.Write(b)
+	c.n += int64(n)
+	return n, err
+}
+
+// archiveDir writes a gzipped tar of the data directory of a stopped
+// server.
+func archiveDir(dir string, w io.Writer) (files int, size int64, err error) {
+	zw := gzip.NewWriter(w)
 	tw := tar.NewWriter(zw)
 	err = filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
 		if err != nil {
@@ -120,6 +164,9 @@ func writeBackup(dir, out string) (files int, size int64, err error) {
 		rel, err := filepath.Rel(dir, path)
 		if err != nil || rel == "." {
 			return err
+		}
+		if rel == controlDir {
+			return fs.SkipDir // a running server's socket, nothing to keep
 		}
 		info, err := d.Info()
 		if err != nil {
@@ -159,19 +206,7 @@ func writeBackup(dir, out string) (files int, size int64, err error) {
 	if err = tw.Close(); err != nil {
 		return 0, 0, err
 	}
-	if err = zw.Close(); err != nil {
-		return 0, 0, err
-	}
-	if err = f.Sync(); err != nil {
-		return 0, 0, err
-	}
-	if err = f.Close(); err != nil {
-		return 0, 0, err
-	}
-	if err = os.Rename(tmp, out); err != nil {
-		return 0, 0, err
-	}
-	return files, size, syncDir(filepath.Dir(out))
+	return files, size, zw.Close()
 }
 
 // restoreBackup unpacks a backup into dir, which must not exist or be
@@ -199,6 +234,13 @@ func restoreBackup(in, dir string) (files int, err error) {
 		}
 	}()
 	dirs := []string{dir}
+	// The Badger of a running server's backup comes as chunks to load.
+	var loader *engine.SnapshotLoader
+	defer func() {
+		if loader != nil {
+			loader.Abort()
+		}
+	}()
 	tr := tar.NewReader(zr)
 	for {
 		hdr, err := tr.Next()
@@ -213,6 +255,21 @@ func restoreBackup(in, dir string) (files int, err error) {
 			return 0, fmt.Errorf("%s: entry %q leaves the data directory", in, hdr.Name)
 		}
 		path := filepath.Join(dir, name)
+		if engine.IsSnapshotChunk(hdr.Name) {
+			if hdr.Typeflag != tar.TypeReg {
+				continue
+			}
+			if loader == nil {
+				if loader, err = engine.NewSnapshotLoader(dir); err != nil {
+					return 0, err
+				}
+			}
+			if err := loader.Load(tr); err != nil {
+				return 0, fmt.Errorf("%s: %s: %w", in, hdr.Name, err)
+			}
+			files++
+			continue
+		}
 		switch hdr.Typeflag {
 		case tar.TypeDir:
 			if err := os.MkdirAll(path, 0o700); err != nil {
@@ -227,6 +284,13 @@ func restoreBackup(in, dir string) (files int, err error) {
 		default:
 			return 0, fmt.Errorf("%s: entry %q is not a file or directory", in, hdr.Name)
 		}
+	}
+	if loader != nil {
+		err, loader = loader.Close(), nil
+		if err != nil {
+			return 0, err
+		}
+		dirs = append(dirs, filepath.Join(dir, "badger"))
 	}
 	for i := len(dirs) - 1; i >= 0; i-- {
 		if err := syncDir(dirs[i]); err != nil {

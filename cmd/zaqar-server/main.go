@@ -63,7 +63,7 @@ func run(args []string, stderr io.Writer) int {
 	sample := fs.Bool("print-sample-config", false, "print a zaqar.conf with every option and exit")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "Usage: zaqar-server [--config-file PATH]... [flags]\n"+
-			"       zaqar-server backup --data-dir DIR --out FILE      (server stopped)\n"+
+			"       zaqar-server backup --data-dir DIR --out FILE      (server running or stopped)\n"+
 			"       zaqar-server restore --in FILE --data-dir NEWDIR\n\nFlags:\n")
 		fs.PrintDefaults()
 		fmt.Fprintf(stderr, "\nConfiguration options (zaqar.conf; env OS_<SECTION>__<OPTION>, ':' in section names as '_'):\n")
@@ -235,9 +235,15 @@ func serve(s config.Settings, sources []string, logger *slog.Logger) error {
 	}
 	metricsOpts := s.Metrics
 	metricsOpts.Registry = reg
+	stopControl := func() {}
 	if e, ok := store.(*engine.Engine); ok {
 		registerEngineMetrics(reg, e)
 		metricsOpts.Queues = e.EachQueue
+		if stop, err := serveControl(e, logger); err != nil {
+			logger.Warn("no control socket: backups of this server need it stopped", "err", err)
+		} else {
+			stopControl = stop
+		}
 	}
 	serveHTTP, serveWS, err := transports(s.Transports)
 	if err != nil {
@@ -287,7 +293,7 @@ func serve(s config.Settings, sources []string, logger *slog.Logger) error {
 		}
 	}
 	if !serveHTTP {
-		return waitForSignal(served, logger, store, closeWS)
+		return waitForSignal(served, logger, store, func() { closeWS(); stopControl() })
 	}
 	addr := net.JoinHostPort(s.Bind, strconv.FormatInt(s.Port, 10))
 	srv := &fasthttp.Server{
@@ -328,6 +334,7 @@ func serve(s config.Settings, sources []string, logger *slog.Logger) error {
 		logger.Warn("shutdown did not finish cleanly", "err", err)
 	}
 	closeWS()
+	stopControl()
 	if err := store.Close(); err != nil {
 		return fmt.Errorf("close store: %w", err)
 	}
