@@ -116,7 +116,7 @@ var Options = []Option{
 		Help: "Data directory of the embedded store.",
 		Set:  setString(func(s *Settings, v string) { s.Store.Dir = v })},
 	{Section: "drivers:message_store:badger", Name: "partitions", Default: intText(storeDefaults.Partitions), Min: minOf(1), Flag: "partitions",
-		Help: "Partitions (one writer and one log each); fixed when the directory is created.",
+		Help: "Partitions (one writer and one log each); set when the directory is created, changed offline with zaqar-server repartition.",
 		Set:  setInt(func(s *Settings, v int64) { s.Store.Partitions = int(v) })},
 	{Section: "drivers:message_store:badger", Name: "fsync", Default: storeDefaults.Fsync.String(), Choices: []string{"always", "interval", "never"}, Flag: "fsync",
 		Help: "When the log is forced to disk: always (acknowledged = durable), interval, never (UNSAFE).",

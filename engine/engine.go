@@ -31,6 +31,7 @@ const (
 	DefaultReapInterval       = time.Second
 	DefaultCheckpointInterval = 10 * time.Second
 	DefaultBadgerCacheBytes   = 64 << 20
+	maxPartitions             = 256
 	// MinSegmentSize is the smallest log segment accepted.
 	MinSegmentSize = 64 << 10
 )
@@ -40,8 +41,9 @@ type Options struct {
 	// Dir is the data directory: Badger under Dir/badger, the partition
 	// logs under Dir/wal/pNN.
 	Dir string
-	// Partitions is the number of partitions, fixed when the directory is
-	// created. Each has one writer goroutine and its own log.
+	// Partitions is the number of partitions, set when the directory is
+	// created and changed only by Repartition (offline). Each has one
+	// writer goroutine and its own log.
 	Partitions int
 	// Fsync is when the log is forced to disk: wal.SyncAlways
 	// (acknowledged means durable), wal.SyncInterval, or wal.SyncNever
@@ -78,6 +80,9 @@ type Options struct {
 	Logger      *slog.Logger  // nil = slog.Default()
 
 	noFlush bool // tests only: skip Badger writes so recovery uses the log alone
+	// storedPartitions: open with the partition count the directory was
+	// created with, whatever Partitions says (Repartition).
+	storedPartitions bool
 }
 
 // DefaultOptions returns the defaults for a store in dir.
@@ -95,7 +100,7 @@ func (o Options) Validate() error {
 	switch {
 	case o.Dir == "":
 		return errors.New("engine: data directory is required")
-	case o.Partitions < 1 || o.Partitions > 256:
+	case o.Partitions < 1 || o.Partitions > maxPartitions:
 		return fmt.Errorf("engine: partitions must be 1..256, got %d", o.Partitions)
 	case o.SegmentSize < MinSegmentSize:
 		return fmt.Errorf("engine: segment size must be at least 64 KiB, got %d", o.SegmentSize)
@@ -166,7 +171,7 @@ func Open(opts Options) (*Engine, error) {
 		db.Close()
 		return nil, err
 	}
-	for i := 0; i < opts.Partitions; i++ {
+	for i := 0; i < e.opts.Partitions; i++ {
 		p, err := openPartition(e, i)
 		if err != nil {
 			e.closePartial()
@@ -193,7 +198,7 @@ func Open(opts Options) (*Engine, error) {
 	if opts.Fsync == wal.SyncNever {
 		level = slog.LevelWarn
 	}
-	opts.Logger.Log(nil, level, "engine open", "dir", opts.Dir, "partitions", opts.Partitions,
+	opts.Logger.Log(nil, level, "engine open", "dir", opts.Dir, "partitions", e.opts.Partitions,
 		"fsync", opts.Fsync.String(), "unsafe", opts.Fsync == wal.SyncNever)
 	return e, nil
 }
@@ -221,8 +226,12 @@ func (e *Engine) checkPartitions() error {
 		if err != nil || len(v) != 4 {
 			return fmt.Errorf("engine: unreadable partition count: %v", err)
 		}
-		if n := int(binary.BigEndian.Uint32(v)); n != e.opts.Partitions {
-			return fmt.Errorf("engine: %s was created with %d partitions; configured %d (the count is fixed at creation)", e.opts.Dir, n, e.opts.Partitions)
+		n := int(binary.BigEndian.Uint32(v))
+		if e.opts.storedPartitions && n >= 1 && n <= maxPartitions {
+			e.opts.Partitions = n
+		}
+		if n != e.opts.Partitions {
+			return fmt.Errorf("engine: %s was created with %d partitions; configured %d (zaqar-server repartition changes the count)", e.opts.Dir, n, e.opts.Partitions)
 		}
 		return nil
 	})
@@ -241,11 +250,16 @@ func (e *Engine) now() int64 { return e.opts.Clock().UnixNano() }
 func (e *Engine) Partitions() int { return len(e.parts) }
 
 func (e *Engine) partitionIndex(project, queue string) int {
+	return partitionOf(project, queue, len(e.parts))
+}
+
+// partitionOf is the partition of a queue among n.
+func partitionOf(project, queue string, n int) int {
 	h := fnv.New32a()
 	h.Write([]byte(project))
 	h.Write([]byte{0})
 	h.Write([]byte(queue))
-	return int(h.Sum32() % uint32(len(e.parts)))
+	return int(h.Sum32() % uint32(n))
 }
 
 func (e *Engine) partition(project, queue string) *partition {

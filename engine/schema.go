@@ -28,7 +28,7 @@ import (
 //	'd' qk            the queue's gap: messages only on disk (gap.go)
 //	's' qk 0 subid    subscription (JSON)
 //	'x' "ckpt" p      checkpoint: last WAL index of partition p in Badger
-//	'x' "partitions"  partition count fixed at creation
+//	'x' "partitions"  partition count (set at creation, changed by Repartition)
 const (
 	kQueue = 'q'
 	kNext  = 'n'

@@ -50,6 +50,8 @@ func run(args []string, stderr io.Writer) int {
 			return runBackup(args[1:], stderr)
 		case "restore":
 			return runRestore(args[1:], stderr)
+		case "repartition":
+			return runRepartition(args[1:], stderr)
 		}
 	}
 	runtime.GOMAXPROCS(schedulerProcs(os.Getenv("GOMAXPROCS"), startProcs))
@@ -64,7 +66,8 @@ func run(args []string, stderr io.Writer) int {
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "Usage: zaqar-server [--config-file PATH]... [flags]\n"+
 			"       zaqar-server backup --data-dir DIR --out FILE      (server running or stopped)\n"+
-			"       zaqar-server restore --in FILE --data-dir NEWDIR\n\nFlags:\n")
+			"       zaqar-server restore --in FILE --data-dir NEWDIR\n"+
+			"       zaqar-server repartition --data-dir DIR --partitions N   (server stopped)\n\nFlags:\n")
 		fs.PrintDefaults()
 		fmt.Fprintf(stderr, "\nConfiguration options (zaqar.conf; env OS_<SECTION>__<OPTION>, ':' in section names as '_'):\n")
 		for _, o := range config.Options {
