@@ -12,6 +12,7 @@ import (
 	"path"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/dgraph-io/badger/v4"
 )
@@ -50,20 +51,23 @@ const snapshotChunk = 4 << 20
 // uvarint len, value }*.
 const snapshotMagic = "zaqar badger snapshot 1\n"
 
-// Backup writes a consistent copy of the store to sink while it serves.
-func (e *Engine) Backup(ctx context.Context, sink BackupSink) error {
+// Backup writes a consistent copy of the store to sink while it serves,
+// and reports how long the writers were paused.
+func (e *Engine) Backup(ctx context.Context, sink BackupSink) (paused time.Duration, err error) {
 	if err := e.usable(); err != nil {
-		return err
+		return 0, err
 	}
+	start := time.Now()
 	snap, err := e.freeze(ctx)
 	if err != nil {
-		return err
+		return 0, err
 	}
+	paused = time.Since(start)
 	defer snap.release()
 	if err := snap.writeBadger(sink); err != nil {
-		return err
+		return paused, err
 	}
-	return snap.writeLogs(sink)
+	return paused, snap.writeLogs(sink)
 }
 
 // pauseRequest asks a writer to stop between groups; it answers on paused
@@ -117,7 +121,11 @@ func (p *partition) quiesce() error {
 
 // snapshot is a frozen state being copied.
 type snapshot struct {
-	txn  *badger.Txn
+	txn *badger.Txn
+	// it is opened at the pin: while an iterator is open Badger deletes
+	// no value-log file, which its value-log GC could otherwise remove
+	// from under the snapshot's older versions.
+	it   *badger.Iterator
 	held []*partition
 	segs []segmentCopy
 }
@@ -170,6 +178,9 @@ ask:
 // pin takes the read transaction and lists the segments. Writers paused.
 func (s *snapshot) pin(e *Engine) error {
 	s.txn = e.db.NewTransaction(false)
+	opt := badger.DefaultIteratorOptions
+	opt.PrefetchValues = false
+	s.it = s.txn.NewIterator(opt)
 	for _, p := range e.parts {
 		for _, seg := range p.log.Segments() {
 			file := p.log.SegmentPath(seg.First)
@@ -191,6 +202,9 @@ func (s *snapshot) pin(e *Engine) error {
 }
 
 func (s *snapshot) release() {
+	if s.it != nil {
+		s.it.Close()
+	}
 	if s.txn != nil {
 		s.txn.Discard()
 	}
@@ -201,10 +215,7 @@ func (s *snapshot) release() {
 }
 
 func (s *snapshot) writeBadger(sink BackupSink) error {
-	opt := badger.DefaultIteratorOptions
-	opt.PrefetchValues = false
-	it := s.txn.NewIterator(opt)
-	defer it.Close()
+	it := s.it
 	buf := []byte(snapshotMagic)
 	chunks := 0
 	emit := func() error {

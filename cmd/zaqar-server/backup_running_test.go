@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	"log/slog"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -62,6 +63,9 @@ func TestBackupOfRunningServer(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer stop()
+	if st, err := os.Stat(filepath.Join(dir, controlDir)); err != nil || st.Mode().Perm() != 0o700 {
+		t.Fatalf("control socket directory: %v %v, want mode 0700", st.Mode(), err)
+	}
 
 	if _, err := e.CreateQueue(ctx, "p", "meta", storage.Metadata{"_default_message_ttl": float64(3600), "k": "v"}); err != nil {
 		t.Fatal(err)

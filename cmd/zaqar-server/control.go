@@ -75,15 +75,17 @@ func serveBackup(w http.ResponseWriter, r *http.Request, e *engine.Engine, logge
 	w.Header().Set("Content-Type", "application/gzip")
 	w.Header().Set("Trailer", backupResultHeader)
 	start := time.Now()
-	files, size, err := writeArchive(w, func(add engine.BackupSink) error {
-		return e.Backup(r.Context(), add)
+	var paused time.Duration
+	files, size, err := writeArchive(w, func(add engine.BackupSink) (err error) {
+		paused, err = e.Backup(r.Context(), add)
+		return err
 	})
 	if err != nil {
 		logger.Error("backup failed", "err", err)
 		w.Header().Set(backupResultHeader, "failed: "+err.Error())
 		return
 	}
-	logger.Info("backup taken", "files", files, "bytes", size, "duration", time.Since(start))
+	logger.Info("backup taken", "files", files, "bytes", size, "duration", time.Since(start), "writers_paused", paused)
 	w.Header().Set(backupResultHeader, backupComplete)
 }
 

@@ -38,10 +38,10 @@ func runRepartition(args []string, stderr io.Writer) int {
 		return exitRuntime
 	}
 	if from == *partitions {
-		fmt.Fprintf(stderr, "zaqar-server repartition: %s has %d partitions already\n", *dir, from)
+		fmt.Fprintf(stderr, "zaqar-server repartition: %s: partition count %d already, nothing to do\n", *dir, from)
 		return exitOK
 	}
-	fmt.Fprintf(stderr, "zaqar-server repartition: %s: %d partitions, was %d; start the server with partitions = %d ([drivers:message_store:badger])\n",
+	fmt.Fprintf(stderr, "zaqar-server repartition: %s: partition count %d, was %d; start the server with partitions = %d ([drivers:message_store:badger])\n",
 		*dir, *partitions, from, *partitions)
 	return exitOK
 }
