@@ -153,6 +153,9 @@ func Open(opts Options) (*Engine, error) {
 	if err := os.MkdirAll(opts.Dir, 0o755); err != nil {
 		return nil, fmt.Errorf("engine: %w", err)
 	}
+	// The time of each step of the start is logged: a start is meant to
+	// take about as long whatever the backlog (docs/paged-index.md).
+	started := time.Now()
 	// Values over valueThreshold go to Badger's value log: a posted batch's
 	// value is then written once, rather than into a memtable that is
 	// flushed and compacted again (docs/performance.md has the figures).
@@ -164,6 +167,7 @@ func Open(opts Options) (*Engine, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: open badger: %v", storage.ErrUnavailable, err)
 	}
+	badgerOpened := time.Now()
 	e := &Engine{opts: opts, db: db, stop: make(chan struct{})}
 	var nofull error
 	e.full.Store(&nofull)
@@ -180,10 +184,12 @@ func Open(opts Options) (*Engine, error) {
 		p.noFlush = opts.noFlush
 		e.parts = append(e.parts, p)
 	}
+	logsOpened := time.Now()
 	if err := e.load(); err != nil {
 		e.closePartial()
 		return nil, err
 	}
+	loaded := time.Now()
 	for _, p := range e.parts {
 		if err := p.recover(); err != nil {
 			e.closePartial()
@@ -199,7 +205,10 @@ func Open(opts Options) (*Engine, error) {
 		level = slog.LevelWarn
 	}
 	opts.Logger.Log(nil, level, "engine open", "dir", opts.Dir, "partitions", e.opts.Partitions,
-		"fsync", opts.Fsync.String(), "unsafe", opts.Fsync == wal.SyncNever)
+		"fsync", opts.Fsync.String(), "unsafe", opts.Fsync == wal.SyncNever,
+		"took", time.Since(started).Round(time.Millisecond), "badger", badgerOpened.Sub(started).Round(time.Millisecond),
+		"logs", logsOpened.Sub(badgerOpened).Round(time.Millisecond), "index", loaded.Sub(logsOpened).Round(time.Millisecond),
+		"replay", time.Since(loaded).Round(time.Millisecond))
 	return e, nil
 }
 
