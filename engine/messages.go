@@ -15,6 +15,17 @@ var errClosed = fmt.Errorf("%w: engine closed", storage.ErrUnavailable)
 
 // PostMessages implements storage.MessageStore.
 func (e *Engine) PostMessages(ctx context.Context, project, name, clientID string, msgs []storage.NewMessage) ([]string, error) {
+	return e.post(project, name, clientID, msgs, false)
+}
+
+// PostPlaintext implements storage.PlaintextGuard: the writer that applies
+// the post also applies every metadata change of the queue, so it checks
+// the flag the post will be stored under.
+func (e *Engine) PostPlaintext(ctx context.Context, project, name, clientID string, msgs []storage.NewMessage) ([]string, error) {
+	return e.post(project, name, clientID, msgs, true)
+}
+
+func (e *Engine) post(project, name, clientID string, msgs []storage.NewMessage, plaintext bool) ([]string, error) {
 	if len(msgs) == 0 {
 		return nil, nil
 	}
@@ -25,6 +36,9 @@ func (e *Engine) PostMessages(ctx context.Context, project, name, clientID strin
 	rm := e.recMsgs(msgs, func(int) string { return clientID })
 	err := p.do(func(now int64) error {
 		if q := p.queue(qkey(project, name)); q != nil {
+			if m := q.meta.Load(); plaintext && m != nil && storage.EncryptionEnabled(*m) {
+				return storage.ErrEncryptionRequired
+			}
 			if err := q.roomFor(len(rm), now); err != nil {
 				return err
 			}

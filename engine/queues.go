@@ -233,7 +233,3 @@ func (e *Engine) usable() error {
 	}
 	return nil
 }
-
-// OwnsMetadata implements storage.MetadataOwner: an engine holds its
-// directory's lock, so no other process changes its queues.
-func (e *Engine) OwnsMetadata() bool { return true }

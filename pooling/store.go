@@ -209,6 +209,26 @@ func (s *Store) PostMessages(ctx context.Context, project, queue, clientID strin
 	return st.PostMessages(ctx, project, queue, clientID, msgs)
 }
 
+// PostPlaintext implements storage.PlaintextGuard through the queue's
+// pool; a pool store without the guard is asked for the metadata first.
+func (s *Store) PostPlaintext(ctx context.Context, project, queue, clientID string, msgs []storage.NewMessage) ([]string, error) {
+	st, err := s.resolveOrRegister(ctx, project, queue, "")
+	if err != nil {
+		return nil, err
+	}
+	if g, ok := st.(storage.PlaintextGuard); ok {
+		return g.PostPlaintext(ctx, project, queue, clientID, msgs)
+	}
+	meta, err := st.GetQueueMetadata(ctx, project, queue)
+	if err != nil && !errors.Is(err, storage.ErrQueueNotFound) {
+		return nil, err
+	}
+	if storage.EncryptionEnabled(meta) {
+		return nil, storage.ErrEncryptionRequired
+	}
+	return st.PostMessages(ctx, project, queue, clientID, msgs)
+}
+
 // routed runs op on the queue's store; an unregistered queue answers as
 // a missing queue does (missing), without a catalogue write.
 func routed[T any](s *Store, ctx context.Context, project, queue string, missing func() (T, error), op func(storage.Store) (T, error)) (T, error) {

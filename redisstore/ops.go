@@ -149,19 +149,32 @@ func (s *Store) PurgeQueue(ctx context.Context, project, queue string, opts stor
 // ---- messages
 
 func (s *Store) PostMessages(ctx context.Context, project, queue, clientID string, msgs []storage.NewMessage) ([]string, error) {
+	return s.post(ctx, postScript, project, queue, clientID, msgs)
+}
+
+// PostPlaintext implements storage.PlaintextGuard: the post script checks
+// the flag where it writes.
+func (s *Store) PostPlaintext(ctx context.Context, project, queue, clientID string, msgs []storage.NewMessage) ([]string, error) {
+	return s.post(ctx, plaintextPostScript, project, queue, clientID, msgs)
+}
+
+func (s *Store) post(ctx context.Context, script *redis.Script, project, queue, clientID string, msgs []storage.NewMessage) ([]string, error) {
 	k := s.qk(project, queue)
 	args := make([]any, 0, 3+5*len(msgs))
 	args = append(args, s.now(), clientID, k.wake)
 	for _, m := range msgs {
 		args = append(args, string(m.Body), m.TTL, m.Delay, m.Checksum, nonce())
 	}
-	res, err := s.runScript(ctx, postScript, append(k.list(), k.d), args)
+	res, err := s.runScript(ctx, script, append(k.list(), k.d), args)
 	if err != nil {
 		return nil, err
 	}
 	v, err := res.Slice()
 	if err != nil || len(v) == 0 {
 		return nil, s.fail(err)
+	}
+	if refused, _ := v[0].(int64); refused == -1 {
+		return nil, storage.ErrEncryptionRequired
 	}
 	ids := make([]string, 0, len(v)-1)
 	for _, id := range v[1:] {

@@ -55,7 +55,19 @@ end
 // then per message body, ttl, delay, checksum, nonce. Creates the queue
 // when missing. Returns whether the queue is marked indexed (its ix
 // field, see Store.index), then the new ids.
-var postScript = newScript(luaHelpers + `
+var postScript = newScript(luaHelpers + postBody)
+
+// plaintextPost is post refused, with -1 and nothing written, when the
+// queue's metadata sets _enable_encrypt_messages (storage.PlaintextGuard).
+// The metadata is the JSON text Go encodes (no spaces), searched as plain
+// text: a nested object with the same key and value also refuses, which
+// only makes the caller encrypt.
+var plaintextPostScript = newScript(luaHelpers + `
+local meta = redis.call('HGET', KEYS[1], 'meta')
+if meta and string.find(meta, '"_enable_encrypt_messages":true', 1, true) then return {-1} end
+` + postBody)
+
+const postBody = `
 local now = tonumber(ARGV[1])
 redis.call('HSETNX', KEYS[1], 'meta', '{}')
 local indexed = redis.call('HEXISTS', KEYS[1], 'ix')
@@ -85,7 +97,7 @@ end
 if ready then redis.call('PUBLISH', ARGV[3], '') end
 table.insert(ids, 1, indexed)
 return ids
-`)
+`
 
 // markIndexed: sets the queue's ix field (its indexes hold it) unless the
 // queue was deleted meanwhile.

@@ -35,6 +35,9 @@ var (
 	// work, and posts are accepted again once space is back. Returned as
 	// *StorageFullError.
 	ErrStorageFull = errors.New("storage: out of space for new messages")
+	// ErrEncryptionRequired: a post without encryption to a queue whose
+	// metadata sets _enable_encrypt_messages (PlaintextGuard).
+	ErrEncryptionRequired = errors.New("storage: the queue's messages must be encrypted")
 	// ErrFlavorNotFound: a queue names a flavor (_flavor) that does not
 	// exist, in pooling mode (400). Returned as *FlavorNotFoundError.
 	ErrFlavorNotFound = errors.New("storage: flavor not found")

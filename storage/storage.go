@@ -132,13 +132,21 @@ type SubscriptionStore interface {
 	ConfirmSubscription(ctx context.Context, project, queue, id string, confirmed bool) error
 }
 
-// MetadataOwner is an optional capability of a Store: OwnsMetadata
-// reports whether every change to its queues' metadata goes through this
-// Store value, no other process sharing the data, so that a layer above
-// may keep what it learnt from the metadata until it changes the metadata
-// itself (package encrypt does).
-type MetadataOwner interface {
-	OwnsMetadata() bool
+// PlaintextGuard is an optional capability of a Store: PostPlaintext
+// posts as PostMessages does, unless the queue's metadata sets
+// _enable_encrypt_messages: then it posts nothing and returns
+// ErrEncryptionRequired. The check and the post are one step of the store,
+// so no change of the flag, by any server sharing the store, comes
+// between them. Package encrypt posts through it, which lets it remember
+// that a queue is not encrypted without reading the metadata per post.
+type PlaintextGuard interface {
+	PostPlaintext(ctx context.Context, project, queue, clientID string, msgs []NewMessage) ([]string, error)
+}
+
+// EncryptionEnabled reports whether metadata asks for encrypted bodies.
+func EncryptionEnabled(m Metadata) bool {
+	on, _ := m[MetaEnableEncryption].(bool)
+	return on
 }
 
 // SubscriptionPresence is an optional capability of a Store: telling

@@ -65,40 +65,27 @@ func Wrap(inner storage.Store, key string) *Store {
 }
 
 // Enabled reports whether a queue's metadata asks for encryption.
-func Enabled(meta storage.Metadata) bool {
-	on, _ := meta[storage.MetaEnableEncryption].(bool)
-	return on
-}
+func Enabled(meta storage.Metadata) bool { return storage.EncryptionEnabled(meta) }
 
 // PostMessages encrypts the bodies when the queue asks for it (see flags
 // for how that is known, and what is guaranteed).
 func (s *Store) PostMessages(ctx context.Context, project, queue, clientID string, msgs []storage.NewMessage) ([]string, error) {
-	var ids []string
-	err := s.flags.whilePosting(ctx, project, queue, func(encrypted bool) error {
-		if !encrypted {
-			var err error
-			ids, err = s.Store.PostMessages(ctx, project, queue, clientID, msgs)
-			return err
-		}
-		if s.block == nil {
-			return ErrNoKey
-		}
-		sealed := make([]storage.NewMessage, len(msgs))
-		for i, m := range msgs {
-			sealed[i] = m
-			var err error
-			if sealed[i].Body, err = s.seal(m.Body); err != nil {
-				return err
-			}
-		}
-		var err error
-		ids, err = s.Store.PostMessages(ctx, project, queue, clientID, sealed)
-		return err
-	})
-	if err != nil {
-		return nil, err
+	return s.flags.post(ctx, project, queue, clientID, msgs, s.sealAll)
+}
+
+func (s *Store) sealAll(msgs []storage.NewMessage) ([]storage.NewMessage, error) {
+	if s.block == nil {
+		return nil, ErrNoKey
 	}
-	return ids, nil
+	sealed := make([]storage.NewMessage, len(msgs))
+	for i, m := range msgs {
+		sealed[i] = m
+		var err error
+		if sealed[i].Body, err = s.seal(m.Body); err != nil {
+			return nil, err
+		}
+	}
+	return sealed, nil
 }
 
 // CreateQueue creates the queue, ordered with the queue's posts.

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"hash/maphash"
 	"sync"
+	"time"
 
 	"github.com/zaqar-go/zaqar/storage"
 )
@@ -12,87 +13,111 @@ import (
 // flags knows, per queue, whether posts must be encrypted, so that a post
 // does not read the queue's metadata each time.
 //
-// The guarantee: once a metadata change that turns encryption on has been
-// acknowledged, no post stores plaintext in the queue. Posts and metadata
-// changes of one queue go through one of a fixed set of read-write locks:
-// a post holds it shared from reading the flag to the end of its write, a
-// metadata change (create, set, delete) holds it exclusively while the
-// store changes and the remembered flag is dropped. So a change waits for
-// the posts that read the old flag, and posts after it read the new one.
+// The guarantee: no post stores plaintext in a queue whose metadata sets
+// _enable_encrypt_messages when the post is applied. Plaintext goes
+// through the store's PlaintextGuard, which checks the flag in the same
+// step as the post and refuses if it is on; the post is then encrypted,
+// and "on" remembered. So a change made by any server sharing the store
+// applies to every post applied after it, and posts to queues without
+// encryption cost no metadata read. A remembered "on" only makes posts
+// encrypted, which reads undo whatever the flag says later; it is dropped
+// when this server changes the queue's metadata, and after onMemory, for
+// changes made by other servers.
 //
-// A flag is remembered only over a store that owns its metadata
-// (storage.MetadataOwner: the embedded engine). Over a store other
-// processes share (Redis, pools), another server may change the metadata
-// unseen, so every post reads it, as without this cache; the guarantee
-// then holds for changes made through this server.
+// Posts and metadata changes made through this layer are also ordered:
+// one of a fixed set of read-write locks is held shared by a post, from
+// looking up the flag to the end of its write, and exclusively by a
+// create, metadata change or delete of the queue, which forgets the flag.
+//
+// Over a store without the guard nothing is remembered: each post reads
+// the metadata, and the order above is all there is.
 type flags struct {
-	inner storage.Store
-	owned bool // remember flags: inner owns its metadata
-	seed  maphash.Seed
+	inner   storage.Store
+	guard   storage.PlaintextGuard // nil: the store has none
+	now     func() time.Time
+	seed    maphash.Seed
+	stripes [64]stripe
+}
 
-	stripes [64]struct {
-		sync.RWMutex
-		// known is read and written under mu while the stripe is held
-		// shared, and emptied of a queue while it is held exclusively.
-		known map[queueRef]bool
-		mu    sync.Mutex
-	}
+type stripe struct {
+	sync.RWMutex
+	// known is read and written under mu while the stripe is held shared,
+	// and emptied of a queue while it is held exclusively.
+	known map[queueRef]time.Time // queue -> until when it is taken to be encrypted
+	mu    sync.Mutex
 }
 
 type queueRef struct{ project, queue string }
 
+// onMemory is how long a queue is taken to be encrypted without reading
+// its metadata again: the longest another server's turning encryption
+// off goes unseen here (posts stay encrypted meanwhile, which is safe).
+const onMemory = 10 * time.Second
+
 func newFlags(inner storage.Store) *flags {
-	f := &flags{inner: inner, seed: maphash.MakeSeed()}
-	if o, ok := inner.(storage.MetadataOwner); ok && o.OwnsMetadata() {
-		f.owned = true
-	}
+	f := &flags{inner: inner, now: time.Now, seed: maphash.MakeSeed()}
+	f.guard, _ = inner.(storage.PlaintextGuard)
 	for i := range f.stripes {
-		f.stripes[i].known = map[queueRef]bool{}
+		f.stripes[i].known = map[queueRef]time.Time{}
 	}
 	return f
 }
 
-func (f *flags) stripe(ref queueRef) int {
+func (f *flags) stripe(ref queueRef) *stripe {
 	var h maphash.Hash
 	h.SetSeed(f.seed)
 	h.WriteString(ref.project)
 	h.WriteByte('/')
 	h.WriteString(ref.queue)
-	return int(h.Sum64() % uint64(len(f.stripes)))
+	return &f.stripes[h.Sum64()%uint64(len(f.stripes))]
 }
 
-// whilePosting runs post with the queue's flag, holding its stripe shared.
-func (f *flags) whilePosting(ctx context.Context, project, queue string, post func(encrypted bool) error) error {
+// post stores msgs in plaintext or through seal, as the queue's flag
+// says, holding the queue's stripe shared.
+func (f *flags) post(ctx context.Context, project, queue, clientID string, msgs []storage.NewMessage,
+	seal func([]storage.NewMessage) ([]storage.NewMessage, error)) ([]string, error) {
 	ref := queueRef{project, queue}
-	st := &f.stripes[f.stripe(ref)]
+	st := f.stripe(ref)
 	st.RLock()
 	defer st.RUnlock()
-	if f.owned {
-		st.mu.Lock()
-		on, ok := st.known[ref]
-		st.mu.Unlock()
-		if ok {
-			return post(on)
+	sealed := func() ([]string, error) {
+		out, err := seal(msgs)
+		if err != nil {
+			return nil, err
 		}
+		return f.inner.PostMessages(ctx, project, queue, clientID, out)
 	}
-	meta, err := f.inner.GetQueueMetadata(ctx, project, queue)
-	if err != nil && !errors.Is(err, storage.ErrQueueNotFound) {
-		return err
+	if f.guard == nil {
+		meta, err := f.inner.GetQueueMetadata(ctx, project, queue)
+		if err != nil && !errors.Is(err, storage.ErrQueueNotFound) {
+			return nil, err
+		}
+		if Enabled(meta) {
+			return sealed()
+		}
+		return f.inner.PostMessages(ctx, project, queue, clientID, msgs)
 	}
-	on := Enabled(meta)
-	if f.owned {
-		st.mu.Lock()
-		st.known[ref] = on
-		st.mu.Unlock()
+	st.mu.Lock()
+	until, on := st.known[ref]
+	st.mu.Unlock()
+	if on && f.now().Before(until) {
+		return sealed()
 	}
-	return post(on)
+	ids, err := f.guard.PostPlaintext(ctx, project, queue, clientID, msgs)
+	if !errors.Is(err, storage.ErrEncryptionRequired) {
+		return ids, err
+	}
+	st.mu.Lock()
+	st.known[ref] = f.now().Add(onMemory)
+	st.mu.Unlock()
+	return sealed()
 }
 
-// changing runs a metadata change of the queue, holding its stripe
-// exclusively, and forgets the queue's flag.
+// changing runs a create, metadata change or delete of the queue, holding
+// its stripe exclusively, and forgets the queue's flag.
 func (f *flags) changing(project, queue string, change func() error) error {
 	ref := queueRef{project, queue}
-	st := &f.stripes[f.stripe(ref)]
+	st := f.stripe(ref)
 	st.Lock()
 	defer st.Unlock()
 	delete(st.known, ref)

@@ -11,12 +11,11 @@ import (
 	"github.com/zaqar-go/zaqar/storage/encrypt"
 )
 
-// metadataReads counts the metadata reads that reach the store; with
-// owned it reports, as the engine does, that it owns its metadata.
+// metadataReads counts the metadata reads that reach the store. It has no
+// PlaintextGuard, whatever the store under it has.
 type metadataReads struct {
 	storage.Store
 	reads atomic.Int64
-	owned bool
 }
 
 func (m *metadataReads) GetQueueMetadata(ctx context.Context, project, queue string) (storage.Metadata, error) {
@@ -24,7 +23,15 @@ func (m *metadataReads) GetQueueMetadata(ctx context.Context, project, queue str
 	return m.Store.GetQueueMetadata(ctx, project, queue)
 }
 
-func (m *metadataReads) OwnsMetadata() bool { return m.owned }
+// guarded is metadataReads over a store with the guard, forwarded.
+type guarded struct {
+	*metadataReads
+	guard storage.PlaintextGuard
+}
+
+func (g guarded) PostPlaintext(ctx context.Context, project, queue, clientID string, msgs []storage.NewMessage) ([]string, error) {
+	return g.guard.PostPlaintext(ctx, project, queue, clientID, msgs)
+}
 
 func post(t *testing.T, s storage.Store, queue, body string) string {
 	t.Helper()
@@ -46,12 +53,13 @@ func stored(t *testing.T, inner storage.Store, queue, id string) []byte {
 
 func sealed(body []byte) bool { return bytes.HasPrefix(body, []byte(`"zaqar-aes256:`)) }
 
-// Over a store that owns its metadata, posts read it once per queue, and
-// a change made through the layer applies to the next post.
-func TestPostsReadTheFlagOnce(t *testing.T) {
+// Over a store with the guard, posts read no metadata, and a change of the
+// flag, through the layer or not (another server's), applies to the next
+// post.
+func TestPostsReadNoMetadata(t *testing.T) {
 	e := openEngine(t, t.TempDir(), nil)
 	t.Cleanup(func() { e.Close() })
-	counted := &metadataReads{Store: e, owned: true}
+	counted := guarded{&metadataReads{Store: e}, e}
 	s := encrypt.Wrap(counted, "AES256")
 	ctx := context.Background()
 	if _, err := s.CreateQueue(ctx, "p", "q", storage.Metadata{}); err != nil {
@@ -60,8 +68,8 @@ func TestPostsReadTheFlagOnce(t *testing.T) {
 	for i := 0; i < 50; i++ {
 		post(t, s, "q", `"open"`)
 	}
-	if n := counted.reads.Load(); n != 1 {
-		t.Fatalf("50 posts read the metadata %d times, want 1", n)
+	if n := counted.reads.Load(); n != 0 {
+		t.Fatalf("50 posts read the metadata %d times, want none", n)
 	}
 	if err := s.SetQueueMetadata(ctx, "p", "q", storage.Metadata{storage.MetaEnableEncryption: true}); err != nil {
 		t.Fatal(err)
@@ -75,28 +83,38 @@ func TestPostsReadTheFlagOnce(t *testing.T) {
 	if id := post(t, s, "q", `"open"`); sealed(stored(t, e, "q", id)) {
 		t.Fatal("encryption stayed on after it was turned off")
 	}
-	// Deleted and created again with encryption: no flag survives.
-	if err := s.DeleteQueue(ctx, "p", "q"); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := s.CreateQueue(ctx, "p", "q", storage.Metadata{storage.MetaEnableEncryption: true}); err != nil {
+	// Turned on under the layer, as another server sharing the store would.
+	if err := e.SetQueueMetadata(ctx, "p", "q", storage.Metadata{storage.MetaEnableEncryption: true}); err != nil {
 		t.Fatal(err)
 	}
 	if id := post(t, s, "q", `"`+secret+`"`); !sealed(stored(t, e, "q", id)) {
-		t.Fatal("a queue created again with encryption got plaintext")
+		t.Fatal("a change made by another server was not seen")
+	}
+	// Deleted and created again without encryption: no flag survives.
+	if err := s.DeleteQueue(ctx, "p", "q"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.CreateQueue(ctx, "p", "q", storage.Metadata{}); err != nil {
+		t.Fatal(err)
+	}
+	if id := post(t, s, "q", `"open"`); sealed(stored(t, e, "q", id)) {
+		t.Fatal("a queue created again without encryption got encrypted bodies")
+	}
+	if n := counted.reads.Load(); n != 0 {
+		t.Fatalf("posts read the metadata %d times, want none", n)
 	}
 }
 
-// Over a store other processes share, every post reads the metadata: a
+// Over a store without the guard, every post reads the metadata: a
 // change made elsewhere (here, on the store directly) applies at once.
-func TestSharedStoresAreAskedEveryPost(t *testing.T) {
+func TestUnguardedStoresAreAskedEveryPost(t *testing.T) {
 	e := openEngine(t, t.TempDir(), nil)
 	t.Cleanup(func() { e.Close() })
-	shared := &metadataReads{Store: e}
-	s := encrypt.Wrap(shared, "AES256")
+	unguarded := &metadataReads{Store: e}
+	s := encrypt.Wrap(unguarded, "AES256")
 	post(t, s, "q", `"open"`)
 	post(t, s, "q", `"open"`)
-	if n := shared.reads.Load(); n != 2 {
+	if n := unguarded.reads.Load(); n != 2 {
 		t.Fatalf("2 posts read the metadata %d times, want 2", n)
 	}
 	if err := e.SetQueueMetadata(context.Background(), "p", "q", storage.Metadata{storage.MetaEnableEncryption: true}); err != nil {
@@ -112,7 +130,7 @@ func TestSharedStoresAreAskedEveryPost(t *testing.T) {
 func TestNoPlaintextAfterEncryptionIsOn(t *testing.T) {
 	e := openEngine(t, t.TempDir(), nil)
 	t.Cleanup(func() { e.Close() })
-	s := encrypt.Wrap(&metadataReads{Store: e, owned: true}, "AES256")
+	s := encrypt.Wrap(e, "AES256")
 	ctx := context.Background()
 	if _, err := s.CreateQueue(ctx, "p", "q", storage.Metadata{}); err != nil {
 		t.Fatal(err)
