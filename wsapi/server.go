@@ -91,6 +91,11 @@ type Server struct {
 	conns  map[string]*conn // by connection id, for Push and Close
 
 	closed atomic.Bool
+
+	// Started by Serve, stopped by Close.
+	startOnce sync.Once
+	poller    *poller       // nil: connections keep their reader goroutine
+	stopSweep chan struct{} // ends the sweeper
 }
 
 // New builds the server; Serve serves it.
@@ -125,10 +130,10 @@ func New(store storage.Store, o Options) (*Server, error) {
 		return nil, err
 	}
 	s.upgrader = websocket.FastHTTPUpgrader{
-		ReadBufferSize: 1024, WriteBufferSize: 4096,
-		// Idle connections hold no write buffer: writers take one from
-		// the pool for each frame.
-		WriteBufferPool: &sync.Pool{},
+		// The upgrader's connection is only a handshake: frames are read
+		// and written on the socket it hands over (conn.go), so its
+		// buffers stay as small as it allows.
+		ReadBufferSize: 128, WriteBufferSize: 128, WriteBufferPool: &sync.Pool{},
 		// Browsers from any origin may connect, as to Zaqar's server:
 		// every frame is authenticated on its own (token or headers).
 		CheckOrigin: func(*fasthttp.RequestCtx) bool { return true },
@@ -157,13 +162,9 @@ func (s *Server) handler() fasthttp.RequestHandler {
 		err := s.upgrader.Upgrade(ctx, func(ws *websocket.Conn) {
 			// The server keeps hijacked connections (Serve), so the
 			// request's context and buffers go back to fasthttp now and
-			// the connection lives on in its own goroutine.
+			// the connection lives on (conn.go).
 			s.active.Add(1)
-			go func() {
-				defer s.active.Done()
-				defer s.open.Add(-1)
-				s.serveConn(ws)
-			}()
+			s.start(ws.NetConn())
 		})
 		if err != nil {
 			// The upgrader has answered the request (400 and the reason).
@@ -174,6 +175,16 @@ func (s *Server) handler() fasthttp.RequestHandler {
 
 // Serve accepts connections on ln until Close.
 func (s *Server) Serve(ln net.Listener) error {
+	s.startOnce.Do(func() {
+		p, err := newPoller()
+		if err != nil {
+			s.log.Warn("websocket connections not parked when idle: each keeps a goroutine", "err", err)
+		} else {
+			s.poller = p
+		}
+		s.stopSweep = make(chan struct{})
+		go s.sweep(s.stopSweep)
+	})
 	srv := &fasthttp.Server{Handler: s.handler(), Name: "zaqar-server", ReadTimeout: 30 * time.Second,
 		Logger: quietLogger{s.log},
 		// An upgraded connection keeps neither the request's context nor
@@ -211,6 +222,55 @@ func (s *Server) Close() {
 	case <-time.After(closeGrace):
 		s.log.Warn("websocket connections still closing at shutdown")
 	}
+	s.startOnce.Do(func() {}) // nothing starts after this
+	if s.stopSweep != nil {
+		close(s.stopSweep)
+	}
+	if s.poller != nil {
+		s.poller.close()
+	}
+}
+
+// pingInterval: pings go out at a third of the idle timeout.
+func (s *Server) pingInterval() time.Duration { return s.opts.IdleTimeout / 3 }
+
+// sweep pings connections and closes those idle for IdleTimeout: one
+// ticker for all connections instead of a timer (and a read deadline)
+// each.
+func (s *Server) sweep(stop chan struct{}) {
+	tick := time.NewTicker(min(time.Second, s.opts.IdleTimeout/12))
+	defer tick.Stop()
+	var expired []*conn
+	for {
+		select {
+		case <-stop:
+			return
+		case now := <-tick.C:
+			expired = s.sweepOnce(now.UnixNano(), expired[:0])
+			for i, c := range expired {
+				c.close(websocket.CloseNormalClosure, "")
+				expired[i] = nil
+			}
+		}
+	}
+}
+
+// sweepOnce pings the connections due and returns those expired.
+func (s *Server) sweepOnce(now int64, expired []*conn) []*conn {
+	idle, interval := int64(s.opts.IdleTimeout), int64(s.pingInterval())
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	for _, c := range s.conns {
+		switch {
+		case now-c.lastRead.Load() > idle:
+			expired = append(expired, c)
+		case c.nextPing.Load() <= now:
+			if c.ping() {
+				c.nextPing.Store(now + interval)
+			}
+		}
+	}
+	return expired
 }
 
 // closeGrace bounds how long Close waits for connections to finish.
