@@ -104,7 +104,9 @@ func (s *Server) start(nc net.Conn) {
 	c.nextPing.Store(now + interval/2 + rand.Int64N(interval/2+1))
 	c.reading = true
 	s.register(c)
-	go c.readLoop(false, dataLinger)
+	// Bytes already here are served; otherwise the connection parks
+	// until its first frame.
+	go c.readLoop(false, 0)
 }
 
 // takeBuffered returns what nc has already read (without waiting for the
@@ -155,12 +157,14 @@ func (r *connReader) Read(p []byte) (int, error) {
 // linger, then parks the connection (or until it closes). woken: the
 // poller saw the socket readable.
 func (c *conn) readLoop(woken bool, linger time.Duration) {
+	c.s.readers.Add(1)
 	fr := readers.Get().(*frameReader)
 	fr.br.Reset((*connReader)(c))
 	park := false
 	defer func() {
 		fr.br.Reset(nil)
 		readers.Put(fr)
+		c.s.readers.Add(-1)
 		c.stopReading(park)
 	}()
 	maxMessage := int64(c.s.opts.API.MaxMessagesPostSize + EnvelopeSlack)

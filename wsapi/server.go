@@ -85,10 +85,11 @@ type Server struct {
 	upgrader websocket.FastHTTPUpgrader
 	actions  map[string]*action
 
-	open   atomic.Int64
-	active sync.WaitGroup // serveConn calls running
-	mu     sync.RWMutex
-	conns  map[string]*conn // by connection id, for Push and Close
+	open    atomic.Int64
+	readers atomic.Int64   // reader goroutines running (parked connections have none)
+	active  sync.WaitGroup // serveConn calls running
+	mu      sync.RWMutex
+	conns   map[string]*conn // by connection id, for Push and Close
 
 	closed atomic.Bool
 
