@@ -250,7 +250,13 @@ func (c *conn) readMessage(fr *frameReader, maxMessage int64) (data []byte, bina
 			case ws.OpPing:
 				_ = c.writeFrame(ws.OpPong, payload, time.Second)
 			case ws.OpClose:
-				code, _ := ws.ParseCloseFrameData(payload)
+				code, reason := ws.ParseCloseFrameData(payload)
+				if len(payload) > 0 {
+					if err := ws.CheckCloseFrameData(code, reason); err != nil {
+						return nil, false, err
+					}
+				}
+				// The close frame echoes the client's code.
 				c.shutdown(int(code), "", false)
 				return nil, false, errPeerClosed
 			}
