@@ -2,8 +2,10 @@ package engine
 
 import (
 	"errors"
+	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -91,8 +93,15 @@ func TestFullDisk(t *testing.T) {
 	if err := e.Close(); err != nil {
 		t.Fatal(err)
 	}
-	if f2, _ := freeBytes(dir); f2 > f1+8<<20 {
-		t.Fatalf("closing freed %d MiB: the store was not full", (f2-f1)>>20)
+	// Closing may free space by itself (a checkpoint retires log segments
+	// whose bodies Badger now holds; the memtable's flush compresses), more
+	// or less of it as the machine's timing goes. A filler beside the data
+	// directory takes it back, so the reopen below always meets a full disk.
+	if f2, _ := freeBytes(dir); f2 > f1 {
+		filler := filepath.Join(filepath.Dir(dir), "filler")
+		if err := os.WriteFile(filler, make([]byte, f2-f1), 0o600); err != nil && !errors.Is(err, syscall.ENOSPC) {
+			t.Fatalf("taking back the %d MiB closing freed: %v", (f2-f1)>>20, err)
+		}
 	}
 	e, err = Open(func() Options { o := DefaultOptions(dir); opts(&o); return o }())
 	t.Logf("reopened on the full disk: %v", err)
