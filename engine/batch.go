@@ -184,6 +184,7 @@ func decodeBatch(first uint64, b []byte) ([]*entry, []string, error) {
 	claims := make([]string, 0, n)
 	var client string
 	var created, prevOff int64
+	var slab []entry // entrySlab entries per allocation, as posts allocate them
 	if format == batchFormat {
 		client = d.string()
 		created = d.varint()
@@ -199,7 +200,11 @@ func decodeBatch(first uint64, b []byte) ([]*entry, []string, error) {
 			e, claimID = readMsgMeta(d, first+off, client)
 			client = e.client
 		} else {
-			e, claimID = readBatchEntry(d, first+off, client, created, prevOff)
+			if len(slab) == 0 {
+				slab = make([]entry, min(n-i, entrySlab))
+			}
+			e, slab = &slab[0], slab[1:]
+			claimID = readBatchEntry(d, e, first+off, client, created, prevOff)
 			prevOff = e.off
 		}
 		e.batchOff = uint32(off)
@@ -215,9 +220,9 @@ func decodeBatch(first uint64, b []byte) ([]*entry, []string, error) {
 // readBatchEntry decodes one format 2 entry of a batch whose shared
 // client and creation time are given; prevOff is the log offset of the
 // entry before it.
-func readBatchEntry(d *decoder, seq uint64, client string, created, prevOff int64) (*entry, string) {
+func readBatchEntry(d *decoder, e *entry, seq uint64, client string, created, prevOff int64) string {
 	flags := d.byte()
-	e := &entry{seq: seq, client: client, created: created, nonce: d.fixed64()}
+	*e = entry{seq: seq, client: client, created: created, nonce: d.fixed64()}
 	ttl := d.varint()
 	e.ttl.Store(ttl)
 	e.seg = d.uvarint()
@@ -251,5 +256,5 @@ func readBatchEntry(d *decoder, seq uint64, client string, created, prevOff int6
 	if flags&bfChecksum != 0 {
 		e.checksum = d.string()
 	}
-	return e, claimID
+	return claimID
 }
