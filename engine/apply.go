@@ -156,6 +156,7 @@ func (s *state) apply(r *record) effects {
 	case recClaimUpdate:
 		if c := q.getClaim(r.ClaimID); c != nil {
 			c.state.Store(&claimState{expires: r.Time + r.TTL*int64(time.Second), updated: r.Time, ttl: r.TTL, grace: r.Grace})
+			q.resetClaimCursor() // a shorter TTL ends the claim before the cursor's bound
 			for _, seq := range c.seqs {
 				if e := find(q.entries, seq); e != nil && e.claim.Load() == c {
 					extendForClaim(e, r.Time, r.TTL, r.Grace)

@@ -17,6 +17,12 @@ import (
 // loses, them).
 func (e *Engine) CreateClaim(ctx context.Context, project, name string, opts storage.ClaimOptions) (storage.Claim, error) {
 	p := e.partition(project, name)
+	if q := p.queue(qkey(project, name)); p.broken.Load() == nil && (q == nil || !q.mayClaim(e.now())) {
+		// Nothing to take: answered without a turn on the writer, which
+		// long-poll consumers woken together by a post would otherwise
+		// queue for, all but one in vain.
+		return storage.Claim{}, nil
+	}
 	claimID := uuid.NewString()
 	var taken []*entry
 	var move *deadLetterMove

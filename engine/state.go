@@ -141,6 +141,10 @@ type queue struct {
 	// and a released claim resets it.
 	claimFrom      uint64
 	claimFromUntil int64
+	// cursor is the claim cursor as readers see it (mayClaim): published
+	// whenever the writer moves it, so that a claim finding nothing need
+	// not queue for the writer.
+	cursor atomic.Pointer[claimCursor]
 	// Writer-only: the copy of entries into a larger array made in the
 	// background (see appendEntry). aheadOf is the array being copied.
 	growth  chan grownEntries
@@ -342,6 +346,14 @@ func (q *queue) claimable(now int64, take func(*entry) bool) {
 	if q.claimFromUntil != 0 && now >= q.claimFromUntil {
 		q.resetClaimCursor()
 	}
+	from, until := q.claimFrom, q.claimFromUntil
+	q.scanClaimable(now, take)
+	if q.claimFrom != from || q.claimFromUntil != until {
+		q.cursor.Store(&claimCursor{from: q.claimFrom, until: q.claimFromUntil})
+	}
+}
+
+func (q *queue) scanClaimable(now int64, take func(*entry) bool) {
 	next := q.claimFrom
 	passing := true // still in the prefix of entries nothing can take
 	for {
@@ -379,8 +391,42 @@ func (q *queue) claimable(now int64, take func(*entry) bool) {
 }
 
 // resetClaimCursor makes the next claim look from the head again: a claim
-// ended, so messages it held may be claimable.
-func (q *queue) resetClaimCursor() { q.claimFrom, q.claimFromUntil = 0, 0 }
+// ended or was shortened, so messages it held may be claimable.
+func (q *queue) resetClaimCursor() {
+	q.claimFrom, q.claimFromUntil = 0, 0
+	q.cursor.Store(nil)
+}
+
+// claimCursor is a published claim cursor: no entry below sequence from
+// can be claimed before until (unix ns; 0 = until the cursor moves).
+type claimCursor struct {
+	from  uint64
+	until int64
+}
+
+// mayClaim reports whether a claim at now might find a message, from
+// what readers see: false only when every published entry is deleted,
+// expired, delayed or held by a live claim and no part of the queue is
+// on disk. Messages of groups not yet published are not acknowledged to
+// their producers, so a claim answering nothing meanwhile is one that
+// ran before them. Safe from any goroutine.
+func (q *queue) mayClaim(now int64) bool {
+	v := q.published.Load()
+	if v.gap != nil {
+		return true
+	}
+	var from uint64
+	if c := q.cursor.Load(); c != nil && (c.until == 0 || now < c.until) {
+		from = c.from
+	}
+	for i := lower(v.entries, from); i < len(v.entries); i++ {
+		en := v.entries[i]
+		if en.visible(now) && en.delayUntil <= now && en.liveClaim(now) == nil {
+			return true
+		}
+	}
+	return false
+}
 
 // delaysOver reports whether a delayed message became visible since the
 // last call, and moves nextDelayEnd on. Writer only; it scans the entries
