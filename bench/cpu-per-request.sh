@@ -18,6 +18,9 @@
 #   bulk-noclaim  claim 10 + DELETE ?ids=..
 #   single        claim 10 + 10 x DELETE .../messages/ID?claim_id=..
 #   pop           DELETE ?pop=10
+#   mixed         CONNS/2 posting (as post) while CONNS consume (as bulk, with
+#                 ?wait=1) one queue that starts empty; per consumed message
+#                 (not run unless named in WORKLOADS)
 # After each wrk run the script waits until the server is idle (deferred
 # work such as Badger flushes is counted with the run that caused it).
 # Output: one line per server, workload and run, then medians:
@@ -76,10 +79,20 @@ topup() {
 measure() {
   local name=$1 wl=$2 run=$3 script=bench/wrk/consume.lua t0 t1 out
   [ "$wl" = post ] && script=bench/wrk/post10x1k.lua
-  [ "$wl" != post ] && [ "$name" != bare ] && topup
+  [ "$wl" != post ] && [ "$wl" != mixed ] && [ "$name" != bare ] && topup
   settle
   t0=$(ticks "$pid")
-  out=$(MODE=$wl wrk -t1 -c"$conns" -d"$dur" --latency -s "$script" "http://127.0.0.1:$port/v2/queues/cpu")
+  if [ "$wl" = mixed ]; then
+    # conns/2 posting and conns consuming (long-poll claims) one queue
+    # that starts empty; the line counts the consumers' requests and
+    # messages, the CPU is the whole server's.
+    wrk -t1 -c$((conns / 2)) -d"$dur" -s bench/wrk/post10x1k.lua "http://127.0.0.1:$port/v2/queues/mixed$run" >/dev/null &
+    local producers=$!
+    out=$(MODE=bulk WAIT=1 wrk -t1 -c"$conns" -d"$dur" --latency -s "$script" "http://127.0.0.1:$port/v2/queues/mixed$run")
+    wait "$producers"
+  else
+    out=$(MODE=$wl wrk -t1 -c"$conns" -d"$dur" --latency -s "$script" "http://127.0.0.1:$port/v2/queues/cpu")
+  fi
   settle
   t1=$(ticks "$pid")
   python3 - "$name" "$wl" "$run" "$t0" "$t1" "$hz" <<PY

@@ -17,7 +17,8 @@ import (
 // loses, them).
 func (e *Engine) CreateClaim(ctx context.Context, project, name string, opts storage.ClaimOptions) (storage.Claim, error) {
 	p := e.partition(project, name)
-	if q := p.queue(qkey(project, name)); p.broken.Load() == nil && (q == nil || !q.mayClaim(e.now())) {
+	qk := qkey(project, name)
+	if q := p.queue(qk); p.broken.Load() == nil && (q == nil || !q.mayClaim(e.now())) {
 		// Nothing to take: answered without a turn on the writer, which
 		// long-poll consumers woken together by a post would otherwise
 		// queue for, all but one in vain.
@@ -28,7 +29,7 @@ func (e *Engine) CreateClaim(ctx context.Context, project, name string, opts sto
 	var move *deadLetterMove
 	var q *queue
 	err := p.do(func(now int64) error {
-		q = p.queue(qkey(project, name))
+		q = p.queue(qk)
 		if q == nil || !q.exists {
 			return nil
 		}
@@ -51,6 +52,10 @@ func (e *Engine) CreateClaim(ctx context.Context, project, name string, opts sto
 		if len(seqs) > 0 {
 			p.emit(&record{Type: recClaim, Project: project, Queue: name, Time: now, ClaimID: claimID,
 				TTL: opts.TTL, Grace: opts.Grace, Seqs: seqs})
+		}
+		if len(seqs)+len(due) == opts.Limit {
+			// Messages may be left: the next claim waiter's turn (waker).
+			p.wake.wakeClaimer(qk)
 		}
 		if len(due) > 0 {
 			var err error

@@ -91,3 +91,69 @@ func TestChanges(t *testing.T) {
 		}
 	}
 }
+
+// TestClaimWaitersOneAtATime: claim waiters are woken one per change, the
+// next one when a claim took all it asked for or when a woken waiter is
+// done with messages still free, and none while nothing is free.
+func TestClaimWaitersOneAtATime(t *testing.T) {
+	e := openEngine(t, t.TempDir(), nil)
+	defer e.Close()
+	type waiter struct {
+		ch   <-chan struct{}
+		done func()
+	}
+	var ws []waiter
+	register := func() {
+		ch, done := e.ClaimChanges("p", "q")
+		ws = append(ws, waiter{ch, done})
+	}
+	awake := func() (n, last int) {
+		for i, w := range ws {
+			if woken(w.ch) {
+				n, last = n+1, i
+			}
+		}
+		return n, last
+	}
+	for range 3 {
+		register()
+	}
+	defer func() {
+		for _, w := range ws {
+			w.done()
+		}
+	}()
+	post(t, e, "q", "1")
+	n, first := awake()
+	if n != 1 {
+		t.Fatalf("a post of one message woke %d claim waiters, want 1", n)
+	}
+	ws[first].done() // left without claiming: the message is still free
+	n, second := awake()
+	if n != 2 {
+		t.Fatalf("after the woken waiter left, %d are awake, want 2", n)
+	}
+	c, err := e.CreateClaim(ctx, "p", "q", storage.ClaimOptions{TTL: 60, Grace: 60, Limit: 10})
+	if err != nil || len(c.Messages) != 1 {
+		t.Fatalf("claim: %v, %d messages", err, len(c.Messages))
+	}
+	ws[second].done()
+	if n, _ := awake(); n != 2 {
+		t.Fatalf("with nothing free, %d are awake, want 2", n)
+	}
+	register()
+	bodies := make([]string, 20)
+	for i := range bodies {
+		bodies[i] = "m"
+	}
+	post(t, e, "q", bodies...)
+	if n, last := awake(); n != 3 || last != 3 {
+		t.Fatalf("a post woke %d waiters (last %d), want the newest", n-2, last)
+	}
+	if c, err := e.CreateClaim(ctx, "p", "q", storage.ClaimOptions{TTL: 60, Grace: 60, Limit: 10}); err != nil || len(c.Messages) != 10 {
+		t.Fatalf("claim: %v, %d messages", err, len(c.Messages))
+	}
+	if n, _ := awake(); n != 4 {
+		t.Fatalf("a claim that took all it asked for left %d awake, want all 4", n)
+	}
+}

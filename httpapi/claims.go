@@ -84,7 +84,7 @@ func (a *API) createClaim(ctx *fasthttp.RequestCtx, rq *request) {
 		return
 	}
 	opts := storage.ClaimOptions{TTL: ttl, Grace: grace, Limit: limit}
-	a.longPoll(ctx, rq, wait, func() bool {
+	a.longPoll(ctx, rq, wait, storage.ClaimChanges, func() bool {
 		cl, err := a.store.CreateClaim(context.Background(), rq.project, rq.queue, opts)
 		if err != nil {
 			a.storageError(ctx, rq, err, "Claim could not be created.")

@@ -287,7 +287,7 @@ func (a *API) listMessages(ctx *fasthttp.RequestCtx, rq *request) {
 	if !ok {
 		return
 	}
-	a.longPoll(ctx, rq, wait, func() bool {
+	a.longPoll(ctx, rq, wait, storage.Changes, func() bool {
 		msgs, marker, err := a.store.ListMessages(context.Background(), rq.project, rq.queue, opts)
 		if err != nil {
 			a.storageError(ctx, rq, err, "Messages could not be listed.")

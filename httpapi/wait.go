@@ -42,7 +42,9 @@ func (a *API) waitParam(ctx *fasthttp.RequestCtx) (time.Duration, bool) {
 // longPoll answers a request that may wait. try runs the store operation:
 // when it has something to give (or fails) it writes the answer and
 // reports true; otherwise it writes nothing and reports false. empty
-// writes the answer of nothing found (204, an empty page).
+// writes the answer of nothing found (204, an empty page). changes
+// registers the waiter (storage.Changes, or storage.ClaimChanges for a
+// claim).
 //
 // With wait 0 it is one try, as without long-poll. Otherwise the waiter
 // registers for the queue's changes before each try, so that a change
@@ -52,7 +54,8 @@ func (a *API) waitParam(ctx *fasthttp.RequestCtx) (time.Duration, bool) {
 // pass, a queue placed by another server) and is all a store that cannot
 // wake offers: its waiters answer at their deadline. Shutdown (Close, or
 // the server's own) answers at once with nothing found.
-func (a *API) longPoll(ctx *fasthttp.RequestCtx, rq *request, wait time.Duration, try func() bool, empty func()) {
+func (a *API) longPoll(ctx *fasthttp.RequestCtx, rq *request, wait time.Duration,
+	changes func(storage.Store, string, string) (<-chan struct{}, func(), bool), try func() bool, empty func()) {
 	if wait <= 0 {
 		if !try() {
 			empty()
@@ -67,23 +70,31 @@ func (a *API) longPoll(ctx *fasthttp.RequestCtx, rq *request, wait time.Duration
 	defer timer.Stop()
 	a.metrics.waiting.Add(1)
 	defer a.metrics.waiting.Add(-1)
-	// Each registration is dropped only after the next is made, so that
-	// the waiters of a queue woken together never all leave its wake
-	// slot at once: the store keeps one slot instead of removing it and
-	// making it again at every wake.
-	release := func() {}
-	defer func() { release() }()
+	// Each registration is dropped only after the next is made and tried
+	// with, so that the waiters of a queue woken together never all
+	// leave its wake slot at once (the store keeps one slot instead of
+	// removing it and making it again at every wake), and so that a
+	// store waking claim waiters one at a time learns, when a woken one
+	// is done, whether it left messages for the next.
+	woken, current := func() {}, func() {}
+	defer func() {
+		current() // not woken: it goes first, so that the woken one's turn passes to another waiter
+		woken()
+	}()
 	for {
-		ch, done, _ := storage.Changes(a.store, rq.project, rq.queue) // nil: only the deadline ends the wait
-		release()
-		release = done
-		if try() {
+		ch, done, _ := changes(a.store, rq.project, rq.queue) // nil: only the deadline ends the wait
+		current = done
+		found := try()
+		if found {
 			return
 		}
+		woken()
+		woken = func() {}
 		slept := time.Now()
 		select {
 		case <-ch:
 			rq.waited += time.Since(slept)
+			woken, current = done, func() {}
 			continue
 		case <-timer.C:
 			rq.waited += time.Since(slept)

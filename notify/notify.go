@@ -276,6 +276,14 @@ func (n *Notifier) Changes(project, queue string) (<-chan struct{}, func()) {
 	return storage.NoChanges()
 }
 
+// ClaimChanges forwards storage.ClaimWaker.
+func (n *Notifier) ClaimChanges(project, queue string) (<-chan struct{}, func()) {
+	if ch, done, ok := storage.ClaimChanges(n.Store, project, queue); ok {
+		return ch, done
+	}
+	return storage.NoChanges()
+}
+
 // postsBusy reports whether posts are being served or one finished within
 // the last millisecond (closed-loop clients send the next one at once).
 func (n *Notifier) postsBusy() bool {

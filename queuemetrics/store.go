@@ -193,3 +193,11 @@ func (m *Store) Changes(project, queue string) (<-chan struct{}, func()) {
 	}
 	return storage.NoChanges()
 }
+
+// ClaimChanges forwards storage.ClaimWaker.
+func (m *Store) ClaimChanges(project, queue string) (<-chan struct{}, func()) {
+	if ch, done, ok := storage.ClaimChanges(m.Store, project, queue); ok {
+		return ch, done
+	}
+	return storage.NoChanges()
+}

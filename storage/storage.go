@@ -172,6 +172,16 @@ type Waker interface {
 	Changes(project, queue string) (ch <-chan struct{}, done func())
 }
 
+// ClaimWaker is a Waker that can wake waiters who claim (rather than
+// list) one at a time, as many as there are messages for: ClaimChanges
+// is Changes for such a waiter. A store may then leave some asleep at a
+// change; it must wake another when a woken one calls done while
+// messages are still free, so that none sleeps beside free messages.
+// Callers go through the package's ClaimChanges function.
+type ClaimWaker interface {
+	ClaimChanges(project, queue string) (ch <-chan struct{}, done func())
+}
+
 // HasSubscriptions asks s through SubscriptionPresence, answering true
 // (ask by listing) when s cannot tell cheaply.
 func HasSubscriptions(ctx context.Context, s Store, project, queue string) (bool, error) {

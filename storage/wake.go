@@ -27,6 +27,24 @@ func Changes(s Store, project, queue string) (ch <-chan struct{}, done func(), o
 	return ch, done, true
 }
 
+// ClaimChanges is Changes for a waiter that claims: through ClaimWaker
+// when s is one, else through Waker.
+func ClaimChanges(s Store, project, queue string) (ch <-chan struct{}, done func(), ok bool) {
+	w, isClaimWaker := s.(ClaimWaker)
+	if !isClaimWaker {
+		return Changes(s, project, queue)
+	}
+	ch, done = w.ClaimChanges(project, queue)
+	if done == nil {
+		done = noWait
+	}
+	if ch == nil {
+		done()
+		return nil, noWait, false
+	}
+	return ch, done, true
+}
+
 func noWait() {}
 
 // NoChanges is the answer of a Waker that cannot wake waiters of a queue

@@ -5,11 +5,15 @@
 --   single        claim 10, then 10 x DELETE .../messages/ID?claim_id=...
 --   pop           DELETE .../messages?pop=10
 --   MODE=bulk wrk -s consume.lua http://HOST:PORT/v2/queues/NAME
+--   MODE=bulk WAIT=1 ...  claims wait up to 1 s for messages (?wait=1)
 -- Deletes go before new claims, so each connection alternates. done() prints
 -- "counts requests=.. messages=.. empty=.. failed=..": messages consumed
 -- (claimed, for MODE=claim), the claims or pops that found nothing (a backlog
 -- too small) and the requests answered with an error.
 local mode = os.getenv("MODE") or "bulk"
+-- WAIT=N: claims long-poll up to N seconds for messages (?wait=N).
+local wait = os.getenv("WAIT")
+local claimPath = "/claims?limit=10" .. ((wait and wait ~= "") and ("&wait=" .. wait) or "")
 local base = wrk.path
 local headers = {
   ["Client-ID"] = "3a1d6a3e-0000-4000-8000-000000000001",
@@ -33,7 +37,7 @@ function request()
     pending[n] = nil
     return wrk.format("DELETE", path, headers)
   end
-  return wrk.format("POST", base .. "/claims?limit=10", claimHeaders, claimBody)
+  return wrk.format("POST", base .. claimPath, claimHeaders, claimBody)
 end
 
 function response(status, hdrs, body)

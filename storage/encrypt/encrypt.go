@@ -291,3 +291,11 @@ func (s *Store) Changes(project, queue string) (<-chan struct{}, func()) {
 	}
 	return storage.NoChanges()
 }
+
+// ClaimChanges forwards storage.ClaimWaker.
+func (s *Store) ClaimChanges(project, queue string) (<-chan struct{}, func()) {
+	if ch, done, ok := storage.ClaimChanges(s.Store, project, queue); ok {
+		return ch, done
+	}
+	return storage.NoChanges()
+}
