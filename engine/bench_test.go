@@ -84,3 +84,26 @@ func TestIndexBytesPerMessage(t *testing.T) {
 		t.Fatalf("index costs %.0f bytes per message, want a small fixed amount (< 400)", per)
 	}
 }
+
+// BenchmarkClaimEmpty: a claim on a queue whose messages are all held, as
+// long-poll consumers woken by a post make while one of them took it.
+func BenchmarkClaimEmpty(b *testing.B) {
+	e := benchEngine(b, wal.SyncAlways)
+	if _, err := e.PostMessages(ctx, "p", "q", "c", storagetest.Batch(10)); err != nil {
+		b.Fatal(err)
+	}
+	opts := storage.ClaimOptions{TTL: 600, Grace: 60, Limit: 10}
+	if c, err := e.CreateClaim(ctx, "p", "q", opts); err != nil || len(c.Messages) != 10 {
+		b.Fatalf("claim: %v, %d messages", err, len(c.Messages))
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if c, err := e.CreateClaim(ctx, "p", "q", opts); err != nil || len(c.Messages) != 0 {
+				b.Errorf("claim: %v, %d messages", err, len(c.Messages))
+				return
+			}
+		}
+	})
+}
