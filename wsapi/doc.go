@@ -15,10 +15,12 @@
 // authentication, policy), so both transports enforce the same rules over
 // the same stores.
 //
-// Concurrency: each connection has one reader goroutine, which runs its
-// requests in order, and one writer goroutine, which owns the socket's
-// write side; they meet at a bounded queue of outgoing frames. A reader
-// that cannot queue its answer, or a notification that finds the queue
-// full, closes the connection (close code 1008, "slow reader") rather
-// than buffer without bound.
+// Concurrency: a connection has a reader goroutine only while its socket
+// has something to read (it runs the requests in order); an idle
+// connection is parked in epoll with no goroutine and no buffer. A writer
+// goroutine runs while outgoing frames are queued; reader and writer meet
+// at a bounded queue. A reader that cannot queue its answer, or a
+// notification that finds the queue full, closes the connection (close
+// code 1008, "slow reader") rather than buffer without bound. One sweeper
+// per server pings every connection and closes the idle ones.
 package wsapi
