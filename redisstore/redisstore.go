@@ -282,11 +282,8 @@ func encodeMeta(m storage.Metadata) string { return m.Text() }
 func metaArgs(m storage.Metadata) []any {
 	var maxc, ttl int64
 	var dlq string
-	if n, ok := m.Int(storage.MetaMaxClaimCount); ok && n > 0 {
-		if d, ok := m.String(storage.MetaDeadLetterQueue); ok && d != "" {
-			maxc, dlq = n, d
-			ttl, _ = m.Int(storage.MetaDeadLetterTTL)
-		}
+	if d, ok := storage.DeadLetterOf(m); ok {
+		maxc, dlq, ttl = d.MaxClaims, d.Queue, d.TTL
 	}
 	return []any{encodeMeta(m), maxc, dlq, ttl}
 }

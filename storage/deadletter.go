@@ -20,11 +20,12 @@ type DeadLetter struct {
 
 // DeadLetterOf reads a queue's policy from its metadata; ok is false when
 // it has none (both _max_claim_count > 0 and _dead_letter_queue are
-// needed).
+// needed). A dead letter queue is a queue: a name that is a topic's
+// storage name makes no policy, so no claim moves messages into a topic.
 func DeadLetterOf(m Metadata) (d DeadLetter, ok bool) {
 	n, _ := m.Int(MetaMaxClaimCount)
 	q, _ := m.String(MetaDeadLetterQueue)
-	if n <= 0 || q == "" {
+	if n <= 0 || q == "" || IsTopicKey(q) {
 		return DeadLetter{}, false
 	}
 	ttl, _ := m.Int(MetaDeadLetterTTL)

@@ -1,8 +1,10 @@
 package storagetest
 
 import (
+	"encoding/json"
 	"errors"
 	"strings"
+	"time"
 
 	"github.com/zaqar-go/zaqar/storage"
 )
@@ -48,6 +50,22 @@ func init() {
 		e.post(storage.TopicKey("news"), "c", `"for the topic"`)
 		if st, err := e.s.QueueStats(e.ctx, e.project, "news"); err != nil || st.Total != 0 {
 			e.t.Fatalf("the queue of the same name: %+v %v", st, err)
+		}
+	})
+
+	register("NoDeadLetterIntoATopic", func(e *env) {
+		e.s.CreateQueue(e.ctx, e.project, "q", storage.Metadata{
+			storage.MetaMaxClaimCount: json.Number("1"), storage.MetaDeadLetterQueue: storage.TopicKey("dead"),
+		})
+		e.post("q", "c", `"poison"`)
+		for i := 0; i < 2; i++ {
+			if c := e.claim("q", 5, 60, 60); len(c.Messages) != 1 {
+				e.t.Fatalf("claim %d: %d messages: a topic took the dead letters", i, len(c.Messages))
+			}
+			e.clock.Advance(61 * time.Second)
+		}
+		if st, err := e.s.QueueStats(e.ctx, e.project, storage.TopicKey("dead")); err == nil && st.Total != 0 {
+			e.t.Fatalf("the topic got %d dead letters", st.Total)
 		}
 	})
 
