@@ -56,6 +56,11 @@ type conn struct {
 	writers sync.WaitGroup // the writer, waited for at close
 	sock    sync.Mutex     // one frame at a time on the socket
 
+	// The sweeper's pings (under sock).
+	pingWrite func(fd uintptr) bool
+	pingN     int
+	pingErr   error
+
 	done chan struct{}
 	once sync.Once
 
@@ -94,6 +99,7 @@ func (s *Server) start(nc net.Conn) {
 	if sc, ok := c.nc.(syscall.Conn); ok && s.poller != nil {
 		if raw, err := sc.SyscallConn(); err == nil {
 			c.raw = raw
+			c.preparePing()
 			s.poller.add(c)
 		}
 	}

@@ -121,7 +121,7 @@ func (c *conn) ping() bool {
 	if !c.sock.TryLock() {
 		return false
 	}
-	n, err := writeNow(c.raw, pingFrame)
+	n, err := c.pingNow()
 	if err == nil && n < len(pingFrame) {
 		// Part of the frame went out: the rest must follow before any
 		// other frame.

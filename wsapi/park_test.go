@@ -146,3 +146,39 @@ func TestProtocolError(t *testing.T) {
 		t.Fatalf("frame %v code %d, want close 1002", f.Header.OpCode, code)
 	}
 }
+
+// TestPingAllocatesNothing: the sweeper's ping of an idle connection
+// costs the collector nothing.
+func TestPingAllocatesNothing(t *testing.T) {
+	e := newEnv(t, nil)
+	c := e.dial(false)
+	c.expect("request", c.call("queue_list", nil), 200)
+	e.ws.mu.RLock()
+	var server *conn
+	for _, sc := range e.ws.conns {
+		server = sc
+	}
+	e.ws.mu.RUnlock()
+	if allocs := testing.AllocsPerRun(100, func() {
+		if !server.ping() {
+			t.Fatal("ping not sent")
+		}
+	}); allocs != 0 {
+		t.Fatalf("a ping allocates %v times", allocs)
+	}
+	// The client sees the pings.
+	pinged := make(chan struct{}, 1)
+	c.ws.SetPingHandler(func(string) error {
+		select {
+		case pinged <- struct{}{}:
+		default:
+		}
+		return nil
+	})
+	go c.ws.ReadMessage()
+	select {
+	case <-pinged:
+	case <-time.After(10 * time.Second):
+		t.Fatal("no ping reached the client")
+	}
+}

@@ -3,7 +3,6 @@ package wsapi
 import (
 	"errors"
 	"sync"
-	"syscall"
 
 	"golang.org/x/sys/unix"
 )
@@ -125,17 +124,20 @@ func (p *poller) close() {
 	_, _ = unix.Write(p.wake, one[:])
 }
 
-// writeNow writes b to the socket without waiting: the bytes written,
-// or an error (EAGAIN when its buffer is full).
-func writeNow(raw syscall.RawConn, b []byte) (int, error) {
-	var n int
-	var werr error
-	err := raw.Write(func(fd uintptr) bool {
-		n, werr = unix.Write(int(fd), b)
+// preparePing makes the function pingNow writes with, once per
+// connection, so that a ping allocates nothing.
+func (c *conn) preparePing() {
+	c.pingWrite = func(fd uintptr) bool {
+		c.pingN, c.pingErr = unix.Write(int(fd), pingFrame)
 		return true
-	})
-	if err != nil {
+	}
+}
+
+// pingNow writes the ping frame without waiting: the bytes written, or an
+// error (EAGAIN when the socket's buffer is full). The caller holds sock.
+func (c *conn) pingNow() (int, error) {
+	if err := c.raw.Write(c.pingWrite); err != nil {
 		return 0, err
 	}
-	return max(n, 0), werr
+	return max(c.pingN, 0), c.pingErr
 }
