@@ -159,6 +159,7 @@ func TestPingAllocatesNothing(t *testing.T) {
 		server = sc
 	}
 	e.ws.mu.RUnlock()
+	server.writers.Wait() // the answer's writer has let go of the socket
 	if allocs := testing.AllocsPerRun(100, func() {
 		if !server.ping() {
 			t.Fatal("ping not sent")
