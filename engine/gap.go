@@ -30,6 +30,7 @@ type gapState struct {
 	from, to uint64 // [from, to): only on disk; from == to == 0: no gap
 	live     int64  // live messages in the gap, part of queue.live
 	expiry   expiryHist
+	delays   delayHist // when the delayed messages of the gap become visible
 	// Log segments that may hold bodies of gap messages, [segLo, segHi]
 	// (0: none): retention keeps them. Sequence order is log order, so
 	// the range only narrows as the head advances.
@@ -50,6 +51,7 @@ type gapView struct {
 	from, to uint64
 	live     int64
 	expiry   expiryHist
+	delays   delayHist
 	deleted  map[uint64]struct{}
 }
 
@@ -86,9 +88,62 @@ func (q *queue) gapView() *gapView {
 			d[s] = struct{}{}
 		}
 		q.gap.view = &gapView{from: q.gap.from, to: q.gap.to, live: q.gap.live,
-			expiry: append(expiryHist(nil), q.gap.expiry...), deleted: d}
+			expiry: append(expiryHist(nil), q.gap.expiry...), delays: append(delayHist(nil), q.gap.delays...), deleted: d}
 	}
 	return q.gap.view
+}
+
+// delayHist counts the delayed messages of a gap by the second their delay
+// ends in, sorted: stats count a gap message as delayed until that second
+// is over. Delays are short (15 minutes at most), so it holds few
+// buckets, and those past are forgotten at each change.
+type delayHist []expiryBucket // minute holds the second
+
+func (h *delayHist) add(until int64, n int64) {
+	s := *h
+	sec := until / int64(time.Second)
+	i := sort.Search(len(s), func(i int) bool { return s[i].minute >= sec })
+	if i < len(s) && s[i].minute == sec {
+		s[i].n += n
+	} else if n > 0 {
+		s = append(s, expiryBucket{})
+		copy(s[i+1:], s[i:])
+		s[i] = expiryBucket{sec, n}
+	} else {
+		return // counted before the bucket was forgotten: over already
+	}
+	if s[i].n <= 0 {
+		s = append(s[:i], s[i+1:]...)
+	}
+	*h = s
+}
+
+// remove counts out a message leaving the gap (a delay of 0: none).
+func (h *delayHist) remove(until int64) {
+	if until > 0 {
+		h.add(until, -1)
+	}
+}
+
+// forget drops the buckets whose second is over at now.
+func (h *delayHist) forget(now int64) {
+	s := *h
+	i := 0
+	for i < len(s) && (s[i].minute+1)*int64(time.Second) <= now {
+		i++
+	}
+	*h = s[i:]
+}
+
+// pending counts the messages still delayed at now.
+func (h delayHist) pending(now int64) int64 {
+	var n int64
+	for _, b := range h {
+		if (b.minute+1)*int64(time.Second) > now {
+			n += b.n
+		}
+	}
+	return n
 }
 
 // expiryHist counts messages by the minute they expire in, sorted.
@@ -280,10 +335,15 @@ func (p *partition) evictRun(q *queue) {
 	}
 	run := q.entries[h:k]
 	live := make([]*entry, 0, len(run))
+	now := p.eng.now()
+	q.gap.delays.forget(now)
 	for _, e := range run {
 		if !e.deleted.Load() {
 			live = append(live, e)
 			q.gap.expiry.add(e.expires.Load(), 1)
+			if e.delayUntil > now {
+				q.gap.delays.add(e.delayUntil, 1)
+			}
 		}
 	}
 	q.gap.live += int64(len(live))
@@ -370,8 +430,10 @@ func (p *partition) pageIn(q *queue, want int, through uint64) int {
 		p.logger.Error("cannot read messages from disk into memory", "queue", q.name, "err", err)
 		return 0
 	}
+	q.gap.delays.forget(p.eng.now())
 	for i, e := range got {
 		q.gap.expiry.add(e.expires.Load(), -1)
+		q.gap.delays.remove(e.delayUntil)
 		if claimIDs[i] != "" {
 			if c := q.getClaim(claimIDs[i]); c != nil {
 				e.claim.Store(c)
@@ -435,6 +497,7 @@ func (p *partition) gapDelete(q *queue, seq uint64) bool {
 	q.gap.live--
 	q.live--
 	q.gap.expiry.add(e.expires.Load(), -1)
+	q.gap.delays.remove(e.delayUntil)
 	q.gapChanged()
 	return true
 }

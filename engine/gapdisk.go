@@ -103,10 +103,22 @@ func (p *partition) scanGap(qk string, from, to uint64, reverse bool, fn func(*e
 // head and the tail and not the gap:
 //
 //	format from to live segLo segHi n { minuteDelta count }*n
-const gapFormat = 1
+//
+// and, in format 2 (written only when the gap holds delayed messages, so
+// that earlier versions still read every other descriptor):
+//
+//	m { secondDelta count }*m
+const (
+	gapFormat       = 1
+	gapFormatDelays = 2
+)
 
 func appendGapDesc(b []byte, g *gapState) []byte {
-	b = append(b, gapFormat)
+	format := byte(gapFormat)
+	if len(g.delays) > 0 {
+		format = gapFormatDelays
+	}
+	b = append(b, format)
 	b = binary.AppendUvarint(b, g.from)
 	b = binary.AppendUvarint(b, g.to)
 	b = binary.AppendVarint(b, g.live)
@@ -119,13 +131,22 @@ func appendGapDesc(b []byte, g *gapState) []byte {
 		b = binary.AppendVarint(b, x.n)
 		prev = x.minute
 	}
+	if format == gapFormatDelays {
+		b = binary.AppendUvarint(b, uint64(len(g.delays)))
+		prev = 0
+		for _, x := range g.delays {
+			b = binary.AppendVarint(b, x.minute-prev)
+			b = binary.AppendVarint(b, x.n)
+			prev = x.minute
+		}
+	}
 	return b
 }
 
 var errGapFormat = errors.New("unknown gap format")
 
 func decodeGapDesc(b []byte) (gapState, error) {
-	if len(b) == 0 || b[0] != gapFormat {
+	if len(b) == 0 || (b[0] != gapFormat && b[0] != gapFormatDelays) {
 		return gapState{}, errGapFormat
 	}
 	d := &decoder{b: b[1:]}
@@ -138,6 +159,17 @@ func decodeGapDesc(b []byte) (gapState, error) {
 	for i := uint64(0); i < n && d.err == nil; i++ {
 		prev += d.varint()
 		g.expiry = append(g.expiry, expiryBucket{prev, d.varint()})
+	}
+	if b[0] == gapFormatDelays {
+		m := d.uvarint()
+		if m > uint64(len(b)) {
+			return gapState{}, errBadRecord
+		}
+		prev = 0
+		for i := uint64(0); i < m && d.err == nil; i++ {
+			prev += d.varint()
+			g.delays = append(g.delays, expiryBucket{prev, d.varint()})
+		}
 	}
 	return g, d.err
 }

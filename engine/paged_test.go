@@ -506,3 +506,56 @@ func TestPagedEvictionWaitsForFlush(t *testing.T) {
 		t.Fatalf("listed %d messages, want %d", listed, len(ids)-1)
 	}
 }
+
+// TestPagedStatsCountDelayedInGap: delayed messages of the gap count as
+// delayed in stats until their delay is over, also after a delete in the
+// gap and across a restart; messages without a delay never do.
+func TestPagedStatsCountDelayedInGap(t *testing.T) {
+	dir := t.TempDir()
+	clk := testenv.NewClock(time.Unix(1_800_000_000, 0))
+	e := pagedEngine(t, dir, clk)
+	defer func() { e.Close() }()
+	const n = 30 * testWindow
+	var ids []string
+	for len(ids) < n {
+		msgs := make([]storage.NewMessage, 5)
+		for j := range msgs {
+			msgs[j] = storage.NewMessage{Body: testBody(len(ids) + j), TTL: 3600}
+			if (len(ids)+j)%2 == 0 {
+				msgs[j].Delay = 300
+			}
+		}
+		got, err := e.PostMessages(ctx, "p", "q", "client-a", msgs)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, got...)
+	}
+	settle(t, e)
+	if g, resident := gapOf(e, "q"); !g.open() || resident > 3*testWindow {
+		t.Fatalf("gap %+v with %d resident", g, resident)
+	}
+	check := func(when string, total, delayed int64) {
+		t.Helper()
+		st, err := e.QueueStats(ctx, "p", "q")
+		if err != nil || st.Total != total || st.Delayed != delayed {
+			t.Fatalf("%s: total %d delayed %d (%v), want %d and %d", when, st.Total, st.Delayed, err, total, delayed)
+		}
+	}
+	check("posted", n, n/2)
+	// A delayed message deep in the gap, and one that is not delayed.
+	for _, id := range []string{ids[n/2], ids[n/2+1]} {
+		if err := e.DeleteMessage(ctx, "p", "q", id, ""); err != nil {
+			t.Fatal(err)
+		}
+	}
+	check("deleted in the gap", n-2, n/2-1)
+	settle(t, e)
+	e.Close()
+	e = pagedEngine(t, dir, clk)
+	check("after restart", n-2, n/2-1)
+	clk.Add(299 * time.Second)
+	check("before the delay is over", n-2, n/2-1)
+	clk.Add(2 * time.Second)
+	check("after the delay", n-2, 0)
+}

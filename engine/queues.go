@@ -168,6 +168,7 @@ func (e *Engine) QueueStats(ctx context.Context, project, name string) (storage.
 	if v.gap.open() {
 		// Messages of the gap are counted, not read: they hold no claims.
 		st.Total += v.gap.total(now)
+		st.Delayed += v.gap.delays.pending(now)
 		qk := qkey(project, name)
 		visible := func(found **entry) func(*entry) bool {
 			return func(en *entry) bool {
