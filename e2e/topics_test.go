@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"context"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -86,8 +85,7 @@ func TestTopicsAcrossNodesOverRedis(t *testing.T) {
 	}
 }
 
-// redisText concatenates the values of every string, hash, list, set and
-// sorted set in the Redis at uri.
+// redisText is every value stored in the Redis at uri.
 func redisText(t *testing.T, uri string) string {
 	t.Helper()
 	opt, err := redis.ParseURL(uri)
@@ -96,28 +94,5 @@ func redisText(t *testing.T, uri string) string {
 	}
 	rdb := redis.NewClient(opt)
 	defer rdb.Close()
-	ctx := context.Background()
-	var b strings.Builder
-	iter := rdb.Scan(ctx, 0, "*", 1000).Iterator()
-	for iter.Next(ctx) {
-		k := iter.Val()
-		switch rdb.Type(ctx, k).Val() {
-		case "string":
-			b.WriteString(rdb.Get(ctx, k).Val())
-		case "hash":
-			for f, v := range rdb.HGetAll(ctx, k).Val() {
-				b.WriteString(f + v)
-			}
-		case "list":
-			b.WriteString(strings.Join(rdb.LRange(ctx, k, 0, -1).Val(), ""))
-		case "set":
-			b.WriteString(strings.Join(rdb.SMembers(ctx, k).Val(), ""))
-		case "zset":
-			b.WriteString(strings.Join(rdb.ZRange(ctx, k, 0, -1).Val(), ""))
-		}
-	}
-	if err := iter.Err(); err != nil {
-		t.Fatal(err)
-	}
-	return b.String()
+	return testenv.RedisText(t, rdb, "*")
 }

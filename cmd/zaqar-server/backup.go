@@ -39,7 +39,7 @@ func runBackup(args []string, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "zaqar-server backup: --data-dir and --out are required")
 		return exitConfig
 	}
-	how := "stopped server"
+	running := false
 	var fill func(w io.Writer) (files int, size int64, err error)
 	unlock, err := engine.LockDir(*dir)
 	switch {
@@ -47,7 +47,7 @@ func runBackup(args []string, stderr io.Writer) int {
 		defer unlock()
 		fill = func(w io.Writer) (int, int64, error) { return archiveDir(*dir, w) }
 	case errors.Is(err, engine.ErrInUse):
-		how = "running server"
+		running = true
 		fill = func(w io.Writer) (int, int64, error) { return 0, 0, fetchBackup(*dir, w) }
 	default:
 		fmt.Fprintf(stderr, "zaqar-server backup: %v\n", err)
@@ -58,7 +58,7 @@ func runBackup(args []string, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "zaqar-server backup: %s: %v\n", *dir, err)
 		return exitRuntime
 	}
-	if how == "running server" {
+	if running {
 		fmt.Fprintf(stderr, "zaqar-server backup: %s (running server): %d bytes written to %s\n", *dir, size, *out)
 	} else {
 		fmt.Fprintf(stderr, "zaqar-server backup: %s: %d files, %d bytes written to %s\n", *dir, files, size, *out)

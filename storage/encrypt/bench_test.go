@@ -2,15 +2,9 @@ package encrypt_test
 
 import (
 	"context"
-	"fmt"
 	"strings"
 	"testing"
-	"time"
 
-	"github.com/redis/go-redis/v9"
-
-	"github.com/zaqar-go/zaqar/internal/testenv"
-	"github.com/zaqar-go/zaqar/redisstore"
 	"github.com/zaqar-go/zaqar/storage"
 	"github.com/zaqar-go/zaqar/storage/encrypt"
 )
@@ -51,29 +45,8 @@ func BenchmarkPost(b *testing.B) {
 // read is a round trip: "redis" is the store alone, "layer-plain" the
 // layer in front of it for a queue without encryption.
 func BenchmarkPostRedis(b *testing.B) {
-	uri := testenv.RedisURI(b)
-	prefix := fmt.Sprintf("zqencbench-%d", time.Now().UnixNano())
-	st, err := redisstore.Open(uri, redisstore.Options{Prefix: prefix, Logger: quiet, SweepInterval: -1})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer st.Close()
+	st, _, _ := openRedisStore(b, "zqencbench")
 	ctx := context.Background()
-	if err := st.Ping(ctx); err != nil {
-		testenv.Unavailable(b, "redis at %s: %v", uri, err)
-	}
-	opts, err := redis.ParseURL(uri)
-	if err != nil {
-		b.Fatal(err)
-	}
-	rdb := redis.NewClient(opts)
-	defer rdb.Close()
-	defer func() {
-		iter := rdb.Scan(ctx, 0, "{"+prefix+"*", 1000).Iterator()
-		for iter.Next(ctx) {
-			rdb.Del(ctx, iter.Val())
-		}
-	}()
 	batch := []storage.NewMessage{{Body: []byte(`{"p":"` + strings.Repeat("x", 1000) + `"}`), TTL: 3600}}
 	for _, c := range []struct {
 		name  string

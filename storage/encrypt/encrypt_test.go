@@ -169,76 +169,15 @@ func filesContaining(t *testing.T, dir, text string) []string {
 }
 
 func TestRedisKeepsNoPlaintext(t *testing.T) {
-	uri := testenv.RedisURI(t)
-	prefix := fmt.Sprintf("zqenc-%d", time.Now().UnixNano())
-	st, err := redisstore.Open(uri, redisstore.Options{Prefix: prefix, Logger: quiet, SweepInterval: -1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	ctx := context.Background()
-	if err := st.Ping(ctx); err != nil {
-		testenv.Unavailable(t, "redis at %s: %v", uri, err)
-	}
-	opts, err := redis.ParseURL(uri)
-	if err != nil {
-		t.Fatal(err)
-	}
-	rdb := redis.NewClient(opts)
-	defer rdb.Close()
-	defer func() {
-		iter := rdb.Scan(ctx, 0, "{"+prefix+"*", 1000).Iterator()
-		for iter.Next(ctx) {
-			rdb.Del(ctx, iter.Val())
-		}
-	}()
+	st, rdb, prefix := openRedisStore(t, "zqenc")
 	exercise(t, encrypt.Wrap(st, "AES256"))
-	stored := redisValues(t, rdb, "{"+prefix+"*")
+	stored := testenv.RedisText(t, rdb, "{"+prefix+"*")
 	if !strings.Contains(stored, open) {
 		t.Fatal("the plain body is in no key: the scan proves nothing")
 	}
 	if strings.Contains(stored, secret) {
 		t.Fatal("plaintext of an encrypted queue stored in Redis")
 	}
-}
-
-// redisValues concatenates every value of the keys matching pattern.
-func redisValues(t *testing.T, rdb *redis.Client, pattern string) string {
-	t.Helper()
-	ctx := context.Background()
-	var b strings.Builder
-	iter := rdb.Scan(ctx, 0, pattern, 1000).Iterator()
-	for iter.Next(ctx) {
-		k := iter.Val()
-		typ, err := rdb.Type(ctx, k).Result()
-		if err != nil {
-			t.Fatal(err)
-		}
-		switch typ {
-		case "string":
-			b.WriteString(rdb.Get(ctx, k).Val())
-		case "hash":
-			for f, v := range rdb.HGetAll(ctx, k).Val() {
-				b.WriteString(f + v)
-			}
-		case "list":
-			b.WriteString(strings.Join(rdb.LRange(ctx, k, 0, -1).Val(), ""))
-		case "set":
-			b.WriteString(strings.Join(rdb.SMembers(ctx, k).Val(), ""))
-		case "zset":
-			b.WriteString(strings.Join(rdb.ZRange(ctx, k, 0, -1).Val(), ""))
-		case "stream":
-			for _, m := range rdb.XRange(ctx, k, "-", "+").Val() {
-				b.WriteString(fmt.Sprint(m.Values))
-			}
-		default:
-			t.Fatalf("key %s of type %s not read", k, typ)
-		}
-	}
-	if err := iter.Err(); err != nil {
-		t.Fatal(err)
-	}
-	return b.String()
 }
 
 func TestWrongOrMissingKey(t *testing.T) {
@@ -288,4 +227,35 @@ func TestWrongOrMissingKey(t *testing.T) {
 	if err != nil || len(page) != 1 || string(page[0].Body) != lookalike {
 		t.Fatalf("look-alike in a plain queue: %v %v", err, page)
 	}
+}
+
+// openRedisStore opens the Redis store under a fresh key prefix (name and
+// the time) with a client to read its keys; both close, and the keys go,
+// when the test ends.
+func openRedisStore(tb testing.TB, name string) (*redisstore.Store, *redis.Client, string) {
+	tb.Helper()
+	uri := testenv.RedisURI(tb)
+	prefix := fmt.Sprintf("%s-%d", name, time.Now().UnixNano())
+	st, err := redisstore.Open(uri, redisstore.Options{Prefix: prefix, Logger: quiet, SweepInterval: -1})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { st.Close() })
+	ctx := context.Background()
+	if err := st.Ping(ctx); err != nil {
+		testenv.Unavailable(tb, "redis at %s: %v", uri, err)
+	}
+	opts, err := redis.ParseURL(uri)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	rdb := redis.NewClient(opts)
+	tb.Cleanup(func() {
+		iter := rdb.Scan(ctx, 0, "{"+prefix+"*", 1000).Iterator()
+		for iter.Next(ctx) {
+			rdb.Del(ctx, iter.Val())
+		}
+		rdb.Close()
+	})
+	return st, rdb, prefix
 }
