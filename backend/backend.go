@@ -127,12 +127,7 @@ func Open(uri string, o Options) (storage.Store, error) {
 func OpenSpec(s Spec, o Options) (storage.Store, error) {
 	switch s.Driver {
 	case Badger:
-		eo := engine.DefaultOptions(s.Dir)
-		eo.Partitions, eo.Fsync, eo.FsyncInterval = s.Partitions, s.Fsync, s.FsyncInterval
-		eo.SegmentSize, eo.Compression = s.SegmentSize, s.Compression
-		eo.ReapInterval, eo.CheckpointInterval = s.ReapInterval, s.CheckpointInterval
-		eo.MinFreeBytes, eo.MaxBytes = s.MinFreeBytes, s.MaxBytes
-		eo.IndexWindow, eo.IndexMemory = s.IndexWindow, s.IndexMemory
+		eo := s.engineOptions()
 		eo.Clock, eo.Logger = o.Clock, o.Logger
 		e, err := engine.Open(eo)
 		if err != nil {
@@ -148,6 +143,27 @@ func OpenSpec(s Spec, o Options) (storage.Store, error) {
 		return st, nil
 	}
 	return nil, fmt.Errorf("backend: message store %q is not available in this build", s.Driver)
+}
+
+// engineOptions are the embedded engine's options s describes.
+func (s Spec) engineOptions() engine.Options {
+	eo := engine.DefaultOptions(s.Dir)
+	eo.Partitions, eo.Fsync, eo.FsyncInterval = s.Partitions, s.Fsync, s.FsyncInterval
+	eo.SegmentSize, eo.Compression = s.SegmentSize, s.Compression
+	eo.ReapInterval, eo.CheckpointInterval = s.ReapInterval, s.CheckpointInterval
+	eo.MinFreeBytes, eo.MaxBytes = s.MinFreeBytes, s.MaxBytes
+	eo.IndexWindow, eo.IndexMemory = s.IndexWindow, s.IndexMemory
+	return eo
+}
+
+// Memory is the most the store keeps in the server's memory whatever the
+// data it holds (engine.Options.Memory), or 0 when nothing bounds it or
+// the store keeps its data elsewhere (Redis).
+func (s Spec) Memory() int64 {
+	if s.Driver != Badger {
+		return 0
+	}
+	return s.engineOptions().Memory()
 }
 
 // ParseURI describes the store of a pool: its uri, and its settings (the

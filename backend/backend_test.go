@@ -115,3 +115,17 @@ func TestCapabilities(t *testing.T) {
 		t.Fatal("mongodb has capabilities")
 	}
 }
+
+func TestSpecMemory(t *testing.T) {
+	s := DefaultSpec()
+	s.IndexMemory = 32 << 20
+	eo := engine.DefaultOptions("")
+	eo.IndexMemory = 32 << 20
+	if got, want := s.Memory(), eo.Memory(); got != want || got == 0 {
+		t.Fatalf("the engine's memory %d, want its options' %d", got, want)
+	}
+	s.Driver = Redis
+	if got := s.Memory(); got != 0 {
+		t.Fatalf("Redis keeps %d bytes in the server, want 0 (its data is in Redis)", got)
+	}
+}

@@ -41,6 +41,9 @@ type Settings struct {
 	WebSocket  WebSocketSettings
 	// Metrics: [metrics], the per-queue series on /metrics.
 	Metrics queuemetrics.Options
+	// MemoryLimit is [DEFAULT] memory_limit, the Go runtime's soft memory
+	// limit in bytes (0 = derived from the store, internal/collector).
+	MemoryLimit int64
 }
 
 // Transports, as [drivers] transport names them.

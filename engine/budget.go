@@ -70,3 +70,28 @@ func (p *partition) sizeWindow() {
 		p.checkAll = true
 	}
 }
+
+// Memory is the most an engine with these options keeps in memory while
+// busy, whatever its backlog: the resident index (under twice IndexMemory,
+// docs/paged-index.md), Badger's memtables and caches, and the entries of
+// posts the flusher has not written yet (maxFlushLag a partition). Not
+// counted: the bodies of those posts and the requests in flight, which
+// the server accounts for. 0 when IndexMemory is 0: the index then grows
+// with the number of queues holding a backlog, and nothing bounds it.
+func (o Options) Memory() int64 {
+	if o.IndexMemory <= 0 {
+		return 0
+	}
+	return 2*o.IndexMemory + badgerMemory(o) + int64(o.Partitions)*maxFlushLag*residentEntryBytes
+}
+
+// badgerMemory is what Badger holds in memory as the engine opens it: the
+// memtable being written and the one being flushed (each an arena of the
+// table's size plus room for its largest write batch, 15 % of the table,
+// and that batch's skiplist nodes, as much again: Badger's arenaSize),
+// its block cache and its index cache. More memtables wait only when
+// flushes fall behind the writes, which then block.
+func badgerMemory(o Options) int64 {
+	arena := int64(badgerMemTable + 2*badgerMemTable*15/100)
+	return 2*arena + o.BadgerCacheBytes + badgerIndexCache
+}

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"testing"
 	"time"
+
+	"github.com/dgraph-io/badger/v4/skl"
 )
 
 func TestSharedWindow(t *testing.T) {
@@ -98,5 +100,33 @@ func TestIndexMemorySharedByQueues(t *testing.T) {
 	resize()
 	if p.window != window {
 		t.Fatalf("window %d with one queue left, want %d", p.window, window)
+	}
+}
+
+func TestMemoryOfOptions(t *testing.T) {
+	o := DefaultOptions(t.TempDir())
+	// Badger's arenaSize for the memtable the engine configures: the
+	// table, its largest write batch (15 %) and that batch's nodes.
+	batch := int64(badgerMemTable) * 15 / 100
+	arena := int64(badgerMemTable) + batch + batch/int64(skl.MaxNodeSize)*int64(skl.MaxNodeSize)
+	badgerWant := 2*arena + DefaultBadgerCacheBytes + badgerIndexCache
+	if got := badgerMemory(o); got < badgerWant || got > badgerWant+badgerWant/100 {
+		t.Fatalf("Badger's memory %d, want %d (its arenas, block and index caches)", got, badgerWant)
+	}
+	lag := int64(DefaultPartitions) * maxFlushLag * residentEntryBytes
+	if got, want := o.Memory(), 2*DefaultIndexMemory+badgerMemory(o)+lag; got != want {
+		t.Fatalf("Memory() %d, want %d", got, want)
+	}
+	if got := o.Memory() >> 20; got < 300 || got > 360 {
+		t.Fatalf("default Memory() %d MiB: the server's default memory limit would move far from the measured figures", got)
+	}
+	bigger := o
+	bigger.IndexMemory, bigger.Partitions = 256<<20, 8
+	if got, want := bigger.Memory()-o.Memory(), int64(2*(256-64)<<20)+4*maxFlushLag*residentEntryBytes; got != want {
+		t.Fatalf("Memory() grew by %d for a larger index and more partitions, want %d", got, want)
+	}
+	o.IndexMemory = 0
+	if got := o.Memory(); got != 0 {
+		t.Fatalf("Memory() %d with index_memory 0 (unbounded index), want 0", got)
 	}
 }

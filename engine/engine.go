@@ -139,6 +139,9 @@ const valueThreshold = 128
 // that), smaller on a nearly full disk (space.go).
 const badgerMemTable = 32 << 20
 
+// badgerIndexCache sizes Badger's cache of table indexes and Bloom filters.
+const badgerIndexCache = 16 << 20
+
 // badgerValueLogFile is the size of Badger's value log files. Badger
 // reads its last value log file whole at every open (to find where it
 // ends) and maps each file at twice this size: with its default of 1 GiB
@@ -226,7 +229,7 @@ func badgerOptions(opts Options, memTable int64) badger.Options {
 	return badger.DefaultOptions(filepath.Join(opts.Dir, "badger")).
 		WithSyncWrites(false).WithDetectConflicts(false).WithNumCompactors(2).
 		WithNumGoroutines(max(2, runtime.GOMAXPROCS(0))).WithValueThreshold(valueThreshold).
-		WithBlockCacheSize(opts.BadgerCacheBytes).WithIndexCacheSize(16 << 20).
+		WithBlockCacheSize(opts.BadgerCacheBytes).WithIndexCacheSize(badgerIndexCache).
 		WithMemTableSize(memTable).WithValueLogFileSize(badgerValueLogFile).WithCompression(options.None).
 		WithLogger(badgerLogger{opts.Logger.With("component", "badger")})
 }

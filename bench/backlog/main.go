@@ -1,6 +1,6 @@
 // Command backlog measures the embedded engine's memory and restart time
 // with a large backlog: it fills a data directory through the engine's Go
-// API (no HTTP), reporting the process's resident set while it does, then
+// API (no HTTP) with the collector set as zaqar-server sets it, reporting the process's resident set while it does, then
 // starts itself again on the same directory and reports the time from
 // start to the first answered claim, the resident set of the restarted
 // process and whether the backlog drains in order.
@@ -29,6 +29,7 @@ import (
 	"time"
 
 	"github.com/zaqar-go/zaqar/engine"
+	"github.com/zaqar-go/zaqar/internal/collector"
 	"github.com/zaqar-go/zaqar/storage"
 	"github.com/zaqar-go/zaqar/wal"
 )
@@ -53,7 +54,15 @@ func main() {
 		fmt.Fprintln(os.Stderr, "backlog: -dir is required")
 		os.Exit(2)
 	}
-	var err error
+	// The collector as zaqar-server runs it by default (GOGC 400, a soft
+	// memory limit from the engine's options): the environment wins.
+	gc, err := collector.Tune(0, options().Memory())
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "backlog: no memory limit:", err)
+	}
+	if !*restart {
+		fmt.Printf("collector: GOGC %d, memory limit %s (%s)\n", gc.GCPercent, mib(gc.MemoryLimit), gc.Basis)
+	}
 	if *restart || *reopen {
 		err = measureRestart()
 	} else {
@@ -95,9 +104,9 @@ func fill() error {
 	}
 	ctx := context.Background()
 	var next atomic.Int64
-	var peak atomic.Int64
+	var peak, peakAnon atomic.Int64
 	stop := make(chan struct{})
-	go sampleRSS(&peak, stop)
+	go sampleRSS(&peak, &peakAnon, stop)
 	start := time.Now()
 	var wg sync.WaitGroup
 	errs := make(chan error, *workers)
@@ -145,9 +154,9 @@ func fill() error {
 	debug.FreeOSMemory()
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
-	fmt.Printf("fill: %d messages of %d bytes over %d queues (window %d) in %s (%.0f msg/s); peak RSS %s; after GC: RSS %s (%s), Go heap in use %s\n",
+	fmt.Printf("fill: %d messages of %d bytes over %d queues (window %d) in %s (%.0f msg/s); peak RSS %s (anonymous %s); after GC: RSS %s (%s), Go heap in use %s\n",
 		*messages, *bodySize, *queues, *window, took.Round(time.Second), float64(*messages)/took.Seconds(),
-		mib(peak.Load()), mib(rss()), rssSplit(), mib(int64(ms.HeapInuse)))
+		mib(peak.Load()), mib(peakAnon.Load()), mib(rss()), rssSplit(), mib(int64(ms.HeapInuse)))
 	if err := e.Close(); err != nil {
 		return err
 	}
@@ -257,8 +266,9 @@ func writeHeapProfile(path string) error {
 	return pprof.Lookup("heap").WriteTo(f, 0)
 }
 
-// sampleRSS keeps the largest resident set seen until stop closes.
-func sampleRSS(peak *atomic.Int64, stop chan struct{}) {
+// sampleRSS keeps the peaks of the resident set and of its anonymous part
+// (the Go heap: what the memory limit is about) until stop is closed.
+func sampleRSS(peak, peakAnon *atomic.Int64, stop chan struct{}) {
 	t := time.NewTicker(200 * time.Millisecond)
 	defer t.Stop()
 	for {
@@ -268,6 +278,9 @@ func sampleRSS(peak *atomic.Int64, stop chan struct{}) {
 		case <-t.C:
 			if r := rss(); r > peak.Load() {
 				peak.Store(r)
+			}
+			if r := status("RssAnon:"); r > peakAnon.Load() {
+				peakAnon.Store(r)
 			}
 		}
 	}

@@ -1,42 +1,28 @@
 package main
 
 import (
-	"os"
-	"runtime/debug"
-
-	"github.com/KimMachineGun/automemlimit/memlimit"
+	"github.com/zaqar-go/zaqar/config"
+	"github.com/zaqar-go/zaqar/internal/collector"
 )
 
-// defaultGCPercent is the server's GOGC unless the environment sets one.
-//
-// Most of the heap under load is the message index: small objects that
-// live as long as their messages, and that every collection marks again.
-// At Go's default of 100 a busy server collects each time it has
-// allocated as much as the live heap, and each mark phase takes a CPU for
-// milliseconds: on 2 CPUs the requests it delays are the latency tail
-// (docs/performance.md has the measurements). The price is memory: a heap
-// up to five times the live one, bounded by the memory limit below.
-const defaultGCPercent = 400
-
-// memoryLimitRatio is the share of the memory available (the cgroup's
-// limit, else the machine's) that the server's Go heap may use before
-// the collector runs whatever GOGC says. The rest is left to the page
-// cache, which serves message bodies from the log.
-const memoryLimitRatio = 0.5
-
-// tuneCollector applies defaultGCPercent unless GOGC is set, and a soft
-// memory limit of memoryLimitRatio unless GOMEMLIMIT (or AUTOMEMLIMIT,
-// see memlimit.Set) is set. It returns the settings in force; GOGC=off
-// reads as -1.
-func tuneCollector() (gcPercent int, memoryLimit int64, err error) {
-	_, set := os.LookupEnv("GOGC")
-	gcPercent = debug.SetGCPercent(defaultGCPercent) // the runtime's, from GOGC
-	if set {
-		debug.SetGCPercent(gcPercent)
-	} else {
-		gcPercent = defaultGCPercent
+// storeMemory is what the configured message store keeps in the server's
+// memory at most, from which the default memory limit follows, or 0 when
+// that cannot be known at start: with pooling, each pool on the embedded
+// engine opens its own index and Badger, and pools come and go with the
+// catalogue while the server runs. Redis keeps its data in its own
+// process (0 too): the server's heap is then its connections and
+// requests, small at GOGC 400, and a limit near it would only make the
+// collector run harder under load. Both get half the memory available.
+func storeMemory(s config.Settings) int64 {
+	if s.Pooling.Enabled {
+		return 0
 	}
-	memoryLimit, err = memlimit.Set(memlimit.WithRatio(memoryLimitRatio),
-		memlimit.WithProvider(memlimit.ApplyFallback(memlimit.FromCgroup, memlimit.FromSystem)))
-	return gcPercent, memoryLimit, err
+	return s.Store.Memory()
+}
+
+// tuneCollector sets the collector as the server runs it (GOGC 400, a
+// soft memory limit from memory_limit or the store's needs; the
+// environment wins): internal/collector.
+func tuneCollector(s config.Settings) (collector.Settings, error) {
+	return collector.Tune(s.MemoryLimit, storeMemory(s))
 }

@@ -106,11 +106,12 @@ func run(args []string, stderr io.Writer) int {
 	if len(cfg.NoEffect) > 0 {
 		logger.Warn("options of Zaqar accepted without effect in this server", "options", cfg.NoEffect)
 	}
-	gcPercent, memoryLimit, err := tuneCollector()
+	gc, err := tuneCollector(settings)
 	if err != nil {
 		logger.Warn("no memory limit for the Go heap", "err", err)
 	}
-	logger.Info("go runtime", "gomaxprocs", runtime.GOMAXPROCS(0), "gogc", gcPercent, "memory_limit", memoryLimit)
+	logger.Info("go runtime", "gomaxprocs", runtime.GOMAXPROCS(0), "gogc", gc.GCPercent,
+		"memory_limit", gc.MemoryLimit, "memory_limit_from", gc.Basis)
 	if err := serve(settings, cfg.Sources, logger); err != nil {
 		logger.Error("server failed", "err", err)
 		if errors.Is(err, errConfig) {
