@@ -48,3 +48,59 @@ func TestBodiesReadTogether(t *testing.T) {
 		}
 	}
 }
+
+// TestClaimBodiesRecycled: a claim's bodies stay whole until the claim is
+// recycled, however many claims run meanwhile, and claims reading into a
+// recycled buffer, smaller or larger than what it held, get their own
+// bodies.
+func TestClaimBodiesRecycled(t *testing.T) {
+	e := openEngine(t, t.TempDir(), func(o *Options) { o.Partitions = 1 })
+	defer e.Close()
+	var want []string
+	for i := 0; i < 60; i++ {
+		// Mostly small, to fit a pooled buffer, with a few claims
+		// needing more room than it has.
+		size := 50 + i
+		if i%13 == 5 {
+			size = 40 << 10
+		}
+		body := fmt.Sprintf(`"m%d-%s"`, i, strings.Repeat(string(rune('a'+i%26)), size))
+		post(t, e, "q", body)
+		want = append(want, body)
+	}
+	claim := func(limit int) storage.Claim {
+		t.Helper()
+		c, err := e.CreateClaim(ctx, "p", "q", storage.ClaimOptions{TTL: 60, Grace: 60, Limit: limit})
+		if err != nil || len(c.Messages) != limit {
+			t.Fatalf("claim: %d messages, %v", len(c.Messages), err)
+		}
+		return c
+	}
+	check := func(c storage.Claim, from int) {
+		t.Helper()
+		for i, m := range c.Messages {
+			if string(m.Body) != want[from+i] {
+				t.Fatalf("message %d: body %.20q, want %.20q", from+i, m.Body, want[from+i])
+			}
+		}
+	}
+	kept := claim(10)
+	next := 10
+	for _, limit := range []int{2, 20, 1, 10, 5} {
+		c := claim(limit)
+		check(c, next)
+		c.Recycle()
+		c.Recycle() // a second call is harmless
+		next += limit
+	}
+	check(kept, 0)
+	held, err := e.GetClaim(ctx, "p", "q", kept.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kept.Recycle()
+	last := claim(12)
+	check(last, next)
+	last.Recycle()
+	check(held, 0)
+}

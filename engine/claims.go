@@ -38,7 +38,9 @@ func (e *Engine) CreateClaim(ctx context.Context, project, name string, opts sto
 		if meta := q.meta.Load(); meta != nil {
 			dl, hasDL = storage.DeadLetterOf(*meta)
 		}
-		var seqs []uint64
+		// Sized for the usual claim, in which every message is taken.
+		seqs := make([]uint64, 0, min(opts.Limit, maxPresized))
+		taken = make([]*entry, 0, min(opts.Limit, maxPresized))
 		var due []*entry
 		q.claimable(now, func(en *entry) bool {
 			if hasDL && dl.Due(int64(en.claimCount.Load())) {
@@ -76,13 +78,17 @@ func (e *Engine) CreateClaim(ctx context.Context, project, name string, opts sto
 		return storage.Claim{}, nil
 	}
 	now := e.now()
-	msgs, err := e.messages(p, q, taken, now)
+	c, err := e.claimMessages(p, q, taken, now, storage.Claim{ID: claimID, TTL: opts.TTL, Grace: opts.Grace, Updated: time.Unix(0, now)})
 	if err != nil {
 		return storage.Claim{}, err
 	}
-	e.claimed.Add(uint64(len(msgs)))
-	return storage.Claim{ID: claimID, TTL: opts.TTL, Grace: opts.Grace, Updated: time.Unix(0, now), Messages: msgs}, nil
+	e.claimed.Add(uint64(len(c.Messages)))
+	return c, nil
 }
+
+// maxPresized bounds what a claim allocates ahead for the messages it
+// may take.
+const maxPresized = 100
 
 // deadLetterMove is a move to a dead letter queue of another partition,
 // begun on the source's writer and finished by finishDeadLetterMove.
@@ -164,12 +170,8 @@ func (e *Engine) GetClaim(ctx context.Context, project, name, claimID string) (s
 	if len(held) == 0 {
 		return storage.Claim{}, storage.ErrClaimNotFound
 	}
-	msgs, err := e.messages(p, q, held, now)
-	if err != nil {
-		return storage.Claim{}, err
-	}
 	st := c.state.Load()
-	return storage.Claim{ID: c.id, TTL: st.ttl, Grace: st.grace, Updated: time.Unix(0, st.updated), Messages: msgs}, nil
+	return e.claimMessages(p, q, held, now, storage.Claim{ID: c.id, TTL: st.ttl, Grace: st.grace, Updated: time.Unix(0, st.updated)})
 }
 
 // UpdateClaim implements storage.ClaimStore.

@@ -90,6 +90,7 @@ func (a *API) createClaim(ctx *fasthttp.RequestCtx, rq *request) {
 			a.storageError(ctx, rq, err, "Claim could not be created.")
 			return true
 		}
+		defer cl.Recycle() // the answer is a copy
 		if len(cl.Messages) == 0 {
 			return false
 		}
@@ -110,6 +111,7 @@ func (a *API) getClaim(ctx *fasthttp.RequestCtx, rq *request) {
 		a.storageError(ctx, rq, err, "Claim could not be queried.")
 		return
 	}
+	defer cl.Recycle() // the answer is a copy
 	bp := getBuf()
 	defer putBuf(bp)
 	b := append((*bp)[:0], `{"age":`...)
