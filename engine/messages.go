@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -325,13 +326,11 @@ func (e *Engine) DeleteMessages(ctx context.Context, project, name string, ids, 
 		if q == nil {
 			return nil
 		}
-		var allowed map[*claimRef]bool
-		if claimIDs != nil {
-			allowed = map[*claimRef]bool{}
-			for _, id := range claimIDs {
-				if c := q.getClaim(id); c != nil && c.live(now) {
-					allowed[c] = true
-				}
+		// Usually one claim: a list, not a map.
+		var allowed []*claimRef
+		for _, id := range claimIDs {
+			if c := q.getClaim(id); c != nil && c.live(now) {
+				allowed = append(allowed, c)
 			}
 		}
 		seqs := make([]uint64, 0, len(ids))
@@ -343,7 +342,7 @@ func (e *Engine) DeleteMessages(ctx context.Context, project, name string, ids, 
 			if en == nil {
 				continue
 			}
-			if allowed != nil && !allowed[en.liveClaim(now)] {
+			if claimIDs != nil && !slices.Contains(allowed, en.liveClaim(now)) {
 				return storage.ErrMessageClaimed
 			}
 			seqs = append(seqs, en.seq)

@@ -71,7 +71,7 @@ func (a *API) claimParams(ctx *fasthttp.RequestCtx, required bool) (int64, int64
 // createClaim claims up to limit messages; with ?wait=N it waits for
 // some (longPoll), after the request is validated in full.
 func (a *API) createClaim(ctx *fasthttp.RequestCtx, rq *request) {
-	limit, ok := pageLimit(ctx, a.opts.MaxMessagesPerClaimOrPop, limitText("claims", a.opts.MaxMessagesPerClaimOrPop))
+	limit, ok := pageLimit(ctx, "claims", a.opts.MaxMessagesPerClaimOrPop)
 	if !ok {
 		return
 	}

@@ -266,7 +266,7 @@ func (a *API) listMessages(ctx *fasthttp.RequestCtx, rq *request) {
 		a.getMessagesByID(ctx, rq, ids)
 		return
 	}
-	limit, ok := pageLimit(ctx, a.opts.MaxMessagesPerPage, limitText("messages", a.opts.MaxMessagesPerPage))
+	limit, ok := pageLimit(ctx, "messages", a.opts.MaxMessagesPerPage)
 	if !ok {
 		return
 	}

@@ -173,7 +173,7 @@ func subscriptionDoc(s storage.Subscription, now time.Time) map[string]any {
 }
 
 func (a *API) listSubscriptions(ctx *fasthttp.RequestCtx, rq *request) {
-	limit, ok := pageLimit(ctx, a.opts.MaxSubscriptionsPerPage, limitText("subscriptions", a.opts.MaxSubscriptionsPerPage))
+	limit, ok := pageLimit(ctx, "subscriptions", a.opts.MaxSubscriptionsPerPage)
 	if !ok {
 		return
 	}
