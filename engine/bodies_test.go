@@ -56,7 +56,7 @@ func TestBodiesReadTogether(t *testing.T) {
 func TestClaimBodiesRecycled(t *testing.T) {
 	e := openEngine(t, t.TempDir(), func(o *Options) { o.Partitions = 1 })
 	defer e.Close()
-	var want []string
+	var want, ids []string
 	for i := 0; i < 60; i++ {
 		// Mostly small, to fit a pooled buffer, with a few claims
 		// needing more room than it has.
@@ -65,7 +65,7 @@ func TestClaimBodiesRecycled(t *testing.T) {
 			size = 40 << 10
 		}
 		body := fmt.Sprintf(`"m%d-%s"`, i, strings.Repeat(string(rune('a'+i%26)), size))
-		post(t, e, "q", body)
+		ids = append(ids, post(t, e, "q", body)...)
 		want = append(want, body)
 	}
 	claim := func(limit int) storage.Claim {
@@ -79,8 +79,8 @@ func TestClaimBodiesRecycled(t *testing.T) {
 	check := func(c storage.Claim, from int) {
 		t.Helper()
 		for i, m := range c.Messages {
-			if string(m.Body) != want[from+i] {
-				t.Fatalf("message %d: body %.20q, want %.20q", from+i, m.Body, want[from+i])
+			if string(m.Body) != want[from+i] || m.ID != ids[from+i] {
+				t.Fatalf("message %d: %s with body %.20q, want %s with %.20q", from+i, m.ID, m.Body, ids[from+i], want[from+i])
 			}
 		}
 	}
