@@ -26,7 +26,12 @@ type Options struct {
 	Sync         SyncPolicy    // default SyncAlways
 	SyncInterval time.Duration // for SyncInterval (default 50ms)
 	Compression  bool          // S2-compress each frame's payload
-	Logger       *slog.Logger  // nil = slog.Default()
+	// CallerSyncs (with SyncAlways): no syncer goroutine; the caller
+	// makes written frames durable with SyncWritten. A caller that
+	// commits groups itself (one of its own goroutines syncs while others
+	// write) spares each group two goroutine handoffs.
+	CallerSyncs bool
+	Logger      *slog.Logger // nil = slog.Default()
 }
 
 const (
@@ -114,7 +119,7 @@ func Open(opts Options) (*Log, error) {
 	if err := l.load(); err != nil {
 		return nil, err
 	}
-	if opts.Sync != SyncNever {
+	if opts.Sync != SyncNever && !(opts.Sync == SyncAlways && opts.CallerSyncs) {
 		l.wg.Add(1)
 		go l.syncer()
 	}
@@ -157,6 +162,9 @@ func (l *Log) Write(records [][]byte, pos []Pos, durable func(error)) (uint64, e
 		if durable != nil {
 			durable(nil)
 		}
+		return last, nil
+	}
+	if l.opts.CallerSyncs {
 		return last, nil
 	}
 	select {

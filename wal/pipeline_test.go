@@ -272,3 +272,53 @@ func TestSyncWithNothingWritten(t *testing.T) {
 		})
 	}
 }
+
+// TestCallerSyncs: with CallerSyncs no goroutine syncs on its own; frames
+// written are durable (their callbacks run, in order) only once the caller
+// syncs, and one SyncWritten covers every frame written before it.
+func TestCallerSyncs(t *testing.T) {
+	dir := t.TempDir()
+	l := openTest(t, dir, func(o *Options) { o.Sync = SyncAlways; o.CallerSyncs = true })
+	var mu sync.Mutex
+	var told []int
+	for i := range 3 {
+		if _, err := l.Write([][]byte{[]byte(fmt.Sprintf("r%d", i))}, nil, func(err error) {
+			if err != nil {
+				t.Errorf("frame %d: %v", i, err)
+			}
+			mu.Lock()
+			told = append(told, i)
+			mu.Unlock()
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Without CallerSyncs the writes would have woken the syncer, which
+	// usually syncs before this looks.
+	mu.Lock()
+	early := len(told)
+	mu.Unlock()
+	if early != 0 || l.Stats().Syncs != 0 {
+		t.Fatalf("frames made durable without the caller: %d told, %d syncs", early, l.Stats().Syncs)
+	}
+	if err := l.SyncWritten(); err != nil {
+		t.Fatal(err)
+	}
+	if st := l.Stats(); st.Syncs != 1 || st.Groups != 1 {
+		t.Fatalf("one sync for three frames: %+v", st)
+	}
+	if fmt.Sprint(told) != "[0 1 2]" {
+		t.Fatalf("callbacks %v, want [0 1 2]", told)
+	}
+	if err := l.SyncWritten(); err != nil || l.Stats().Syncs != 1 {
+		t.Fatalf("a sync with nothing written: %v, %d syncs", err, l.Stats().Syncs)
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	l = openTest(t, dir, nil)
+	defer l.Close()
+	if got := l.LastIndex(); got != 3 {
+		t.Fatalf("last index after reopen %d, want 3", got)
+	}
+}

@@ -154,6 +154,10 @@ func (l *Log) sync(force bool) error {
 	return err
 }
 
+// SyncWritten makes the frames written since the last sync durable and
+// tells their waiters, as the syncer goroutine does (for CallerSyncs).
+func (l *Log) SyncWritten() error { return l.sync(false) }
+
 // Sync makes every frame written so far durable, whatever the policy, and
 // tells their waiters.
 func (l *Log) Sync() error { return l.sync(true) }
