@@ -70,11 +70,25 @@ func (e *Engine) Backup(ctx context.Context, sink BackupSink) (paused time.Durat
 	return paused, snap.writeLogs(sink)
 }
 
-// pauseRequest asks a writer to stop between groups; it answers on paused
-// and waits for resume.
-type pauseRequest struct {
-	paused chan<- pauseResult
-	resume <-chan struct{}
+// pause holds p's write role between groups, so nothing is applied
+// that is not logged, and reports on paused; it holds the role until
+// resume. The segments are held from before the flush, whose checkpoint
+// would otherwise rotate and delete.
+func (p *partition) pause(ctx context.Context, paused chan<- pauseResult, resume <-chan struct{}) {
+	if err := p.holdWrite(ctx); err != nil {
+		paused <- pauseResult{p, err}
+		return
+	}
+	defer p.releaseWrite()
+	p.ret.hold()
+	err := p.quiesce()
+	if err != nil {
+		p.ret.release()
+	}
+	paused <- pauseResult{p, err}
+	if err == nil {
+		<-resume
+	}
 }
 
 type pauseResult struct {
@@ -82,23 +96,9 @@ type pauseResult struct {
 	err error
 }
 
-// pause runs on the writer between groups. The segments are held from
-// before the flush, whose checkpoint would otherwise rotate and delete.
-func (p *partition) pause(r pauseRequest) {
-	p.ret.hold()
-	err := p.quiesce()
-	if err != nil {
-		p.ret.release()
-	}
-	r.paused <- pauseResult{p, err}
-	if err == nil {
-		<-r.resume
-	}
-}
-
 // quiesce waits until every group written is complete, everything is in
 // Badger and checkpointed, and the log is synced (which also waits for a
-// retired segment's truncation). Writer only.
+// retired segment's truncation). Write role only.
 func (p *partition) quiesce() error {
 	p.pipeMu.Lock()
 	for len(p.pipe) > 0 {
@@ -139,24 +139,13 @@ type segmentCopy struct {
 func (e *Engine) freeze(ctx context.Context) (*snapshot, error) {
 	resume := make(chan struct{})
 	results := make(chan pauseResult, len(e.parts))
-	asked := 0
-	var err error
-ask:
 	for _, p := range e.parts {
-		select {
-		case p.pauses <- pauseRequest{paused: results, resume: resume}:
-			asked++
-		case <-p.stop:
-			err = errClosed
-			break ask
-		case <-ctx.Done():
-			err = ctx.Err()
-			break ask
-		}
+		go p.pause(ctx, results, resume)
 	}
+	var err error
 	snap := &snapshot{}
-	// Every writer asked answers; none may be left holding its segments.
-	for range asked {
+	// Every partition answers; none may be left holding its segments.
+	for range e.parts {
 		r := <-results
 		if r.err != nil {
 			err = errors.Join(err, fmt.Errorf("partition %d: %w", r.p.id, r.err))

@@ -317,7 +317,7 @@ func (e *Engine) shutdown(flush bool) error {
 	var errs []error
 	for _, p := range e.parts {
 		close(p.stop)
-		<-p.writerDone
+		p.stopWriting()
 		// Complete the groups still waiting for their sync.
 		if err := p.log.Sync(); err != nil {
 			errs = append(errs, err)

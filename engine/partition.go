@@ -17,17 +17,18 @@ import (
 //
 //   - the state machine (state, apply.go): queues, messages, claims,
 //     subscriptions in memory, changed only by applying records;
-//   - the writer pipeline (writer.go, pipeline.go): one goroutine takes
-//     requests, validates them against the state, applies and logs their
-//     records as one WAL frame, and completes each group in order once it
-//     is durable;
+//   - the commit pipeline (writer.go, pipeline.go): the request holding
+//     the write role validates the queued requests against the state,
+//     applies and logs their records as one WAL frame and syncs it;
+//     groups complete in order once durable;
 //   - the flusher (flush.go, persist.go): writes applied records to Badger
 //     (schema.go) in large unsynced batches and checkpoints;
 //   - retention (retention.go): which log segments may be deleted.
 //
-// Ownership: the writer goroutine alone mutates the state and appends to
-// the WAL; the flusher goroutine alone writes to Badger and deletes WAL
-// segments. Request goroutines only read.
+// Ownership: the holder of the write role alone mutates the state and
+// appends to the WAL ("writer only" below means it); the flusher
+// goroutine alone writes to Badger and deletes WAL segments. Other
+// request goroutines only read.
 type partition struct {
 	state
 	id     int
@@ -36,14 +37,16 @@ type partition struct {
 	log    *wal.Log
 	logger *slog.Logger
 
-	ops     chan *op
-	group   []applied // writer-only: records applied in the current group
-	reaped  []reaped  // writer-only: messages the reaper removed in the current group
-	pipeMu  sync.Mutex
-	pipe    []*commit  // groups not yet completed, in order
-	drained *sync.Cond // on pipeMu: the pipe became empty (backup.go waits for it)
-	pauses  chan pauseRequest
-	flushes chan flushJob
+	writer      writeRole
+	callerSyncs bool          // fsync always: the write role's holders sync the log (writer.go)
+	batch       []*op         // write role only: the ops of the current group
+	enc         groupEncoding // write role only
+	group       []applied     // write role only: records applied in the current group
+	reaped      []reaped      // writer-only: messages the reaper removed in the current group
+	pipeMu      sync.Mutex
+	pipe        []*commit  // groups not yet completed, in order
+	drained     *sync.Cond // on pipeMu: the pipe became empty (backup.go waits for it)
+	flushes     chan flushJob
 
 	ret  retention
 	wake waker
@@ -52,7 +55,6 @@ type partition struct {
 	noFlush     bool // tests: never write to Badger, recover from the WAL alone
 	broken      atomic.Pointer[error]
 	stop        chan struct{}
-	writerDone  chan struct{}
 	flusherDone chan struct{}
 
 	flushState flushState // flusher-only scratch space
@@ -69,28 +71,26 @@ type partition struct {
 	lagShrank    chan struct{}       // the flusher wrote some: a waiting writer looks again
 }
 
-// opQueue bounds the requests waiting for a partition's writer.
-const opQueue = 4096
-
 func openPartition(e *Engine, id int) (*partition, error) {
 	o := e.opts
 	lg, err := wal.Open(wal.Options{
 		Dir: filepath.Join(o.Dir, "wal", partitionLogDir(id)), SegmentSize: o.SegmentSize,
 		Sync: o.Fsync, SyncInterval: o.FsyncInterval, Compression: o.Compression, Logger: o.Logger,
+		CallerSyncs: o.Fsync == wal.SyncAlways,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("partition %d: %w", id, err)
 	}
 	p := &partition{
 		state: newState(), id: id, eng: e, db: e.db, log: lg, logger: o.Logger.With("partition", id),
-		ops: make(chan *op, opQueue), flushes: make(chan flushJob, 4*maxFlushJobs), ret: newRetention(),
-		stop: make(chan struct{}), writerDone: make(chan struct{}), flusherDone: make(chan struct{}),
+		callerSyncs: o.Fsync == wal.SyncAlways, flushes: make(chan flushJob, 4*maxFlushJobs), ret: newRetention(),
+		stop: make(chan struct{}), flusherDone: make(chan struct{}),
 		flushState: newFlushState(), window: o.IndexWindow, evicting: map[*queue]struct{}{},
 		gapsChanged: map[*queue]struct{}{}, checkAll: true, lagShrank: make(chan struct{}, 1),
 	}
 	p.state.part = p
 	p.drained = sync.NewCond(&p.pipeMu)
-	p.pauses = make(chan pauseRequest)
+	p.writer.idle.L = &p.writer.mu
 	return p, nil
 }
 
@@ -99,7 +99,6 @@ func partitionLogDir(id int) string { return fmt.Sprintf("p%02d", id) }
 
 func (p *partition) start() {
 	p.sizeWindow()
-	go p.run()
 	go p.flusher()
 }
 

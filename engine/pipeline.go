@@ -75,7 +75,7 @@ func (p *partition) complete(c *commit) {
 	if err := c.err; err != nil {
 		for _, o := range c.ops {
 			o.err = fmt.Errorf("%w: %v", storage.ErrUnavailable, err)
-			o.done <- struct{}{}
+			o.sig <- sigDone
 		}
 		return
 	}
@@ -91,6 +91,6 @@ func (p *partition) complete(c *commit) {
 	// answer must find the waiter woken.
 	p.wake.wakeFor(c.recs)
 	for _, o := range c.ops {
-		o.done <- struct{}{}
+		o.sig <- sigDone
 	}
 }

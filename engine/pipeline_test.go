@@ -6,12 +6,12 @@ import (
 	"testing"
 )
 
-func pipelineOp() *op { return &op{done: make(chan struct{}, 1)} }
+func pipelineOp() *op { return &op{sig: make(chan opSignal, 2)} }
 
 func acked(o *op) bool {
 	select {
-	case <-o.done:
-		return true
+	case s := <-o.sig:
+		return s == sigDone
 	default:
 		return false
 	}

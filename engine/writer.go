@@ -1,41 +1,204 @@
 package engine
 
 import (
+	"context"
 	"fmt"
+	"slices"
 	"sync"
 
 	"github.com/zaqar-go/zaqar/storage"
 	"github.com/zaqar-go/zaqar/wal"
 )
 
-// op is a change submitted to a partition writer. fn runs on the writer
-// goroutine: it validates against the current state and calls emit for each
-// change, or returns an error having emitted nothing.
+// op is a change submitted to a partition. fn runs while its goroutine's
+// partition holds the write role: it validates against the current state
+// and calls emit for each change, or returns an error having emitted
+// nothing.
 type op struct {
-	fn   func(now int64) error
-	err  error
-	done chan struct{}
+	fn  func(now int64) error
+	err error
+	// sig tells the op's goroutine what to do next: the write role is
+	// given only to a queued op, done only to one whose group completed.
+	sig chan opSignal
 }
 
-var opPool = sync.Pool{New: func() any { return &op{done: make(chan struct{}, 1)} }}
+type opSignal uint8
 
-// do submits fn to the writer and waits until its records are durable.
+const (
+	sigDone  opSignal = iota + 1 // the op's group is complete (or failed): err is set
+	sigWrite                     // the op's goroutine now holds the write role
+)
+
+var opPool = sync.Pool{New: func() any { return &op{sig: make(chan opSignal, 1)} }}
+
+// do submits fn and waits until its records are durable.
+//
+// The partition has no writer goroutine: the callers commit their groups
+// themselves (group commit as LevelDB's writers do it). Whoever submits
+// while no one writes takes the write role: it applies every op queued
+// meanwhile as one group, writes it to the log, syncs it (fsync always),
+// completes it and hands the role to the oldest op queued since, which
+// the sync gave time to gather. So a request costs at most one goroutine
+// switch (the wake of its answer, or of the role it is given), where a
+// writer and a syncer goroutine cost three per group on top; and since
+// the holder of the role syncs on its own goroutine, no wake waits
+// behind a processor held through an fdatasync.
 func (p *partition) do(fn func(now int64) error) error {
 	if b := p.broken.Load(); b != nil {
 		return fmt.Errorf("%w: %v", storage.ErrUnavailable, *b)
 	}
 	o := opPool.Get().(*op)
 	o.fn, o.err = fn, nil
-	select {
-	case p.ops <- o:
-	case <-p.stop:
+	r := &p.writer
+	r.mu.Lock()
+	if r.stopped {
+		r.mu.Unlock()
+		o.fn = nil
+		opPool.Put(o)
 		return errClosed
 	}
-	<-o.done
-	err := o.err
-	o.fn = nil
-	opPool.Put(o)
+	r.queue = append(r.queue, o)
+	lead := !r.writing
+	r.writing = true
+	r.mu.Unlock()
+	if lead {
+		p.write()
+	}
+	for {
+		switch <-o.sig {
+		case sigWrite:
+			p.write()
+		case sigDone:
+			err := o.err
+			o.fn = nil
+			opPool.Put(o)
+			return err
+		}
+	}
+}
+
+// writeRole is a partition's write role and the ops waiting for it.
+type writeRole struct {
+	mu      sync.Mutex
+	queue   []*op // submitted, not yet taken into a group
+	writing bool  // the write role is held
+	stopped bool
+	pausers []chan struct{} // waiting for the write role between groups
+	idle    sync.Cond       // on mu: the role was released
+}
+
+// write holds the write role: it takes the queued ops (up to maxGroup)
+// as one group, writes it, syncs it (fsync always: the log's other
+// policies report durability themselves) and hands the role on.
+func (p *partition) write() {
+	p.awaitFlusher()
+	r := &p.writer
+	r.mu.Lock()
+	if r.stopped {
+		p.passWrite()
+		r.mu.Unlock()
+		return
+	}
+	n := min(len(r.queue), maxGroup)
+	p.batch = append(p.batch[:0], r.queue[:n]...)
+	m := copy(r.queue, r.queue[n:])
+	clear(r.queue[m:])
+	r.queue = r.queue[:m]
+	r.mu.Unlock()
+
+	if p.processBatch(p.batch) && p.callerSyncs {
+		// A failure reaches the group through its durable callback.
+		_ = p.log.SyncWritten()
+	}
+	clear(p.batch)
+
+	r.mu.Lock()
+	p.passWrite()
+	r.mu.Unlock()
+}
+
+// passWrite hands the write role to a waiting pause, else to the oldest
+// queued op, else releases it; on a stopped partition queued ops fail.
+// Caller holds p.writer.mu and the role.
+func (p *partition) passWrite() {
+	r := &p.writer
+	switch {
+	case len(r.pausers) > 0:
+		ch := r.pausers[0]
+		r.pausers = r.pausers[1:]
+		ch <- struct{}{}
+		return
+	case r.stopped:
+		for _, o := range r.queue {
+			o.err = errClosed
+			o.sig <- sigDone
+		}
+		clear(r.queue)
+		r.queue = r.queue[:0]
+	case len(r.queue) > 0:
+		r.queue[0].sig <- sigWrite
+		return
+	}
+	r.writing = false
+	r.idle.Broadcast()
+}
+
+// holdWrite waits for the write role between groups (a backup's pause).
+func (p *partition) holdWrite(ctx context.Context) error {
+	r := &p.writer
+	r.mu.Lock()
+	if r.stopped {
+		r.mu.Unlock()
+		return errClosed
+	}
+	if !r.writing {
+		r.writing = true
+		r.mu.Unlock()
+		return nil
+	}
+	ch := make(chan struct{}, 1)
+	r.pausers = append(r.pausers, ch)
+	r.mu.Unlock()
+	var err error
+	select {
+	case <-ch:
+		return nil
+	case <-p.stop:
+		err = errClosed
+	case <-ctx.Done():
+		err = ctx.Err()
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if i := slices.Index(r.pausers, ch); i >= 0 {
+		r.pausers = slices.Delete(r.pausers, i, i+1)
+		return err
+	}
+	p.passWrite() // handed over meanwhile
 	return err
+}
+
+// releaseWrite ends a pause.
+func (p *partition) releaseWrite() {
+	p.writer.mu.Lock()
+	p.passWrite()
+	p.writer.mu.Unlock()
+}
+
+// stopWriting fails every op submitted from now on and waits until no one
+// writes.
+func (p *partition) stopWriting() {
+	r := &p.writer
+	r.mu.Lock()
+	r.stopped = true
+	if !r.writing {
+		r.writing = true
+		p.passWrite()
+	}
+	for r.writing {
+		r.idle.Wait()
+	}
+	r.mu.Unlock()
 }
 
 // emit applies a record and adds it to the current group. Writer only.
@@ -48,95 +211,69 @@ func (p *partition) emit(r *record) {
 // maxGroup bounds the requests one group (one log frame) carries.
 const maxGroup = 512
 
-// run is the partition writer: it takes every op queued meanwhile,
-// applies them, writes their records as one log frame and hands the group
-// to the pipeline (see commit) without waiting for its fdatasync, so the
-// next group is applied and written while the disk syncs this one.
-func (p *partition) run() {
-	defer close(p.writerDone)
-	batch := make([]*op, 0, maxGroup)
-	var w groupEncoding
-	for {
-		p.awaitFlusher()
-		var first *op
-		select {
-		case first = <-p.ops:
-		case r := <-p.pauses:
-			// Between groups: nothing applied is unlogged.
-			p.pause(r)
-			continue
-		case <-p.stop:
-			p.drainStopped()
-			return
-		}
-		batch = append(batch[:0], first)
-	gather:
-		for len(batch) < maxGroup {
-			select {
-			case o := <-p.ops:
-				batch = append(batch, o)
-			default:
-				break gather
-			}
-		}
-		p.group = p.group[:0]
-		p.groupSeq++
-		now := p.eng.now()
-		for _, o := range batch {
-			if p.broken.Load() != nil {
-				o.err = fmt.Errorf("%w: partition failed", storage.ErrUnavailable)
-				continue
-			}
-			o.err = o.fn(now)
-		}
-		p.manageWindows()
-		c := &commit{ops: append([]*op(nil), batch...), reap: p.reaped, group: p.groupSeq, gaps: p.takeGapDescs()}
-		p.reaped = nil
-		if len(p.group) > 0 || len(c.reap) > 0 || len(c.gaps) > 0 {
-			p.lastJobGroup = c.group
-		}
-		for q := range p.touched {
-			// The writer's entries slice only grows in place past this
-			// length or is replaced, so this view stays as it is now.
-			c.views = append(c.views, view{q: q, view: q.writerView()})
-			delete(p.touched, q)
-		}
-		if len(p.group) == 0 {
-			p.enqueue(c)
-			p.settle(c, true, true, nil)
+// processBatch applies the ops, writes their records as one log frame and
+// hands the group to the pipeline (see commit) without waiting for its
+// fdatasync. It says whether it wrote a frame. Write role only.
+func (p *partition) processBatch(batch []*op) bool {
+	w := &p.enc
+	p.group = p.group[:0]
+	p.groupSeq++
+	now := p.eng.now()
+	for _, o := range batch {
+		if p.broken.Load() != nil {
+			o.err = fmt.Errorf("%w: partition failed", storage.ErrUnavailable)
 			continue
 		}
-		c.recs = append([]applied(nil), p.group...)
-		w.encode(c.recs)
-		// Enqueue before writing: the log may report durability (from its
-		// syncer) before Write returns.
+		o.err = o.fn(now)
+	}
+	p.manageWindows()
+	c := &commit{ops: append([]*op(nil), batch...), reap: p.reaped, group: p.groupSeq, gaps: p.takeGapDescs()}
+	p.reaped = nil
+	if len(p.group) > 0 || len(c.reap) > 0 || len(c.gaps) > 0 {
+		p.lastJobGroup = c.group
+	}
+	for q := range p.touched {
+		// The writer's entries slice only grows in place past this
+		// length or is replaced, so this view stays as it is now.
+		c.views = append(c.views, view{q: q, view: q.writerView()})
+		delete(p.touched, q)
+	}
+	if len(p.group) == 0 {
 		p.enqueue(c)
-		last, err := p.log.Write(w.records, w.pos, func(err error) { p.settle(c, false, true, err) })
-		if err != nil {
-			// Nothing of this group reached the log, but memory holds its
-			// changes: stop serving this partition rather than
-			// acknowledge anything more.
-			p.fail(err)
-			// Bodies may still be the callers' buffers, invalid once
-			// they have their answer: readers must not see them.
-			for _, a := range c.recs {
-				for _, e := range a.fx.ents {
-					if e != nil {
-						e.body.Store(nil)
-					}
+		p.settle(c, true, true, nil)
+		return false
+	}
+	c.recs = append([]applied(nil), p.group...)
+	w.encode(c.recs)
+	// Enqueue before writing: the log may report durability (a sync by
+	// another goroutine) before Write returns.
+	p.enqueue(c)
+	last, err := p.log.Write(w.records, w.pos, func(err error) { p.settle(c, false, true, err) })
+	if err != nil {
+		// Nothing of this group reached the log, but memory holds its
+		// changes: stop serving this partition rather than
+		// acknowledge anything more.
+		p.fail(err)
+		// Bodies may still be the callers' buffers, invalid once
+		// they have their answer: readers must not see them.
+		for _, a := range c.recs {
+			for _, e := range a.fx.ents {
+				if e != nil {
+					e.body.Store(nil)
 				}
 			}
-			p.settle(c, true, true, err)
-			continue
 		}
-		c.last = last
-		for i, a := range c.recs {
-			p.ret.placed(a.rec, a.fx, w.bodyOffs(i), w.pos[i])
-		}
-		// Until now the bodies were the callers' buffers: the group may be
-		// acknowledged only from here on.
-		p.settle(c, true, false, nil)
+		p.settle(c, true, true, err)
+		return false
 	}
+	c.last = last
+	for i, a := range c.recs {
+		p.ret.placed(a.rec, a.fx, w.bodyOffs(i), w.pos[i])
+	}
+	// Until now the bodies were the callers' buffers: the group may be
+	// acknowledged only from here on.
+	p.settle(c, true, false, nil)
+	return true
 }
 
 // groupEncoding is the writer's reusable encoding of one group: the
@@ -172,16 +309,4 @@ func (w *groupEncoding) bodyOffs(i int) []int {
 		end = w.offStart[i+1]
 	}
 	return w.offs[w.offStart[i]:end]
-}
-
-func (p *partition) drainStopped() {
-	for {
-		select {
-		case o := <-p.ops:
-			o.err = errClosed
-			o.done <- struct{}{}
-		default:
-			return
-		}
-	}
 }

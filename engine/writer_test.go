@@ -1,0 +1,148 @@
+package engine
+
+import (
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+
+	"github.com/zaqar-go/zaqar/storage"
+	"github.com/zaqar-go/zaqar/wal"
+)
+
+// TestRequestsCommitTheirOwnGroups: concurrent posters and consumers on
+// one partition, with fsync always, are all answered; requests share log
+// frames and their syncs (the write role groups them), and everything
+// acknowledged is in the log after a crash.
+func TestRequestsCommitTheirOwnGroups(t *testing.T) {
+	dir := t.TempDir()
+	e := openEngine(t, dir, func(o *Options) { o.Partitions = 1; o.Fsync = wal.SyncAlways })
+	const posters, consumers, posts = 24, 8, 60
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var failures []error
+	fail := func(err error) {
+		mu.Lock()
+		failures = append(failures, err)
+		mu.Unlock()
+	}
+	for i := range posters {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for j := range posts {
+				msgs := []storage.NewMessage{{Body: []byte(fmt.Sprintf(`{"p":%d,"n":%d}`, i, j)), TTL: 300}}
+				if _, err := e.PostMessages(ctx, "p", fmt.Sprintf("q%d", i%4), "c", msgs); err != nil {
+					fail(err)
+					return
+				}
+			}
+		}()
+	}
+	deleted := make([]int, consumers)
+	for i := range consumers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			q := fmt.Sprintf("q%d", i%4)
+			for range posts {
+				c, err := e.CreateClaim(ctx, "p", q, storage.ClaimOptions{TTL: 60, Grace: 60, Limit: 5})
+				if err != nil {
+					fail(err)
+					return
+				}
+				ids := make([]string, len(c.Messages))
+				for k, m := range c.Messages {
+					ids[k] = m.ID
+				}
+				if len(ids) == 0 {
+					continue
+				}
+				if err := e.DeleteMessages(ctx, "p", q, ids, []string{c.ID}); err != nil {
+					fail(err)
+					return
+				}
+				deleted[i] += len(ids)
+			}
+		}()
+	}
+	wg.Wait()
+	if len(failures) > 0 {
+		t.Fatalf("%d requests failed, first: %v", len(failures), failures[0])
+	}
+	gone := 0
+	for _, n := range deleted {
+		gone += n
+	}
+	m := e.Metrics()
+	requests := uint64(posters * posts)
+	if m.WALAppends >= requests || m.WALSyncs > m.WALAppends {
+		t.Errorf("no grouping: %d posts (and the consumers' requests) in %d frames and %d syncs",
+			requests, m.WALAppends, m.WALSyncs)
+	}
+	crash(t, e)
+	e = openEngine(t, dir, func(o *Options) { o.Partitions = 1 })
+	defer e.Close()
+	total := 0
+	for q := range 4 {
+		st, err := e.QueueStats(ctx, "p", fmt.Sprintf("q%d", q))
+		if err != nil {
+			t.Fatal(err)
+		}
+		total += int(st.Total)
+	}
+	if want := posters*posts - gone; total != want {
+		t.Fatalf("after the crash: %d messages, want %d (%d posted, %d deleted)", total, want, posters*posts, gone)
+	}
+}
+
+// TestCloseAnswersRequestsInFlight: requests racing Close are all
+// answered, either acknowledged (and then durable) or refused as
+// unavailable; none hangs.
+func TestCloseAnswersRequestsInFlight(t *testing.T) {
+	dir := t.TempDir()
+	e := openEngine(t, dir, func(o *Options) { o.Partitions = 1; o.Fsync = wal.SyncAlways })
+	const posters = 16
+	acked := make([][]string, posters)
+	errs := make([]error, posters)
+	started := make(chan struct{}, posters)
+	var wg sync.WaitGroup
+	for i := range posters {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for n := 0; ; n++ {
+				ids, err := e.PostMessages(ctx, "p", "q", "c", []storage.NewMessage{{Body: []byte(`{"n":1}`), TTL: 300}})
+				if err != nil {
+					errs[i] = err
+					return
+				}
+				acked[i] = append(acked[i], ids...)
+				if n == 10 {
+					started <- struct{}{}
+				}
+			}
+		}()
+	}
+	for range posters {
+		<-started
+	}
+	if err := e.Close(); err != nil {
+		t.Fatal(err)
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if !errors.Is(err, storage.ErrUnavailable) {
+			t.Fatalf("poster %d ended with %v, want unavailable", i, err)
+		}
+	}
+	e = openEngine(t, dir, func(o *Options) { o.Partitions = 1 })
+	defer e.Close()
+	for i, ids := range acked {
+		for _, id := range ids {
+			if _, err := e.GetMessage(ctx, "p", "q", id); err != nil {
+				t.Fatalf("poster %d: acknowledged message %s: %v", i, id, err)
+			}
+		}
+	}
+}
