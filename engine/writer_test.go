@@ -3,6 +3,7 @@ package engine
 import (
 	"errors"
 	"fmt"
+	"runtime"
 	"sync"
 	"testing"
 
@@ -143,6 +144,48 @@ func TestCloseAnswersRequestsInFlight(t *testing.T) {
 			if _, err := e.GetMessage(ctx, "p", "q", id); err != nil {
 				t.Fatalf("poster %d: acknowledged message %s: %v", i, id, err)
 			}
+		}
+	}
+}
+
+// TestWriteRolePassesToQueuedOps: ops queued while the write role is held
+// are taken up when it is released, though no request arrives after them.
+func TestWriteRolePassesToQueuedOps(t *testing.T) {
+	e := openEngine(t, t.TempDir(), func(o *Options) { o.Partitions = 1; o.Fsync = wal.SyncAlways })
+	defer e.Close()
+	p := e.parts[0]
+	release := make(chan struct{})
+	inside := make(chan struct{})
+	first := make(chan error, 1)
+	go func() {
+		first <- p.do(func(int64) error {
+			close(inside)
+			<-release
+			return nil
+		})
+	}()
+	<-inside // the first op holds the write role
+	const queued = 3
+	results := make(chan error, queued)
+	for range queued {
+		go func() { results <- p.do(func(int64) error { return nil }) }()
+	}
+	for {
+		p.writer.mu.Lock()
+		n := len(p.writer.queue)
+		p.writer.mu.Unlock()
+		if n == queued {
+			break
+		}
+		runtime.Gosched()
+	}
+	close(release)
+	if err := <-first; err != nil {
+		t.Fatal(err)
+	}
+	for range queued {
+		if err := <-results; err != nil {
+			t.Fatal(err)
 		}
 	}
 }
