@@ -163,8 +163,8 @@ func (l *Log) SyncWritten() error { return l.sync(false) }
 func (l *Log) Sync() error { return l.sync(true) }
 
 // heldSyncMax: the goroutine syncing (the syncer, or with CallerSyncs the
-// caller) keeps its processor through an fdatasync while
-// the last one took less than this. Go lets a goroutine run this long
+// caller) keeps its processor through an fdatasync while the last one
+// took less than this. Go lets a goroutine run this long
 // before it preempts it, so a processor held that long is within what the
 // scheduler expects anyway.
 //
