@@ -5,10 +5,9 @@ import (
 	"io"
 	"log/slog"
 	"runtime"
-	"syscall"
 	"testing"
-	"time"
 
+	"github.com/zaqar-go/zaqar/internal/testenv"
 	"github.com/zaqar-go/zaqar/storage"
 	"github.com/zaqar-go/zaqar/storage/storagetest"
 	"github.com/zaqar-go/zaqar/wal"
@@ -29,26 +28,15 @@ func BenchmarkPost(b *testing.B)          { perFsync(b, storagetest.BenchPost) }
 func BenchmarkClaimDelete(b *testing.B)   { perFsync(b, storagetest.BenchClaimDelete) }
 func BenchmarkClaimParallel(b *testing.B) { perFsync(b, storagetest.BenchClaimParallel) }
 
-// perFsync also reports the process's CPU time per operation (user and
-// system, from getrusage): unlike the time per operation it hardly moves
-// with what else the machine runs, so builds compare on a busy machine.
+// perFsync also reports the process's CPU time per operation.
 func perFsync(b *testing.B, bench func(*testing.B, storage.Store)) {
 	for _, fsync := range []wal.SyncPolicy{wal.SyncAlways, wal.SyncNever} {
 		b.Run("fsync="+fsync.String(), func(b *testing.B) {
 			e := benchEngine(b, fsync)
-			start := processCPU()
+			defer testenv.ReportCPUPerOp(b)()
 			bench(b, e)
-			b.ReportMetric(float64(processCPU()-start)/float64(b.N)/1e3, "cpu-µs/op")
 		})
 	}
-}
-
-func processCPU() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 func BenchmarkList(b *testing.B) {

@@ -5,7 +5,6 @@ import (
 	"log/slog"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -105,23 +104,6 @@ func BenchmarkHTTPList(b *testing.B) {
 	}
 }
 
-// reportCPU starts counting the process's CPU time (every goroutine's:
-// the engine's writer and syncer too); the function it returns reports it
-// per operation, which a busy machine does not inflate as it does the
-// time per operation.
-func reportCPU(b *testing.B) func() {
-	start := processCPU(b)
-	return func() { b.ReportMetric(float64(processCPU(b)-start)/float64(b.N), "cpu-ns/op") }
-}
-
-func processCPU(b *testing.B) time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		b.Fatal(err)
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
-
 // BenchmarkHTTPClaimDelete claims 10 messages and deletes them by ids.
 func BenchmarkHTTPClaimDelete(b *testing.B) {
 	h := benchAPI(b, wal.SyncNever)
@@ -131,7 +113,7 @@ func BenchmarkHTTPClaimDelete(b *testing.B) {
 	}
 	b.ReportAllocs()
 	b.ResetTimer()
-	defer reportCPU(b)()
+	defer testenv.ReportCPUPerOp(b)()
 	for i := 0; i < b.N; i++ {
 		if st := serve(h, &ctx, "POST", "/v2/queues/q/claims?limit=10", []byte(`{"ttl":60,"grace":60}`)); st != 201 {
 			b.Fatalf("claim status %d", st)

@@ -3,11 +3,11 @@ package httpapi
 import (
 	"context"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/zaqar-go/zaqar/engine"
+	"github.com/zaqar-go/zaqar/internal/testenv"
 	"github.com/zaqar-go/zaqar/storage"
 )
 
@@ -20,15 +20,6 @@ type counting struct {
 func (c *counting) CreateClaim(ctx context.Context, project, queue string, o storage.ClaimOptions) (storage.Claim, error) {
 	c.claims.Add(1)
 	return c.Engine.CreateClaim(ctx, project, queue, o)
-}
-
-// cpuTime is the process's user and system CPU time so far.
-func cpuTime(t testing.TB) time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		t.Fatal(err)
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // TestIdleWaitersCostNoCPU: 5,000 waiting claims (1,000 under the race
@@ -45,18 +36,18 @@ func TestIdleWaitersCostNoCPU(t *testing.T) {
 	}
 	store := &counting{Engine: openEngine(t, nil)}
 	s, api := newWaitServer(t, store, n+10, nil)
-	before, start := cpuTime(t), time.Now()
+	before, start := testenv.ProcessCPU(t), time.Now()
 	time.Sleep(time.Second)
-	t.Logf("no waiting request: %v CPU over %v", cpuTime(t)-before, time.Since(start).Round(time.Millisecond))
+	t.Logf("no waiting request: %v CPU over %v", testenv.ProcessCPU(t)-before, time.Since(start).Round(time.Millisecond))
 	answers := make([]<-chan answer, n)
 	for i := range answers {
 		answers[i] = async(s.client, "POST", "/v2/queues/q/claims?wait=20&limit=1", "")
 	}
 	eventually(t, "every waiter", waiting(api, int64(n)))
 	time.Sleep(200 * time.Millisecond) // let the start-up's garbage be collected
-	before, start = cpuTime(t), time.Now()
+	before, start = testenv.ProcessCPU(t), time.Now()
 	time.Sleep(time.Second)
-	cpu, wall := cpuTime(t)-before, time.Since(start)
+	cpu, wall := testenv.ProcessCPU(t)-before, time.Since(start)
 	t.Logf("%d waiting requests: %v CPU over %v (%.2f%% of one core)", n, cpu, wall.Round(time.Millisecond),
 		100*cpu.Seconds()/wall.Seconds())
 	if cpu > 100*time.Millisecond {
