@@ -17,7 +17,7 @@
 #   bulk          claim 10 + DELETE ?ids=..&claim_ids=..  (one cycle = 2 requests)
 #   bulk-noclaim  claim 10 + DELETE ?ids=..
 #   single        claim 10 + 10 x DELETE .../messages/ID?claim_id=..
-#   pop           DELETE ?pop=10
+#   pop           DELETE ?pop=10 (on a backlog of 5 x BACKLOG)
 #   mixed         CONNS/2 posting (as post) while CONNS consume (as bulk, with
 #                 ?wait=1) one queue that starts empty; per consumed message
 #                 (not run unless named in WORKLOADS)
@@ -65,11 +65,12 @@ free_messages() {
     "http://127.0.0.1:$port/v2/queues/cpu/stats" | python3 -c 'import json,sys; print(json.load(sys.stdin)["messages"]["free"])'
 }
 
+# topup TARGET: post until TARGET messages are free.
 topup() {
-  local n
-  for _ in $(seq 20); do
+  local n target=$1
+  for _ in $(seq 40); do
     n=$(free_messages)
-    [ "$n" -ge "$backlog" ] && return
+    [ "$n" -ge "$target" ] && return
     wrk -t1 -c"$conns" -d2s -s bench/wrk/post10x1k.lua "http://127.0.0.1:$port/v2/queues/cpu" >/dev/null
   done
   settle
@@ -79,7 +80,10 @@ topup() {
 measure() {
   local name=$1 wl=$2 run=$3 script=bench/wrk/consume.lua t0 t1 out
   [ "$wl" = post ] && script=bench/wrk/post10x1k.lua
-  [ "$wl" != post ] && [ "$wl" != mixed ] && [ "$name" != bare ] && topup
+  # Pops drain ~5x faster than claims: their backlog is 5x larger.
+  local target=$backlog
+  [ "$wl" = pop ] && target=$((backlog * 5))
+  [ "$wl" != post ] && [ "$wl" != mixed ] && [ "$name" != bare ] && topup "$target"
   settle
   t0=$(ticks "$pid")
   if [ "$wl" = mixed ]; then
