@@ -67,8 +67,17 @@ func TestSentinelFailoverUnderLoad(t *testing.T) {
 			promoted := time.Since(l.start)
 			promotedAt := time.Now()
 			sn.RestartOldMasterAsReplica()
+			if wait > 0 {
+				// Writes need a replica in sync: the old master's full
+				// sync (seconds on a busy machine) is part of the outage.
+				sn.WaitOldMasterSynced()
+			}
 			restored := time.Since(l.start)
-			serving := waitServing(t, l, promoted)
+			servedAfter := promoted
+			if wait > 0 {
+				servedAfter = restored
+			}
+			serving := waitServing(t, l, servedAfter)
 			time.Sleep(time.Second) // steady load after recovery
 			left := l.finish(nodes[0])
 
@@ -93,12 +102,16 @@ func TestSentinelFailoverUnderLoad(t *testing.T) {
 			if wait > 0 && r.window != 0 {
 				t.Errorf("wait_replicas=%d: %d posts acknowledged while no replica could confirm them", wait, r.window)
 			}
-			// Consumers claim most of what the old master acknowledged
-			// before it dies: its loss shows as messages never delivered
-			// and as redeliveries (their claims and deletes died too).
-			if wait == 0 && (r.window == 0 || r.lostBefore+r.dupBefore == 0) {
-				t.Errorf("wait_replicas=0: %d posts acknowledged while the replica was cut off, %d lost, %d delivered twice: the test does not exercise asynchronous replication",
-					r.window, r.lostBefore, r.dupBefore)
+			// The old master acknowledged posts the replica never
+			// received. Their loss shows as messages never delivered and
+			// as redeliveries (their claims and deletes died too), unless
+			// the consumers had taken and deleted all of them before the
+			// kill, which a fast machine's consumers sometimes do.
+			if wait == 0 && r.window == 0 {
+				t.Errorf("wait_replicas=0: no post acknowledged while the replica was cut off: the test does not exercise asynchronous replication")
+			}
+			if wait == 0 && r.lostBefore+r.dupBefore == 0 {
+				t.Logf("wait_replicas=0: the consumers took all %d posts of the cut before the master died: nothing to lose this time", r.window)
 			}
 			if r.acked < 100 {
 				t.Errorf("only %d messages acknowledged: too little load to judge", r.acked)

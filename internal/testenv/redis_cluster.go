@@ -419,6 +419,18 @@ func (s *RedisSentinel) RestartOldMasterAsReplica() {
 	s.restart(s.MasterPort, "--replicaof", "127.0.0.1", strconv.Itoa(s.ReplicaPort))
 }
 
+// WaitOldMasterSynced waits until the restarted old master has finished
+// its sync with the promoted one: until then WAIT finds no replica, and
+// a store that waits for one answers writes 503.
+func (s *RedisSentinel) WaitOldMasterSynced() {
+	s.t.Helper()
+	addr := "127.0.0.1:" + strconv.Itoa(s.MasterPort)
+	pollUntil(s.t, "the old master to sync as a replica", func() bool {
+		r := info(addr, "replication")
+		return r["master_link_status"] == "up" && r["master_sync_in_progress"] == "0"
+	})
+}
+
 // PartitionReplica cuts the replica off, as a network partition would:
 // it is frozen (SIGSTOP) and the master drops its replication link, so
 // the master goes on acknowledging writes the replica never receives
