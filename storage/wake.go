@@ -16,15 +16,7 @@ func Changes(s Store, project, queue string) (ch <-chan struct{}, done func(), o
 	if !isWaker {
 		return nil, noWait, false
 	}
-	ch, done = w.Changes(project, queue)
-	if done == nil {
-		done = noWait
-	}
-	if ch == nil {
-		done()
-		return nil, noWait, false
-	}
-	return ch, done, true
+	return waitable(w.Changes(project, queue))
 }
 
 // ClaimChanges is Changes for a waiter that claims: through ClaimWaker
@@ -34,7 +26,12 @@ func ClaimChanges(s Store, project, queue string) (ch <-chan struct{}, done func
 	if !isClaimWaker {
 		return Changes(s, project, queue)
 	}
-	ch, done = w.ClaimChanges(project, queue)
+	return waitable(w.ClaimChanges(project, queue))
+}
+
+// waitable normalises a Waker's answer: a nil done becomes noWait, and a
+// nil channel (the Waker cannot tell) is released at once and reported.
+func waitable(ch <-chan struct{}, done func()) (<-chan struct{}, func(), bool) {
 	if done == nil {
 		done = noWait
 	}
