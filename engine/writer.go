@@ -212,8 +212,8 @@ func (p *partition) emit(r *record) {
 const maxGroup = 512
 
 // processBatch applies the ops, writes their records as one log frame and
-// hands the group to the pipeline (see commit) without waiting for its
-// fdatasync. It says whether it wrote a frame. Write role only.
+// hands the group to the pipeline (see commit); write then syncs it. It
+// says whether it wrote a frame. Write role only.
 func (p *partition) processBatch(batch []*op) bool {
 	w := &p.enc
 	p.group = p.group[:0]
@@ -245,8 +245,8 @@ func (p *partition) processBatch(batch []*op) bool {
 	}
 	c.recs = append([]applied(nil), p.group...)
 	w.encode(c.recs)
-	// Enqueue before writing: the log may report durability (a sync by
-	// another goroutine) before Write returns.
+	// Enqueue before writing: the log may report durability before Write
+	// returns (inside it with fsync interval or never).
 	p.enqueue(c)
 	last, err := p.log.Write(w.records, w.pos, func(err error) { p.settle(c, false, true, err) })
 	if err != nil {
