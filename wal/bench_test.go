@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/zaqar-go/zaqar/internal/testenv"
+
 	"golang.org/x/sys/unix"
 )
 
@@ -62,13 +64,14 @@ func BenchmarkAppendParallel(b *testing.B) {
 // BenchmarkFdatasync is the substrate: one write plus fdatasync, as the
 // syncer makes them, into space in the states a log can find it in.
 // "append" grows the file, "fallocated" writes into preallocated
-// (unwritten) extents, as the log does, "zeroed" overwrites blocks written
-// beforehand, and "zeroed+fill" also writes as many zeros to another file
-// per round, which is what zero-filling the next segment costs while the
-// log is busy: every fdatasync flushes the disk's cache, zeros included.
+// (unwritten) extents, "zero-ahead" writes zeros a chunk ahead of the
+// writes, as the log does, "zeroed" overwrites blocks written beforehand,
+// and "zeroed+fill" also writes as many zeros to another file per round,
+// which is what zero-filling the next segment costs while the log is busy:
+// every fdatasync flushes the disk's cache, zeros included.
 func BenchmarkFdatasync(b *testing.B) {
 	for _, size := range []int{1 << 10, 44 << 10} {
-		for _, space := range []string{"append", "fallocated", "zeroed", "zeroed+fill"} {
+		for _, space := range []string{"append", "fallocated", "zero-ahead", "zeroed", "zeroed+fill"} {
 			b.Run(fmt.Sprintf("size=%d/%s", size, space), func(b *testing.B) {
 				benchSyncedWrites(b, size, space)
 			})
@@ -109,9 +112,17 @@ func benchSyncedWrites(b *testing.B, size int, space string) {
 	}
 	buf := make([]byte, size)
 	zeros := make([]byte, size)
+	var zeroedTo int64
 	b.SetBytes(int64(size))
 	b.ResetTimer()
+	defer testenv.ReportCPUPerOp(b)()
 	for i := 0; i < b.N; i++ {
+		if end := int64((i + 1) * size); space == "zero-ahead" && end > zeroedTo {
+			if _, err := f.WriteAt(zeroChunk, zeroedTo); err != nil {
+				b.Fatal(err)
+			}
+			zeroedTo += int64(len(zeroChunk))
+		}
 		if fill != nil {
 			// Written back by the kernel in the background, as the
 			// filler's writes reach the disk while the log syncs.

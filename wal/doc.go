@@ -74,14 +74,14 @@
 //
 // # Space
 //
-// The active segment is preallocated ahead of its frames (fallocate, 1
-// MiB at a time), so most syncs journal an extent conversion rather than
-// new blocks and a new size. A retired segment, and the active one at a
-// clean close, gives the space past its last frame back. After a crash the
-// zeros past the last frame read as the end of the log. The next segment
-// is not prepared in advance: writing it full of zeros doubles what the
-// disk writes, and each fdatasync flushes the disk's cache whole, zeros
-// included, which made the log's own syncs much slower.
+// The active segment is zero-filled ahead of its frames (512 KiB at a
+// time, written in the same sync as the frames that follow them), so most
+// syncs overwrite blocks the file already has and flush data only, with no
+// extent conversion or new size to journal. A retired segment, and the
+// active one at a clean close, gives the space past its last frame back.
+// After a crash the zeros past the last frame read as the end of the log.
+// The next segment is not prepared in advance: zero-filling a whole
+// segment at once made the log's own syncs flush megabytes of zeros.
 //
 // # Recovery
 //

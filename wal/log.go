@@ -83,7 +83,7 @@ type Log struct {
 	waiting    []waiter    // SyncAlways: frames written, callers not yet told, in index order
 	retiring   *retirement // the last segment retired, until its sync is awaited
 	alloc      int64       // active segment's file size, frames plus preallocated zeros
-	noPrealloc bool        // the file system refused fallocate
+	noPrealloc bool        // writing zeros ahead failed (a full file system)
 
 	wake    chan struct{} // capacity 1: there are frames to sync
 	stopped chan struct{}
