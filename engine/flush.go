@@ -222,16 +222,19 @@ const maxFlushJobs = 256
 // when idle so that it too can go once its messages are gone.
 func (p *partition) checkpoint(upTo uint64) {
 	if upTo > p.ckpt.Load() {
-		if p.eng.opts.Fsync != wal.SyncAlways {
-			// Badger's index points into the log: the log must be on
-			// disk up to upTo before a checkpoint says Badger covers it,
-			// or a crash would leave index entries without their bodies
-			// and a log that ends before the checkpoint. With
-			// fsync=always every flushed record is durable already.
-			if err := p.log.Sync(); err != nil {
-				p.logger.Error("wal sync for checkpoint failed", "err", err)
-				return
-			}
+		// Badger's index points into the log: the log must be on disk up
+		// to upTo before a checkpoint says Badger covers it, or a crash
+		// would leave index entries without their bodies and a log that
+		// ends before the checkpoint. With fsync=always only claims
+		// (leaseOnly) can be waiting for a sync, and a log with none
+		// costs nothing here.
+		sync := p.log.Sync
+		if p.eng.opts.Fsync == wal.SyncAlways {
+			sync = p.log.SyncWritten
+		}
+		if err := sync(); err != nil {
+			p.logger.Error("wal sync for checkpoint failed", "err", err)
+			return
 		}
 		if err := p.db.Sync(); err != nil {
 			p.logger.Error("badger sync failed", "err", err)

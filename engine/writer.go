@@ -213,7 +213,8 @@ const maxGroup = 512
 
 // processBatch applies the ops, writes their records as one log frame and
 // hands the group to the pipeline (see commit); write then syncs it. It
-// says whether it wrote a frame. Write role only.
+// says whether the group waits for that sync: a lease group (leaseOnly)
+// is complete once written. Write role only.
 func (p *partition) processBatch(batch []*op) bool {
 	w := &p.enc
 	p.group = p.group[:0]
@@ -245,10 +246,15 @@ func (p *partition) processBatch(batch []*op) bool {
 	}
 	c.recs = append([]applied(nil), p.group...)
 	w.encode(c.recs)
+	lease := p.callerSyncs && leaseOnly(c.recs)
+	var durable func(error)
+	if !lease {
+		durable = func(err error) { p.settle(c, false, true, err) }
+	}
 	// Enqueue before writing: the log may report durability before Write
 	// returns (inside it with fsync interval or never).
 	p.enqueue(c)
-	last, err := p.log.Write(w.records, w.pos, func(err error) { p.settle(c, false, true, err) })
+	last, err := p.log.Write(w.records, w.pos, durable)
 	if err != nil {
 		// Nothing of this group reached the log, but memory holds its
 		// changes: stop serving this partition rather than
@@ -270,9 +276,37 @@ func (p *partition) processBatch(batch []*op) bool {
 	for i, a := range c.recs {
 		p.ret.placed(a.rec, a.fx, w.bodyOffs(i), w.pos[i])
 	}
+	if lease {
+		// In the file before it is answered: it survives the process
+		// (kill -9), and the next sync covers it.
+		if err := p.log.Flush(); err != nil {
+			p.settle(c, true, true, err)
+			return false
+		}
+	}
 	// Until now the bodies were the callers' buffers: the group may be
 	// acknowledged only from here on.
-	p.settle(c, true, false, nil)
+	p.settle(c, true, lease, nil)
+	return !lease
+}
+
+// leaseOnly says whether a group only claims messages. A claim is a lease:
+// losing one puts its messages back for another consumer, which is what
+// its expiry does anyway, and no message, post or delete is lost with it.
+// So with fsync always a claim is answered once its record is written to
+// the log, without waiting for an fdatasync of its own: it survives the
+// server's crash, and against the machine's it is made durable by the
+// next sync of the partition (the next post, delete or other durable
+// change, or at the latest the next checkpoint). A consumer's claim and
+// delete thus cost one fdatasync share between them instead of two. A
+// delete under a claim syncs the claim with it, since the log is
+// sequential.
+func leaseOnly(recs []applied) bool {
+	for _, a := range recs {
+		if a.rec.Type != recClaim {
+			return false
+		}
+	}
 	return true
 }
 

@@ -1,11 +1,15 @@
 package engine
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"runtime"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/zaqar-go/zaqar/storage"
 	"github.com/zaqar-go/zaqar/wal"
@@ -187,5 +191,73 @@ func TestWriteRolePassesToQueuedOps(t *testing.T) {
 		if err := <-results; err != nil {
 			t.Fatal(err)
 		}
+	}
+}
+
+// TestClaimsAreLeases: with fsync always a group of claims is answered once
+// its record is in the log file, without an fdatasync of its own; it
+// survives a crash of the process, and the next durable change (a delete
+// under the claim) or checkpoint syncs it.
+func TestClaimsAreLeases(t *testing.T) {
+	dir := t.TempDir()
+	e := openEngine(t, dir, func(o *Options) { o.Partitions = 1; o.Fsync = wal.SyncAlways })
+	ids := post(t, e, "q", `1`, `2`, `3`, `4`, `5`)
+	before := e.Metrics()
+	var claims []storage.Claim
+	for range 2 {
+		c, err := e.CreateClaim(ctx, "p", "q", storage.ClaimOptions{TTL: 60, Grace: 60, Limit: 2})
+		if err != nil || len(c.Messages) != 2 {
+			t.Fatalf("claim: %v, %d messages", err, len(c.Messages))
+		}
+		claims = append(claims, c)
+	}
+	after := e.Metrics()
+	if after.WALSyncs != before.WALSyncs || after.WALAppends != before.WALAppends+2 {
+		t.Fatalf("two claims: %d frames and %d syncs, want 2 frames and no sync",
+			after.WALAppends-before.WALAppends, after.WALSyncs-before.WALSyncs)
+	}
+	segments, _ := filepath.Glob(filepath.Join(dir, "wal", "*", "*.wal"))
+	var logged []byte
+	for _, s := range segments {
+		b, err := os.ReadFile(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		logged = append(logged, b...)
+	}
+	for _, c := range claims {
+		if !bytes.Contains(logged, []byte(c.ID)) {
+			t.Fatalf("claim %s answered before its record was written to the log", c.ID)
+		}
+	}
+	if err := e.DeleteMessages(ctx, "p", "q", []string{ids[0]}, []string{claims[0].ID}); err != nil {
+		t.Fatal(err)
+	}
+	if m := e.Metrics(); m.WALSyncs != after.WALSyncs+1 {
+		t.Fatalf("a delete under the claim made %d syncs, want 1", m.WALSyncs-after.WALSyncs)
+	}
+	crash(t, e)
+	e = openEngine(t, dir, func(o *Options) {
+		o.Partitions = 1
+		o.Fsync = wal.SyncAlways
+		o.CheckpointInterval = 20 * time.Millisecond
+	})
+	defer e.Close()
+	st, err := e.QueueStats(ctx, "p", "q")
+	if err != nil || st.Total != 4 || st.Claimed != 3 {
+		t.Fatalf("after the crash: %d messages, %d claimed (%v), want 4 and 3", st.Total, st.Claimed, err)
+	}
+
+	// A claim that no durable change follows is synced by the checkpoint.
+	synced := e.Metrics().WALSyncs
+	if _, err := e.CreateClaim(ctx, "p", "q", storage.ClaimOptions{TTL: 60, Grace: 60, Limit: 1}); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for e.Metrics().WALSyncs == synced {
+		if time.Now().After(deadline) {
+			t.Fatal("a claim was not synced by the checkpoints that followed it")
+		}
+		time.Sleep(5 * time.Millisecond)
 	}
 }

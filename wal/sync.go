@@ -158,6 +158,19 @@ func (l *Log) sync(force bool) error {
 // tells their waiters, as the syncer goroutine does (for CallerSyncs).
 func (l *Log) SyncWritten() error { return l.sync(false) }
 
+// Flush writes the frames waiting for the next sync into the active
+// segment without syncing it: they survive the process's crash from then
+// on, and the machine's once the next sync has run. With SyncAlways frames
+// otherwise wait in memory until that sync.
+func (l *Log) Flush() error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.failed != nil {
+		return l.failed
+	}
+	return l.flushPending()
+}
+
 // Sync makes every frame written so far durable, whatever the policy, and
 // tells their waiters.
 func (l *Log) Sync() error { return l.sync(true) }
