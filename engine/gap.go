@@ -217,6 +217,24 @@ func (q *queue) headEnd() int {
 	return lower(q.entries, q.gap.from)
 }
 
+// pageInWant is how many messages a page-in for q's claims brings in:
+// what its window lacks, and at least a quarter as many as the head holds
+// before the claim cursor (up to pageInMaxWindows windows). A page-in
+// copies the head, held messages included, so this makes messages held by
+// claims cost the page-ins after them O(1) per message paged in rather
+// than O(held); those messages are resident anyway (claims hold resident
+// messages only). Writer only.
+func (p *partition) pageInWant(q *queue) int {
+	held := lower(q.entries, q.claimFrom) // claimed, or deleted and not yet reaped
+	free := q.headEnd() - held
+	return max(p.window-free, min(held/4, pageInMaxWindows*p.window))
+}
+
+// pageInMaxWindows bounds, in windows, what one page-in brings in for a
+// head of held messages: a page-in holds the partition's write role while
+// it reads from Badger.
+const pageInMaxWindows = 8
+
 // manageWindows keeps every queue the group changed within its window:
 // evictions whose run is on disk complete, heads short of claimable
 // messages are refilled from the gap, and tails over the window start an
@@ -239,11 +257,8 @@ func (p *partition) manageWindows() {
 		}
 	}
 	check := func(q *queue) {
-		if q.gap.open() {
-			free := q.headEnd() - lower(q.entries, q.claimFrom)
-			if free < p.window/2 {
-				p.pageIn(q, p.window-free, 0)
-			}
+		if q.gap.open() && q.headEnd()-lower(q.entries, q.claimFrom) < p.window/2 {
+			p.pageIn(q, p.pageInWant(q), 0)
 		}
 	}
 	if p.checkAll {
@@ -445,6 +460,9 @@ func (p *partition) pageIn(q *queue, want int, through uint64) int {
 		}
 	}
 	q.gap.live -= int64(len(got))
+	if len(got) > 0 {
+		p.pageIns++
+	}
 	for s := range q.gap.deleted {
 		if closed || s < next {
 			delete(q.gap.deleted, s)

@@ -559,3 +559,40 @@ func TestPagedStatsCountDelayedInGap(t *testing.T) {
 	clk.Add(2 * time.Second)
 	check("after the delay", n-2, 0)
 }
+
+// TestPagedHeldClaims claims a backlog 100 times the window without
+// deleting anything: every message is delivered once, in order, and the
+// page-ins grow with the messages held, as each copies the head they stay
+// in (a page-in of half a window each time cost the claims O(held)).
+func TestPagedHeldClaims(t *testing.T) {
+	e := pagedEngine(t, t.TempDir(), nil)
+	defer e.Close()
+	const n = 100 * testWindow
+	ids := postBacklog(t, e, "q", n, hour)
+	settle(t, e)
+	if g, _ := gapOf(e, "q"); g == nil {
+		t.Fatal("no gap: the backlog is all in memory")
+	}
+	p := e.partition("p", "q")
+	var before int
+	p.do(func(int64) error { before = p.pageIns; return nil })
+	next := 0
+	for next < n {
+		c, err := e.CreateClaim(ctx, "p", "q", storage.ClaimOptions{TTL: 600, Grace: 60, Limit: 4})
+		if err != nil || len(c.Messages) == 0 {
+			t.Fatalf("claim at message %d: %v, %d messages", next, err, len(c.Messages))
+		}
+		for _, m := range c.Messages {
+			if m.ID != ids[next] {
+				t.Fatalf("claim delivered %s as message %d, want %s", m.ID, next, ids[next])
+			}
+			next++
+		}
+	}
+	var pageIns int
+	p.do(func(int64) error { pageIns = p.pageIns - before; return nil })
+	// Half a window at a time would take n/(testWindow/2) = 200.
+	if pageIns > n/(pageInMaxWindows*testWindow)+20 {
+		t.Fatalf("%d page-ins to claim %d messages with a window of %d", pageIns, n, testWindow)
+	}
+}

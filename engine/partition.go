@@ -61,6 +61,7 @@ type partition struct {
 
 	// The paged index (gap.go). Writer-only unless noted.
 	window       int                 // messages of a queue's head kept in memory
+	pageIns      int                 // page-ins that brought messages in (tests); writer only
 	groupSeq     uint64              // number of the current group
 	lastJobGroup uint64              // last group that handed the flusher a job
 	flushedGroup atomic.Uint64       // every job up to this group is in Badger (set by the flusher)

@@ -384,7 +384,7 @@ func (q *queue) scanClaimable(now int64, take func(*entry) bool) {
 		if !q.gap.open() || q.part == nil {
 			return
 		}
-		if q.part.pageIn(q, q.part.window, 0) == 0 && q.gap.open() {
+		if q.part.pageIn(q, max(q.part.window, q.part.pageInWant(q)), 0) == 0 && q.gap.open() {
 			return // unreadable: the claim takes what it found
 		}
 	}
