@@ -218,16 +218,17 @@ func (q *queue) headEnd() int {
 }
 
 // pageInWant is how many messages a page-in for q's claims brings in:
-// what its window lacks, and at least a quarter as many as the head holds
-// before the claim cursor (up to pageInMaxWindows windows). A page-in
-// copies the head, held messages included, so this makes messages held by
-// claims cost the page-ins after them O(1) per message paged in rather
-// than O(held); those messages are resident anyway (claims hold resident
-// messages only). Writer only.
+// what its window lacks, and at least a quarter as many as the last
+// page-in left held by claims before the claim cursor (up to
+// pageInMaxWindows windows). A page-in copies the head, held messages
+// included, so this makes messages held by claims cost the page-ins after
+// them O(1) per message paged in rather than O(held); those messages are
+// resident anyway (claims hold resident messages only). Messages deleted
+// since are not counted: the page-in drops them. Writer only.
 func (p *partition) pageInWant(q *queue) int {
-	held := lower(q.entries, q.claimFrom) // claimed, or deleted and not yet reaped
-	free := q.headEnd() - held
-	return max(p.window-free, min(held/4, pageInMaxWindows*p.window))
+	taken := lower(q.entries, q.claimFrom) // held, or deleted and not yet dropped
+	free := q.headEnd() - taken
+	return max(p.window-free, min(q.heldAtPageIn/4, pageInMaxWindows*p.window))
 }
 
 // pageInMaxWindows bounds, in windows, what one page-in brings in for a
@@ -473,6 +474,7 @@ func (p *partition) pageIn(q *queue, want int, through uint64) int {
 	grown = appendUndeleted(grown, q.entries[:h])
 	grown = append(grown, got...)
 	q.entries = append(grown, q.entries[h:]...)
+	q.heldAtPageIn = lower(q.entries, q.claimFrom)
 	if closed {
 		if q.gap.live != 0 {
 			p.logger.Warn("gap count was off", "queue", q.name, "left", q.gap.live)

@@ -596,3 +596,38 @@ func TestPagedHeldClaims(t *testing.T) {
 		t.Fatalf("%d page-ins to claim %d messages with a window of %d", pageIns, n, testWindow)
 	}
 }
+
+// TestPagedDrainKeepsWindow: claiming and deleting a backlog keeps the
+// head near its window: deleted messages do not count as held ones when
+// a page-in is sized.
+func TestPagedDrainKeepsWindow(t *testing.T) {
+	e := pagedEngine(t, t.TempDir(), nil)
+	defer e.Close()
+	const n = 100 * testWindow
+	ids := postBacklog(t, e, "q", n, hour)
+	settle(t, e)
+	p := e.partition("p", "q")
+	q := p.queue(qkey("p", "q"))
+	most := 0
+	for done := 0; done < n; {
+		c, err := e.CreateClaim(ctx, "p", "q", storage.ClaimOptions{TTL: 600, Grace: 60, Limit: 4})
+		if err != nil || len(c.Messages) == 0 {
+			t.Fatalf("claim at message %d: %v, %d messages", done, err, len(c.Messages))
+		}
+		got := make([]string, len(c.Messages))
+		for i, m := range c.Messages {
+			if m.ID != ids[done+i] {
+				t.Fatalf("claim delivered %s as message %d, want %s", m.ID, done+i, ids[done+i])
+			}
+			got[i] = m.ID
+		}
+		if err := e.DeleteMessages(ctx, "p", "q", got, []string{c.ID}); err != nil {
+			t.Fatal(err)
+		}
+		done += len(got)
+		p.do(func(int64) error { most = max(most, q.headEnd()); return nil })
+	}
+	if most > 4*testWindow {
+		t.Fatalf("the head held up to %d entries draining with a window of %d", most, testWindow)
+	}
+}

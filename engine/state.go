@@ -141,6 +141,9 @@ type queue struct {
 	// and a released claim resets it.
 	claimFrom      uint64
 	claimFromUntil int64
+	// Writer-only: how many entries below the claim cursor the last
+	// page-in kept (those held by claims; it drops deleted ones).
+	heldAtPageIn int
 	// cursor is the claim cursor as readers see it (mayClaim): published
 	// whenever the writer moves it, so that a claim finding nothing need
 	// not queue for the writer.
