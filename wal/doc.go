@@ -77,7 +77,7 @@
 // The active segment is zero-filled ahead of its frames (512 KiB at a
 // time, written in the same sync as the frames that follow them), so most
 // syncs overwrite blocks the file already has and flush data only, with no
-// extent conversion or new size to journal. A retired segment, and the
+// extent conversion or new size to write. A retired segment, and the
 // active one at a clean close, gives the space past its last frame back.
 // After a crash the zeros past the last frame read as the end of the log.
 // The next segment is not prepared in advance: zero-filling a whole

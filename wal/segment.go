@@ -137,10 +137,9 @@ func syncDir(dir string) error {
 // preallocate writes zeros ahead of the frames, a chunk at a time, so
 // that most syncs overwrite blocks the file already has: such an
 // fdatasync flushes data only. Writing into fallocated (unwritten) extents
-// journals an extent conversion at every sync, and growing the file
-// journals a new size at every sync; the zeros make that one journal
-// commit per chunk, in the sync that also carries the chunk's first
-// frames. On ext4 here, a 10 KiB write plus fdatasync cost 105-130 µs of
+// makes every sync also write the extents' conversion, and growing the
+// file a new size; the zeros leave one such metadata write per chunk, in
+// the sync that also carries the chunk's first frames. On ext4 here, a 10 KiB write plus fdatasync cost 105-130 µs of
 // CPU and 200-235 µs of wall time this way, against 175-210 µs and
 // 305-365 µs into fallocated space (docs/cpu-per-request.md). Zero-filling
 // a whole segment ahead, by contrast, made the log's own syncs flush
