@@ -576,18 +576,9 @@ func TestPagedHeldClaims(t *testing.T) {
 	p := e.partition("p", "q")
 	var before int
 	p.do(func(int64) error { before = p.pageIns; return nil })
-	next := 0
-	for next < n {
-		c, err := e.CreateClaim(ctx, "p", "q", storage.ClaimOptions{TTL: 600, Grace: 60, Limit: 4})
-		if err != nil || len(c.Messages) == 0 {
-			t.Fatalf("claim at message %d: %v, %d messages", next, err, len(c.Messages))
-		}
-		for _, m := range c.Messages {
-			if m.ID != ids[next] {
-				t.Fatalf("claim delivered %s as message %d, want %s", m.ID, next, ids[next])
-			}
-			next++
-		}
+	for next := 0; next < n; {
+		c := claimNext(t, e, ids, next)
+		next += len(c.Messages)
 	}
 	var pageIns int
 	p.do(func(int64) error { pageIns = p.pageIns - before; return nil })
@@ -610,15 +601,9 @@ func TestPagedDrainKeepsWindow(t *testing.T) {
 	q := p.queue(qkey("p", "q"))
 	most := 0
 	for done := 0; done < n; {
-		c, err := e.CreateClaim(ctx, "p", "q", storage.ClaimOptions{TTL: 600, Grace: 60, Limit: 4})
-		if err != nil || len(c.Messages) == 0 {
-			t.Fatalf("claim at message %d: %v, %d messages", done, err, len(c.Messages))
-		}
+		c := claimNext(t, e, ids, done)
 		got := make([]string, len(c.Messages))
 		for i, m := range c.Messages {
-			if m.ID != ids[done+i] {
-				t.Fatalf("claim delivered %s as message %d, want %s", m.ID, done+i, ids[done+i])
-			}
 			got[i] = m.ID
 		}
 		if err := e.DeleteMessages(ctx, "p", "q", got, []string{c.ID}); err != nil {
@@ -630,4 +615,20 @@ func TestPagedDrainKeepsWindow(t *testing.T) {
 	if most > 4*testWindow {
 		t.Fatalf("the head held up to %d entries draining with a window of %d", most, testWindow)
 	}
+}
+
+// claimNext claims up to 4 messages of queue q, which must be ids[next:]
+// in order.
+func claimNext(t *testing.T, e *Engine, ids []string, next int) storage.Claim {
+	t.Helper()
+	c, err := e.CreateClaim(ctx, "p", "q", storage.ClaimOptions{TTL: 600, Grace: 60, Limit: 4})
+	if err != nil || len(c.Messages) == 0 {
+		t.Fatalf("claim at message %d: %v, %d messages", next, err, len(c.Messages))
+	}
+	for i, m := range c.Messages {
+		if m.ID != ids[next+i] {
+			t.Fatalf("claim delivered %s as message %d, want %s", m.ID, next+i, ids[next+i])
+		}
+	}
+	return c
 }
