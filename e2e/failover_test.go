@@ -90,7 +90,7 @@ func TestSentinelFailoverUnderLoad(t *testing.T) {
 			t.Logf("wait_replicas=%d: replica cut off at %s, master killed at %s, promoted at %s (%s after the kill), old master back as replica at %s, both nodes serving at %s; %s",
 				wait, lagFrom.Round(time.Millisecond), killed.Round(time.Millisecond), promoted.Round(time.Millisecond),
 				(promoted - killed).Round(time.Millisecond), restored.Round(time.Millisecond), serving.Round(time.Millisecond), o)
-			t.Logf("ledger: %d acknowledged (%d between the cut and the promotion), lost %d before the promotion and %d after, delivered twice %d before and %d after, %d left in the queue",
+			t.Logf("ledger: %d acknowledged (%d sent after the cut and acknowledged before the promotion), lost %d before the promotion and %d after, delivered twice %d before and %d after, %d left in the queue",
 				r.acked, r.window, r.lostBefore, r.lostAfter, r.dupBefore, r.dupAfter, r.remaining)
 			checkOutage(t, o, wait, serving)
 			if r.lostAfter != 0 || r.dupAfter != 0 {
