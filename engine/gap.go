@@ -226,10 +226,12 @@ func (q *queue) headEnd() int {
 // resident anyway (claims hold resident messages only). Messages deleted
 // since are not counted: the page-in drops them. Writer only.
 func (p *partition) pageInWant(q *queue) int {
-	taken := lower(q.entries, q.claimFrom) // held, or deleted and not yet dropped
-	free := q.headEnd() - taken
-	return max(p.window-free, min(q.heldAtPageIn/4, pageInMaxWindows*p.window))
+	return max(p.window-q.headFree(), min(q.heldAtPageIn/4, pageInMaxWindows*p.window))
 }
+
+// headFree is how many resident entries of q's head lie at or past the
+// claim cursor: those below it are held, or deleted and not yet dropped.
+func (q *queue) headFree() int { return q.headEnd() - lower(q.entries, q.claimFrom) }
 
 // pageInMaxWindows bounds, in windows, what one page-in brings in for a
 // head of held messages: a page-in holds the partition's write role while
@@ -258,7 +260,7 @@ func (p *partition) manageWindows() {
 		}
 	}
 	check := func(q *queue) {
-		if q.gap.open() && q.headEnd()-lower(q.entries, q.claimFrom) < p.window/2 {
+		if q.gap.open() && q.headFree() < p.window/2 {
 			p.pageIn(q, p.pageInWant(q), 0)
 		}
 	}

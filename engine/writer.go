@@ -31,7 +31,8 @@ const (
 
 var opPool = sync.Pool{New: func() any { return &op{sig: make(chan opSignal, 1)} }}
 
-// do submits fn and waits until its records are durable.
+// do submits fn and waits until its records are durable (a group of
+// claims alone: written, see leaseOnly).
 //
 // The partition has no writer goroutine: the callers commit their groups
 // themselves (group commit as LevelDB's writers do it). Whoever submits
