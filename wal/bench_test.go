@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"unsafe"
 
 	"github.com/zaqar-go/zaqar/internal/testenv"
 
@@ -68,10 +69,13 @@ func BenchmarkAppendParallel(b *testing.B) {
 // writes, as the log does, "zeroed" overwrites blocks written beforehand,
 // and "zeroed+fill" also writes as many zeros to another file per round,
 // which is what zero-filling the next segment costs while the log is busy:
-// every fdatasync flushes the disk's cache, zeros included.
+// every fdatasync flushes the disk's cache, zeros included. "direct" is
+// zero-ahead with O_DIRECT, bypassing the page cache: each write starts at
+// the block holding the end of the previous one and rewrites that block's
+// written bytes, as a log writing that way would have to.
 func BenchmarkFdatasync(b *testing.B) {
 	for _, size := range []int{1 << 10, 44 << 10} {
-		for _, space := range []string{"append", "fallocated", "zero-ahead", "zeroed", "zeroed+fill"} {
+		for _, space := range []string{"append", "fallocated", "zero-ahead", "direct", "zeroed", "zeroed+fill"} {
 			b.Run(fmt.Sprintf("size=%d/%s", size, space), func(b *testing.B) {
 				benchSyncedWrites(b, size, space)
 			})
@@ -80,6 +84,10 @@ func BenchmarkFdatasync(b *testing.B) {
 }
 
 func benchSyncedWrites(b *testing.B, size int, space string) {
+	if space == "direct" {
+		benchDirectWrites(b, size)
+		return
+	}
 	dir := b.TempDir()
 	f, err := os.Create(filepath.Join(dir, "log"))
 	if err != nil {
@@ -136,6 +144,55 @@ func benchSyncedWrites(b *testing.B, size int, space string) {
 		if _, err := f.WriteAt(buf, int64(i*size)); err != nil {
 			b.Fatal(err)
 		}
+		if err := unix.Fdatasync(int(f.Fd())); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// directBlock is the alignment O_DIRECT asks of offsets, lengths and
+// buffers (the filesystem's block; 512 would do on most disks).
+const directBlock = 4096
+
+// alignedBuffer is n bytes starting at a multiple of directBlock.
+func alignedBuffer(n int) []byte {
+	b := make([]byte, n+directBlock)
+	skip := (directBlock - int(uintptr(unsafe.Pointer(&b[0]))%directBlock)) % directBlock
+	return b[skip : skip+n : skip+n]
+}
+
+func benchDirectWrites(b *testing.B, size int) {
+	f, err := os.OpenFile(filepath.Join(b.TempDir(), "log"), os.O_CREATE|os.O_RDWR|unix.O_DIRECT, 0o644)
+	if err != nil {
+		b.Skipf("O_DIRECT: %v", err)
+	}
+	defer f.Close()
+	zeros := alignedBuffer(len(zeroChunk))
+	// buf holds the partial block left by the last write, then the frame.
+	buf := alignedBuffer(size + 2*directBlock)
+	frame := make([]byte, size)
+	var zeroedTo, end int64
+	b.SetBytes(int64(size))
+	b.ResetTimer()
+	defer testenv.ReportCPUPerOp(b)()
+	for i := 0; i < b.N; i++ {
+		if end+int64(size) > zeroedTo {
+			if _, err := f.WriteAt(zeros, zeroedTo); err != nil {
+				b.Fatal(err)
+			}
+			zeroedTo += int64(len(zeros))
+		}
+		start := end &^ (directBlock - 1)
+		tail := int(end - start)
+		n := copy(buf[tail:], frame) + tail
+		padded := (n + directBlock - 1) &^ (directBlock - 1)
+		clear(buf[n:padded])
+		if _, err := f.WriteAt(buf[:padded], start); err != nil {
+			b.Fatal(err)
+		}
+		end += int64(size)
+		next := end &^ (directBlock - 1)
+		copy(buf, buf[next-start:n])
 		if err := unix.Fdatasync(int(f.Fd())); err != nil {
 			b.Fatal(err)
 		}
