@@ -17,6 +17,9 @@ import (
 type op struct {
 	fn  func(now int64) error
 	err error
+	// lease: every record fn emitted is a claim (see leaseOnly), so with
+	// fsync always the op is answered once its group is written.
+	lease bool
 	// sig tells the op's goroutine what to do next: the write role is
 	// given only to a queued op, done only to one whose group completed.
 	sig chan opSignal
@@ -31,8 +34,8 @@ const (
 
 var opPool = sync.Pool{New: func() any { return &op{sig: make(chan opSignal, 1)} }}
 
-// do submits fn and waits until its records are durable (a group of
-// claims alone: written, see leaseOnly).
+// do submits fn and waits until its records are durable (claims alone:
+// written, see leaseOnly).
 //
 // The partition has no writer goroutine: the callers commit their groups
 // themselves (group commit as LevelDB's writers do it). Whoever submits
@@ -49,7 +52,7 @@ func (p *partition) do(fn func(now int64) error) error {
 		return fmt.Errorf("%w: %v", storage.ErrUnavailable, *b)
 	}
 	o := opPool.Get().(*op)
-	o.fn, o.err = fn, nil
+	o.fn, o.err, o.lease = fn, nil, false
 	r := &p.writer
 	r.mu.Lock()
 	if r.stopped {
@@ -226,7 +229,9 @@ func (p *partition) processBatch(batch []*op) bool {
 			o.err = fmt.Errorf("%w: partition failed", storage.ErrUnavailable)
 			continue
 		}
+		emitted := len(p.group)
 		o.err = o.fn(now)
+		o.lease = p.callerSyncs && len(p.group) > emitted && leaseOnly(p.group[emitted:])
 	}
 	p.manageWindows()
 	c := &commit{ops: append([]*op(nil), batch...), reap: p.reaped, group: p.groupSeq, gaps: p.takeGapDescs()}
@@ -288,20 +293,49 @@ func (p *partition) processBatch(batch []*op) bool {
 	// Until now the bodies were the callers' buffers: the group may be
 	// acknowledged only from here on.
 	p.settle(c, true, lease, nil)
+	if !lease && p.callerSyncs {
+		p.answerLeases(c)
+	}
 	return !lease
 }
 
-// leaseOnly says whether a group only claims messages. A claim is a lease:
-// losing one puts its messages back for another consumer, which is what
-// its expiry does anyway, and no message, post or delete is lost with it.
-// So with fsync always a claim is answered once its record is written to
-// the log, without waiting for an fdatasync of its own: it survives the
-// server's crash, and against the machine's it is made durable by the
-// next sync of the partition (the next post, delete or other durable
-// change, or at the latest the next checkpoint). A consumer's claim and
-// delete thus cost one fdatasync share between them instead of two. A
-// delete under a claim syncs the claim with it, since the log is
-// sequential.
+// answerLeases answers the claims of a group that also holds durable
+// changes once the group is in the log file, as a group of claims alone
+// is (leaseOnly), rather than after its fdatasync. Every earlier group is
+// complete (the write role passes only after its group's sync), so a
+// claim's answer rests on nothing unwritten but its own group, whose
+// posts it may have taken: were the machine to lose that group, the
+// producers were never answered and will post again (at least once).
+func (p *partition) answerLeases(c *commit) {
+	var leases []*op
+	for _, o := range c.ops {
+		if o.lease {
+			leases = append(leases, o)
+		}
+	}
+	if len(leases) == 0 || p.log.Flush() != nil {
+		return // answered with their group
+	}
+	p.pipeMu.Lock()
+	c.ops = slices.DeleteFunc(c.ops, func(o *op) bool { return o.lease })
+	p.pipeMu.Unlock()
+	for _, o := range leases {
+		o.sig <- sigDone
+	}
+}
+
+// leaseOnly says whether records (a group's, or one op's) only claim
+// messages. A claim is a lease: losing one puts its messages back for
+// another consumer, which is what its expiry does anyway, and no message,
+// post or delete is lost with it. So with fsync always a claim is
+// answered once its record is written to the log, without waiting for an
+// fdatasync: it survives the server's crash, and against the machine's it
+// is made durable by the next sync of the partition (its own group's when
+// the group holds durable changes too, see answerLeases; else the next
+// post, delete or other durable change, or at the latest the next
+// checkpoint). A consumer's claim and delete thus cost one fdatasync share
+// between them instead of two. A delete under a claim syncs the claim with
+// it, since the log is sequential.
 func leaseOnly(recs []applied) bool {
 	for _, a := range recs {
 		if a.rec.Type != recClaim {

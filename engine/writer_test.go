@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -216,17 +217,8 @@ func TestClaimsAreLeases(t *testing.T) {
 		t.Fatalf("two claims: %d frames and %d syncs, want 2 frames and no sync",
 			after.WALAppends-before.WALAppends, after.WALSyncs-before.WALSyncs)
 	}
-	segments, _ := filepath.Glob(filepath.Join(dir, "wal", "*", "*.wal"))
-	var logged []byte
-	for _, s := range segments {
-		b, err := os.ReadFile(s)
-		if err != nil {
-			t.Fatal(err)
-		}
-		logged = append(logged, b...)
-	}
 	for _, c := range claims {
-		if !bytes.Contains(logged, []byte(c.ID)) {
+		if !logHolds(t, dir, c.ID) {
 			t.Fatalf("claim %s answered before its record was written to the log", c.ID)
 		}
 	}
@@ -259,5 +251,111 @@ func TestClaimsAreLeases(t *testing.T) {
 			t.Fatal("a claim was not synced by the checkpoints that followed it")
 		}
 		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// logHolds says whether the partitions' log files hold s.
+func logHolds(t *testing.T, dir, s string) bool {
+	t.Helper()
+	segments, _ := filepath.Glob(filepath.Join(dir, "wal", "*", "*.wal"))
+	for _, seg := range segments {
+		b, err := os.ReadFile(seg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if bytes.Contains(b, []byte(s)) {
+			return true
+		}
+	}
+	return false
+}
+
+// TestClaimsInDurableGroupsAreLeases: with fsync always a claim that
+// shares its group with a post is answered once the group is written to
+// the log file, while the post waits for the group's fdatasync; after a
+// crash the claim holds.
+func TestClaimsInDurableGroupsAreLeases(t *testing.T) {
+	dir := t.TempDir()
+	opts := func(o *Options) {
+		o.Partitions = 1
+		o.Fsync = wal.SyncAlways
+		o.CheckpointInterval = time.Hour // no sync but the group's own
+	}
+	e := openEngine(t, dir, opts)
+	post(t, e, "q", `1`, `2`)
+	p := e.parts[0]
+	r := &p.writer
+	queued := func(n int) {
+		for {
+			r.mu.Lock()
+			k := len(r.queue)
+			r.mu.Unlock()
+			if k == n {
+				return
+			}
+			runtime.Gosched()
+		}
+	}
+	if err := p.holdWrite(ctx); err != nil {
+		t.Fatal(err)
+	}
+	posted := make(chan error, 1)
+	go func() {
+		_, err := e.PostMessages(ctx, "p", "q", "client-a", []storage.NewMessage{{Body: []byte(`3`), TTL: 300}})
+		posted <- err
+	}()
+	queued(1)
+	type claimed struct {
+		c   storage.Claim
+		err error
+	}
+	claims := make(chan claimed, 1)
+	go func() {
+		c, err := e.CreateClaim(ctx, "p", "q", storage.ClaimOptions{TTL: 60, Grace: 60, Limit: 5})
+		claims <- claimed{c, err}
+	}()
+	queued(2)
+
+	// The role's work as write does it, stopping before the group's sync.
+	r.mu.Lock()
+	batch := slices.Clone(r.queue)
+	r.queue = r.queue[:0]
+	r.mu.Unlock()
+	if !p.processBatch(batch) {
+		t.Fatal("a group holding a post did not wait for its sync")
+	}
+	var got claimed
+	select {
+	case got = <-claims:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the claim waits for its group's fdatasync")
+	}
+	if got.err != nil || len(got.c.Messages) != 3 {
+		t.Fatalf("claim: %v, %d messages, want 3", got.err, len(got.c.Messages))
+	}
+	select {
+	case err := <-posted:
+		t.Fatalf("the post was answered (%v) before its group's sync", err)
+	default:
+	}
+	if !logHolds(t, dir, got.c.ID) {
+		t.Fatalf("claim %s answered before its record was written to the log", got.c.ID)
+	}
+	if err := p.log.SyncWritten(); err != nil {
+		t.Fatal(err)
+	}
+	r.mu.Lock()
+	p.passWrite()
+	r.mu.Unlock()
+	if err := <-posted; err != nil {
+		t.Fatal(err)
+	}
+
+	crash(t, e)
+	e = openEngine(t, dir, opts)
+	defer e.Close()
+	st, err := e.QueueStats(ctx, "p", "q")
+	if err != nil || st.Total != 3 || st.Claimed != 3 {
+		t.Fatalf("after the crash: %d messages, %d claimed (%v), want 3 and 3", st.Total, st.Claimed, err)
 	}
 }
