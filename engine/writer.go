@@ -307,17 +307,23 @@ func (p *partition) processBatch(batch []*op) bool {
 // posts it may have taken: were the machine to lose that group, the
 // producers were never answered and will post again (at least once).
 func (p *partition) answerLeases(c *commit) {
-	var leases []*op
-	for _, o := range c.ops {
-		if o.lease {
-			leases = append(leases, o)
-		}
-	}
-	if len(leases) == 0 || p.log.Flush() != nil {
+	isLease := func(o *op) bool { return o.lease }
+	if !slices.ContainsFunc(c.ops, isLease) || p.log.Flush() != nil {
 		return // answered with their group
 	}
+	var leases []*op
 	p.pipeMu.Lock()
-	c.ops = slices.DeleteFunc(c.ops, func(o *op) bool { return o.lease })
+	// A checkpoint's sync (flush.go) may have made the group durable
+	// meanwhile, and complete answered every op of it: answering one
+	// twice would wake whoever took the op from the pool next.
+	if !c.synced {
+		c.ops = slices.DeleteFunc(c.ops, func(o *op) bool {
+			if o.lease {
+				leases = append(leases, o)
+			}
+			return o.lease
+		})
+	}
 	p.pipeMu.Unlock()
 	for _, o := range leases {
 		o.sig <- sigDone

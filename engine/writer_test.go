@@ -359,3 +359,24 @@ func TestClaimsInDurableGroupsAreLeases(t *testing.T) {
 		t.Fatalf("after the crash: %d messages, %d claimed (%v), want 3 and 3", st.Total, st.Claimed, err)
 	}
 }
+
+// TestLeaseAnsweredOnce: a group that a checkpoint's sync completed before
+// its claims were answered early has answered them already; answerLeases
+// leaves them alone.
+func TestLeaseAnsweredOnce(t *testing.T) {
+	e := openEngine(t, t.TempDir(), func(o *Options) { o.Partitions = 1; o.Fsync = wal.SyncAlways })
+	defer e.Close()
+	o := &op{sig: make(chan opSignal, 1), lease: true}
+	c := &commit{ops: []*op{o}, placed: true, synced: true}
+	e.parts[0].answerLeases(c)
+	select {
+	case <-o.sig:
+		t.Fatal("a claim its group's sync had answered was answered again")
+	default:
+	}
+	c.synced = false
+	e.parts[0].answerLeases(c)
+	if len(c.ops) != 0 || len(o.sig) != 1 {
+		t.Fatalf("a claim of a group not yet synced: %d ops left in the group, %d signals, want 0 and 1", len(c.ops), len(o.sig))
+	}
+}
