@@ -224,6 +224,7 @@ func (p *partition) processBatch(batch []*op) bool {
 	p.group = p.group[:0]
 	p.groupSeq++
 	now := p.eng.now()
+	leases := false // an op of the group is a lease (see answerLeases)
 	for _, o := range batch {
 		if p.broken.Load() != nil {
 			o.err = fmt.Errorf("%w: partition failed", storage.ErrUnavailable)
@@ -232,6 +233,7 @@ func (p *partition) processBatch(batch []*op) bool {
 		emitted := len(p.group)
 		o.err = o.fn(now)
 		o.lease = p.callerSyncs && len(p.group) > emitted && leaseOnly(p.group[emitted:])
+		leases = leases || o.lease
 	}
 	p.manageWindows()
 	c := &commit{ops: append([]*op(nil), batch...), reap: p.reaped, group: p.groupSeq, gaps: p.takeGapDescs()}
@@ -293,7 +295,7 @@ func (p *partition) processBatch(batch []*op) bool {
 	// Until now the bodies were the callers' buffers: the group may be
 	// acknowledged only from here on.
 	p.settle(c, true, lease, nil)
-	if !lease && p.callerSyncs {
+	if leases && !lease {
 		p.answerLeases(c)
 	}
 	return !lease
@@ -307,15 +309,15 @@ func (p *partition) processBatch(batch []*op) bool {
 // posts it may have taken: were the machine to lose that group, the
 // producers were never answered and will post again (at least once).
 func (p *partition) answerLeases(c *commit) {
-	isLease := func(o *op) bool { return o.lease }
-	if !slices.ContainsFunc(c.ops, isLease) || p.log.Flush() != nil {
+	if p.log.Flush() != nil {
 		return // answered with their group
 	}
 	var leases []*op
 	p.pipeMu.Lock()
 	// A checkpoint's sync (flush.go) may have made the group durable
-	// meanwhile, and complete answered every op of it: answering one
-	// twice would wake whoever took the op from the pool next.
+	// meanwhile, and complete answered every op of it, which their
+	// goroutines may already have put back in the pool: answering one
+	// twice, or reading it, would reach whoever took it next.
 	if !c.synced {
 		c.ops = slices.DeleteFunc(c.ops, func(o *op) bool {
 			if o.lease {

@@ -19,10 +19,16 @@ import (
 // TestRequestsCommitTheirOwnGroups: concurrent posters and consumers on
 // one partition, with fsync always, are all answered; requests share log
 // frames and their syncs (the write role groups them), and everything
-// acknowledged is in the log after a crash.
+// acknowledged is in the log after a crash. Checkpoints run every few
+// milliseconds, so that their syncs race the groups' (a group may be
+// completed by either; its early-answered claims only once).
 func TestRequestsCommitTheirOwnGroups(t *testing.T) {
 	dir := t.TempDir()
-	e := openEngine(t, dir, func(o *Options) { o.Partitions = 1; o.Fsync = wal.SyncAlways })
+	e := openEngine(t, dir, func(o *Options) {
+		o.Partitions = 1
+		o.Fsync = wal.SyncAlways
+		o.CheckpointInterval = 2 * time.Millisecond
+	})
 	const posters, consumers, posts = 24, 8, 60
 	var wg sync.WaitGroup
 	var mu sync.Mutex
