@@ -9,7 +9,8 @@ import (
 // commit is a group on its way from the writer to its callers. Groups are
 // completed strictly in order: a group's changes are published, handed to
 // the flusher and acknowledged only after every earlier group's, and only
-// once its records are durable and its bodies placed in the log. A group
+// once its records are durable and its bodies placed in the log (its
+// claims may be answered sooner, once written: see answerLeases). A group
 // that wrote nothing (failed validations, reaping) still waits for the
 // groups before it, since what it answered may rest on their changes.
 type commit struct {
