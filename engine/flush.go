@@ -226,8 +226,9 @@ func (p *partition) checkpoint(upTo uint64) {
 		// to upTo before a checkpoint says Badger covers it, or a crash
 		// would leave index entries without their bodies and a log that
 		// ends before the checkpoint. With fsync=always only claims
-		// (leaseOnly) can be waiting for a sync, and a log with none
-		// costs nothing here.
+		// (leaseOnly) and a group between its write and its holder's
+		// sync can be waiting for one; completing that group here is
+		// safe (answerLeases), and a log with none costs nothing.
 		sync := p.log.Sync
 		if p.eng.opts.Fsync == wal.SyncAlways {
 			sync = p.log.SyncWritten

@@ -139,9 +139,10 @@ func syncDir(dir string) error {
 // fdatasync flushes data only. Writing into fallocated (unwritten) extents
 // makes every sync also write the extents' conversion, and growing the
 // file a new size; the zeros leave one such metadata write per chunk, in
-// the sync that also carries the chunk's first frames. On ext4 here, a 10 KiB write plus fdatasync cost 105-130 µs of
-// CPU and 200-235 µs of wall time this way, against 175-210 µs and
-// 305-365 µs into fallocated space (docs/cpu-per-request.md). Zero-filling
+// the sync that also carries the chunk's first frames. On ext4 here, a
+// 10 KiB write plus fdatasync cost 105-130 µs of CPU and 200-235 µs of
+// wall time this way, against 175-210 µs and 305-365 µs into fallocated
+// space (docs/cpu-per-request.md). Zero-filling
 // a whole segment ahead, by contrast, made the log's own syncs flush
 // megabytes of zeros at once. Where the writes fail (a full file system),
 // the log simply grows by its frames. Caller holds l.mu.
